@@ -1,0 +1,37 @@
+#!/usr/bin/env node
+// `npm test`: type-check and build, lint, format check, then every test file under dist/test.
+// TALLY_TEST_ONLY=<substring> narrows the test files (for local runs).
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+function run(cmd, args, opts = {}) {
+  const started = Date.now();
+  const r = spawnSync(cmd, args, { stdio: 'inherit', ...opts });
+  const secs = ((Date.now() - started) / 1000).toFixed(1);
+  if (r.status !== 0) {
+    console.error(`\n✗ ${cmd} ${args.join(' ')} failed (${secs}s)`);
+    process.exit(r.status ?? 1);
+  }
+  console.error(`✓ ${cmd} ${args.slice(0, 2).join(' ')} (${secs}s)`);
+}
+
+function testFiles(dir) {
+  const out = [];
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) out.push(...testFiles(p));
+    else if (name.endsWith('.test.js')) out.push(p);
+  }
+  return out.sort();
+}
+
+const bin = (name) => join('node_modules', '.bin', name);
+run(bin('tsc'), ['-p', 'tsconfig.json']);
+if (!process.env.TALLY_SKIP_LINT) {
+  run(bin('eslint'), ['.']);
+  run(bin('prettier'), ['--check', '.', '--log-level', 'warn']);
+}
+const only = process.env.TALLY_TEST_ONLY;
+const files = testFiles(join('dist', 'test')).filter((f) => !only || f.includes(only));
+run(process.execPath, ['--enable-source-maps', '--test', '--test-reporter=spec', ...files]);
