@@ -1,0 +1,132 @@
+import { join, resolve } from 'node:path';
+import type { Config } from '../config/index.js';
+import { lockDataDir } from '../adapters/fs/dir-lock.js';
+import { openEmbeddedLog } from '../adapters/log-embedded/index.js';
+import { openFileDeadLetters } from '../adapters/deadletters-file/index.js';
+import { openSqliteStore } from '../adapters/store-sqlite/index.js';
+import type { AggregateStore } from '../ports/aggregate-store.js';
+import type { DeadLetterStore } from '../ports/dead-letters.js';
+import type { EventLog } from '../ports/event-log.js';
+import { systemClock, type Clock } from '../ports/clock.js';
+import { AggregatorRunner } from '../services/aggregator/runner.js';
+import { IngestService } from '../services/ingest/ingest-service.js';
+import { QueryService } from '../services/query/query-service.js';
+import { RawScanner } from '../services/query/raw-scan.js';
+import type { Logger } from '../services/observability/logger.js';
+import { createMetrics, type Metrics } from '../services/observability/metrics.js';
+
+/** Where the embedded default keeps its state, below --data-dir. */
+export function dataPaths(dataDir: string) {
+  const root = resolve(dataDir);
+  return {
+    root,
+    log: join(root, 'log'),
+    store: join(root, 'tally.sqlite'),
+    deadLetters: join(root, 'deadletters'),
+  };
+}
+
+export interface EmbeddedApp {
+  config: Readonly<Config>;
+  log: EventLog;
+  store: AggregateStore;
+  deadLetters: DeadLetterStore;
+  ingest: IngestService;
+  runner: AggregatorRunner;
+  query: QueryService;
+  metrics: Metrics;
+  logger: Logger;
+  clock: Clock;
+  startedAt: number;
+  close(): Promise<void>;
+}
+
+/**
+ * The composition root of the embedded default: one process owns the data dir, with the
+ * durable log, the dead letters and the SQLite store in it. The aggregator is restored
+ * (snapshot + replay) before this resolves; it runs only once `runner.start()` is called.
+ */
+export async function openEmbedded(
+  config: Readonly<Config>,
+  deps: { logger: Logger; clock?: Clock; metrics?: Metrics; restoreAggregator?: boolean },
+): Promise<EmbeddedApp> {
+  const clock = deps.clock ?? systemClock;
+  const metrics = deps.metrics ?? createMetrics();
+  const logger = deps.logger;
+  const paths = dataPaths(config.dataDir);
+  const lock = lockDataDir(paths.root);
+  const opened: Array<{ close(): Promise<void> }> = [];
+  try {
+    const log = await openEmbeddedLog({
+      dir: paths.log,
+      partitions: config.log.partitions,
+      durability: config.log.durability,
+      segmentBytes: config.log.segmentBytes,
+      logger,
+    });
+    opened.push(log);
+    const deadLetters = await openFileDeadLetters(paths.deadLetters);
+    opened.push(deadLetters);
+    const store = await openSqliteStore({ file: paths.store, synchronous: config.store.synchronous, logger });
+    opened.push(store);
+    const runner = new AggregatorRunner({
+      log,
+      store,
+      aggregation: config.aggregation,
+      clock,
+      logger,
+      metrics,
+    });
+    // `tally ingest` only appends: it needs no aggregator state
+    if (deps.restoreAggregator !== false) await runner.init();
+    const ingest = new IngestService({
+      log,
+      deadLetters,
+      clock,
+      metrics,
+      maxFutureSkewMs: config.aggregation.maxFutureSkewMs,
+      maxInflightBytes: config.http.maxInflightBytes,
+      maxLagRecords: config.http.maxLagRecords,
+      lag: () => runner.lag(),
+      onAppended: () => runner.notify(),
+    });
+    const query = new QueryService({
+      store,
+      clock,
+      dimensions: config.aggregation.dimensions,
+      namedFilters: config.filters,
+      topN: config.aggregation.topN,
+      topWindows: config.aggregation.topWindows,
+      watermark: () => runner.watermark,
+      rawScanner: new RawScanner(log),
+    });
+    let closed = false;
+    return {
+      config,
+      log,
+      store,
+      deadLetters,
+      ingest,
+      runner,
+      query,
+      metrics,
+      logger,
+      clock,
+      startedAt: clock.now(),
+      async close() {
+        if (closed) return;
+        closed = true;
+        try {
+          await runner.stop();
+        } finally {
+          for (const c of opened.reverse()) await c.close();
+          lock.release();
+        }
+      },
+    };
+  } catch (err) {
+    for (const c of opened.reverse()) await c.close().catch(() => undefined);
+    lock.release();
+    throw err;
+  }
+}

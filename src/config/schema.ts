@@ -1,0 +1,90 @@
+import { Type, type Static } from '@sinclair/typebox';
+
+/** The one configuration schema: every key, its type, bounds and default. */
+const Dimension = Type.Union([Type.Literal('country'), Type.Literal('user_id'), Type.Literal('ip')]);
+const Ms = (def: number, description: string, min = 0) =>
+  Type.Integer({ minimum: min, default: def, description });
+
+export const ConfigSchema = Type.Object(
+  {
+    dataDir: Type.String({ minLength: 1, default: './data', description: 'where all state lives' }),
+    mode: Type.Union([Type.Literal('embedded'), Type.Literal('distributed')], {
+      default: 'embedded',
+    }),
+    logLevel: Type.Union(
+      ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+      { default: 'info' },
+    ),
+    http: Type.Object(
+      {
+        host: Type.String({ default: '127.0.0.1' }),
+        port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+        bodyLimitBytes: Type.Integer({ minimum: 1024, default: 16 * 1024 * 1024 }),
+        /** back-pressure: appends in flight (bytes) before POST /v1/clicks answers 429 */
+        maxInflightBytes: Type.Integer({ minimum: 1024, default: 256 * 1024 * 1024 }),
+        /** back-pressure: records appended but not yet aggregated before ingest answers 503 */
+        maxLagRecords: Type.Integer({ minimum: 1, default: 20_000_000 }),
+      },
+      { default: {} },
+    ),
+    log: Type.Object(
+      {
+        partitions: Type.Integer({ minimum: 1, maximum: 1024, default: 8 }),
+        durability: Type.Union([Type.Literal('fsync'), Type.Literal('none')], { default: 'fsync' }),
+        segmentBytes: Type.Integer({ minimum: 4096, default: 64 * 1024 * 1024 }),
+      },
+      { default: {} },
+    ),
+    store: Type.Object(
+      {
+        synchronous: Type.Union([Type.Literal('FULL'), Type.Literal('NORMAL')], {
+          default: 'FULL',
+        }),
+      },
+      { default: {} },
+    ),
+    aggregation: Type.Object(
+      {
+        watermarkDelayMs: Ms(15_000, 'bounded out-of-orderness'),
+        allowedLatenessMs: Ms(300_000, 'closed minutes still corrected this long'),
+        idleTimeoutMs: Ms(10_000, 'no events this long: the watermark follows the clock', 1),
+        dedupHorizonMs: Ms(3_600_000, 'an event id is remembered this long (event time)'),
+        maxFutureSkewMs: Ms(300_000, 'events further ahead of the clock are invalid'),
+        dimensions: Type.Array(Dimension, { default: ['country'], uniqueItems: true }),
+        topN: Type.Integer({ minimum: 1, maximum: 10_000, default: 100 }),
+        topWindows: Type.Array(Type.Integer({ minimum: 1, maximum: 1440 }), {
+          default: [1, 5, 60],
+          minItems: 0,
+          uniqueItems: true,
+        }),
+        commitIntervalMs: Ms(1_000, 'how often aggregates and offsets commit', 10),
+        snapshotIntervalMs: Ms(30_000, 'how often operator state is snapshotted', 10),
+        maxBatchRecords: Type.Integer({ minimum: 1, default: 65_536 }),
+      },
+      { default: {} },
+    ),
+    /** named filters (the book's filter ids): id → inline expression, e.g. "001": "country=US" */
+    filters: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }), Type.String(), {
+      default: { '001': 'country=US' },
+    }),
+    demo: Type.Object(
+      {
+        eventsPerSecond: Type.Integer({ minimum: 1, default: 2_000 }),
+        ads: Type.Integer({ minimum: 1, default: 5_000 }),
+        seed: Type.Integer({ default: 42 }),
+      },
+      { default: {} },
+    ),
+    kafka: Type.Object(
+      { brokers: Type.String({ default: '127.0.0.1:9092' }) },
+      { default: {} },
+    ),
+    database: Type.Object(
+      { url: Type.String({ default: 'postgres://tally@127.0.0.1:5433/tally' }) },
+      { default: {} },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export type Config = Static<typeof ConfigSchema>;

@@ -1,0 +1,88 @@
+/**
+ * The one error catalogue. Every failure Tally reports carries a `TALLY_…` code from this
+ * closed union; the HTTP edge maps codes to statuses in exactly one place (services/http/errors).
+ */
+export const ERROR_CODES = {
+  // a click event that fails validation (SPEC §1); `field` names the offending field
+  TALLY_EVENT_NOT_OBJECT: { retryable: false, summary: 'the record is not a JSON object' },
+  TALLY_EVENT_MALFORMED_JSON: { retryable: false, summary: 'the record is not valid JSON' },
+  TALLY_FIELD_MISSING: { retryable: false, summary: 'a required field is absent' },
+  TALLY_FIELD_TYPE: { retryable: false, summary: 'a field has the wrong JSON type' },
+  TALLY_FIELD_FORMAT: { retryable: false, summary: 'a field does not match its format' },
+  TALLY_FIELD_LENGTH: { retryable: false, summary: 'a field is empty or too long' },
+  TALLY_EVENT_IN_FUTURE: {
+    retryable: false,
+    summary: 'the event time is further ahead of the server clock than maxFutureSkew',
+  },
+  // requests
+  TALLY_BAD_PARAMETER: { retryable: false, summary: 'a query parameter or argument is invalid' },
+  TALLY_BAD_REQUEST: { retryable: false, summary: 'the request body cannot be read' },
+  TALLY_UNSUPPORTED_MEDIA_TYPE: { retryable: false, summary: 'the content type is not accepted' },
+  TALLY_PAYLOAD_TOO_LARGE: { retryable: false, summary: 'the body exceeds the configured limit' },
+  TALLY_NOT_FOUND: { retryable: false, summary: 'no such resource' },
+  TALLY_BACKPRESSURE: { retryable: true, summary: 'ingest is ahead of durable capacity; retry later' },
+  TALLY_AGGREGATOR_BEHIND: {
+    retryable: true,
+    summary: 'the aggregator is too far behind the log; retry later',
+  },
+  TALLY_UNAVAILABLE: { retryable: true, summary: 'the service is starting or stopping' },
+  // configuration and state
+  TALLY_CONFIG_INVALID: { retryable: false, summary: 'the configuration is invalid' },
+  TALLY_DATA_DIR_MISMATCH: {
+    retryable: false,
+    summary: 'the data directory was created with incompatible settings',
+  },
+  TALLY_LOG_CORRUPT: { retryable: false, summary: 'the log holds a corrupt batch' },
+  TALLY_STORE_FAILURE: { retryable: true, summary: 'the aggregate store failed' },
+  TALLY_SNAPSHOT_INVALID: { retryable: false, summary: 'an operator snapshot cannot be read' },
+  TALLY_INTERNAL: { retryable: false, summary: 'an unexpected internal error' },
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface TallyErrorOptions {
+  /** the event field, query parameter or config key at fault */
+  field?: string;
+  cause?: unknown;
+  details?: Record<string, unknown>;
+}
+
+export class TallyError extends Error {
+  readonly code: ErrorCode;
+  readonly field: string | undefined;
+  readonly retryable: boolean;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, opts: TallyErrorOptions = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'TallyError';
+    this.code = code;
+    this.field = opts.field;
+    this.retryable = ERROR_CODES[code].retryable;
+    this.details = opts.details;
+  }
+
+  toJSON(): { code: ErrorCode; error: string; field?: string; details?: Record<string, unknown> } {
+    return {
+      code: this.code,
+      error: this.message,
+      ...(this.field === undefined ? {} : { field: this.field }),
+      ...(this.details === undefined ? {} : { details: this.details }),
+    };
+  }
+}
+
+export function isTallyError(e: unknown): e is TallyError {
+  return e instanceof TallyError;
+}
+
+/** A rejected record: the core returns these, it never throws for bad input. */
+export interface Rejection {
+  code: ErrorCode;
+  field: string | undefined;
+  message: string;
+}
+
+export function rejection(code: ErrorCode, field: string | undefined, message: string): Rejection {
+  return { code, field, message };
+}

@@ -1,0 +1,5 @@
+/** Wall-clock time, injected so that services and tests decide what "now" is. */
+export interface Clock {
+  now(): number;
+}
+export const systemClock: Clock = { now: () => Date.now() };

@@ -1,0 +1,21 @@
+/** Rejected input is kept with its raw payload and reason: bad input is never lost. */
+export interface DeadLetter {
+  /** where it came from: 'http', 'file:<path>', 'stdin', 'kafka' */
+  source: string;
+  /** index of the record in its batch or line number in its file (0-based) */
+  index: number;
+  code: string;
+  field: string | undefined;
+  reason: string;
+  payload: string;
+  /** wall-clock ms */
+  receivedAt: number;
+}
+
+export interface DeadLetterStore {
+  /** durable before it resolves, like the log */
+  add(letters: DeadLetter[]): Promise<void>;
+  list(limit: number, offset?: number): Promise<DeadLetter[]>;
+  count(): Promise<number>;
+  close(): Promise<void>;
+}

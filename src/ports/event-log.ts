@@ -1,0 +1,45 @@
+/**
+ * The first queue of the book: raw click events, partitioned by ad_id, durable before an
+ * append resolves. Records are opaque bytes here: the binary record format is the core's
+ * (core/event/codec); an adapter only frames, stores and moves them.
+ */
+
+/** Encoded records for one partition: `data` is the concatenation of `count` framed records. */
+export interface PartitionAppend {
+  partition: number;
+  data: Uint8Array;
+  count: number;
+}
+
+export interface AppendResult {
+  /** per partition in the request: the offset given to its first record */
+  baseOffsets: Map<number, number>;
+}
+
+export interface ReadResult {
+  /** concatenated framed records, whole records only, in offset order */
+  data: Uint8Array;
+  count: number;
+  /** offset of the first record in `data` */
+  fromOffset: number;
+  /** the offset to read next (fromOffset + count) */
+  nextOffset: number;
+  /** wall-clock ms at which the newest record in `data` was appended (for latency metrics) */
+  lastAppendTime: number;
+}
+
+export interface EventLog {
+  readonly partitions: number;
+  /**
+   * Appends; resolves once the records are durable under the configured policy
+   * (fsync by default). Concurrent calls are group-committed.
+   */
+  append(batches: PartitionAppend[]): Promise<AppendResult>;
+  /** Reads up to `maxRecords` records from `fromOffset`; an empty result at the end. */
+  read(partition: number, fromOffset: number, maxRecords: number): Promise<ReadResult>;
+  /** The offset the next appended record of this partition will get. */
+  endOffset(partition: number): number;
+  /** The lowest offset still readable (raw segments are kept until archived). */
+  startOffset(partition: number): number;
+  close(): Promise<void>;
+}

@@ -1,0 +1,309 @@
+import type { Config } from '../../config/index.js';
+import { ClickAggregator, type AggregatorConfig } from '../../core/operator/aggregator.js';
+import type { LateEvent } from '../../core/aggregate/types.js';
+import type { EventLog } from '../../ports/event-log.js';
+import type { AggregateStore, CommitBatch, LateRecord } from '../../ports/aggregate-store.js';
+import type { Clock } from '../../ports/clock.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+
+const MINUTE = 60_000;
+
+export interface RunnerOptions {
+  log: EventLog;
+  store: AggregateStore;
+  aggregation: Config['aggregation'];
+  clock: Clock;
+  logger: Logger;
+  metrics?: Metrics | undefined;
+  consumer?: string;
+  /** cap on records fed into one cycle before it commits */
+  maxCycleRecords?: number;
+}
+
+export function operatorConfig(a: Config['aggregation']): AggregatorConfig {
+  return {
+    watermarkDelayMs: a.watermarkDelayMs,
+    allowedLatenessMs: a.allowedLatenessMs,
+    dedupHorizonMs: a.dedupHorizonMs,
+    idleTimeoutMs: a.idleTimeoutMs,
+    dimensions: [...a.dimensions],
+    topN: a.topN,
+    topWindows: [...a.topWindows],
+  };
+}
+
+function toLateRecord(l: LateEvent): LateRecord {
+  const e = l.event;
+  return {
+    partition: l.partition,
+    offset: l.offset,
+    adId: e.adId,
+    timestamp: e.timestamp,
+    eventId: e.eventId,
+    watermark: l.watermark,
+    raw: JSON.stringify({
+      ad_id: e.adId,
+      timestamp: new Date(e.timestamp).toISOString(),
+      event_id: e.eventId,
+      ...(e.userId === undefined ? {} : { user_id: e.userId }),
+      ...(e.ip === undefined ? {} : { ip: e.ip }),
+      ...(e.country === undefined ? {} : { country: e.country }),
+      ...(e.extra === undefined ? {} : { extra: JSON.parse(e.extra) as unknown }),
+    }),
+  };
+}
+
+/**
+ * Drives the pure operator over the log in CYCLES. A cycle feeds each partition's records
+ * [from, to), applies one watermark, and commits rows + offsets (+ snapshot) in one store
+ * transaction. The operator's output is a deterministic function of the cycles, so after a
+ * crash the runner restores the last snapshot and replays the committed cycles after it,
+ * with their recorded watermarks, reaching exactly the committed state: nothing is counted
+ * twice and nothing is lost.
+ */
+export class AggregatorRunner {
+  private op!: ClickAggregator;
+  private offsets = new Map<number, number>();
+  private lastSnapshotAt = 0;
+  private lastCommitAt = 0;
+  private running = false;
+  private loopDone: Promise<void> | undefined;
+  private wakeUp: (() => void) | undefined;
+  private cancelWait: (() => void) | undefined;
+  private totals = { events: 0, duplicates: 0, late: 0 };
+  readonly consumer: string;
+  private readonly cfg: AggregatorConfig;
+  private readonly maxCycleRecords: number;
+  private lastArrivalToCommit = 0;
+
+  constructor(private readonly o: RunnerOptions) {
+    this.consumer = o.consumer ?? 'aggregator';
+    this.cfg = operatorConfig(o.aggregation);
+    this.maxCycleRecords = o.maxCycleRecords ?? 1_000_000;
+  }
+
+  get watermark(): number {
+    return this.op.watermark;
+  }
+
+  get committedOffsets(): ReadonlyMap<number, number> {
+    return this.offsets;
+  }
+
+  get counters(): Readonly<{ events: number; duplicates: number; late: number }> {
+    return this.totals;
+  }
+
+  /** records appended to the log and not yet committed by the aggregator */
+  lag(): number {
+    let lag = 0;
+    for (let p = 0; p < this.o.log.partitions; p++) {
+      lag += this.o.log.endOffset(p) - (this.offsets.get(p) ?? 0);
+    }
+    return lag;
+  }
+
+  partitionStatus() {
+    const now = this.o.clock.now();
+    return this.op.partitionStatus(now).map((s) => ({
+      ...s,
+      committedOffset: this.offsets.get(s.partition) ?? 0,
+      endOffset: this.o.log.endOffset(s.partition),
+      lag: this.o.log.endOffset(s.partition) - (this.offsets.get(s.partition) ?? 0),
+    }));
+  }
+
+  /** Restores the last snapshot and replays the committed cycles after it. */
+  async init(): Promise<{ replayedCycles: number; replayedRecords: number; ms: number }> {
+    const started = Date.now();
+    const { log, store, clock } = this.o;
+    const cp = await store.loadCheckpoint(this.consumer);
+    const now = clock.now();
+    this.op = cp.snapshot
+      ? ClickAggregator.restore(this.cfg, log.partitions, cp.snapshot, now)
+      : new ClickAggregator(this.cfg, log.partitions, now);
+    for (let p = 0; p < log.partitions; p++) {
+      this.offsets.set(p, cp.snapshotOffsets.get(p) ?? log.startOffset(p));
+    }
+    let replayedRecords = 0;
+    for (const cycle of cp.cycles) {
+      for (let p = 0; p < log.partitions; p++) {
+        const to = cycle.offsets.get(p) ?? this.offsets.get(p)!;
+        replayedRecords += await this.feed(p, to, now);
+      }
+      this.op.onWatermark(cycle.watermark);
+      this.op.takeOutput(); // already committed by the cycle being replayed
+    }
+    for (let p = 0; p < log.partitions; p++) {
+      const expected = cp.offsets.get(p);
+      if (expected !== undefined && expected !== this.offsets.get(p)) {
+        throw new Error(
+          `replay reached offset ${this.offsets.get(p)} of partition ${p}, the commit says ${expected}`,
+        );
+      }
+    }
+    this.totals = { ...cp.totals };
+    this.lastSnapshotAt = clock.now();
+    const ms = Date.now() - started;
+    this.o.logger.info(
+      { replayedCycles: cp.cycles.length, replayedRecords, ms, watermark: this.op.watermark },
+      'aggregator restored',
+    );
+    return { replayedCycles: cp.cycles.length, replayedRecords, ms };
+  }
+
+  /** Feeds partition p from its current offset up to (not including) `to`. */
+  private async feed(p: number, to: number, now: number): Promise<number> {
+    let fed = 0;
+    let from = this.offsets.get(p)!;
+    while (from < to) {
+      const r = await this.o.log.read(p, from, Math.min(to - from, this.o.aggregation.maxBatchRecords));
+      if (r.count === 0) throw new Error(`log partition ${p} ends at ${from}, expected ${to}`);
+      this.op.onRecords(p, r.data, r.fromOffset, now);
+      if (r.lastAppendTime > this.lastArrivalToCommit) this.lastArrivalToCommit = r.lastAppendTime;
+      from = r.nextOffset;
+      fed += r.count;
+    }
+    this.offsets.set(p, from);
+    return fed;
+  }
+
+  /**
+   * One cycle: read what is there (up to the cap), advance the watermark, commit.
+   * `finalWatermark` forces the watermark (drain). Returns the records fed.
+   */
+  async cycle(opts: { finalWatermark?: number; snapshot?: boolean } = {}): Promise<number> {
+    const { log, clock } = this.o;
+    const now = clock.now();
+    const before = this.op.watermark;
+    let fed = 0;
+    const perPartition = Math.max(1, Math.floor(this.maxCycleRecords / log.partitions));
+    for (let p = 0; p < log.partitions; p++) {
+      const end = Math.min(log.endOffset(p), this.offsets.get(p)! + perPartition);
+      fed += await this.feed(p, end, now);
+    }
+    const wm = Math.max(opts.finalWatermark ?? -Infinity, this.op.computeWatermark(clock.now()));
+    this.op.onWatermark(wm);
+    const out = this.op.takeOutput();
+    const snapshotDue =
+      opts.snapshot === true || clock.now() - this.lastSnapshotAt >= this.o.aggregation.snapshotIntervalMs;
+    const changed =
+      fed > 0 || out.rows.length > 0 || out.top.length > 0 || out.late.length > 0 || this.op.watermark !== before;
+    if (!changed && !opts.snapshot) return 0;
+    const batch: CommitBatch = {
+      consumer: this.consumer,
+      rows: out.rows,
+      top: out.top,
+      late: out.late.map(toLateRecord),
+      offsets: new Map(this.offsets),
+      watermark: this.op.watermark,
+      stats: out.stats,
+      ...(snapshotDue ? { snapshot: this.op.snapshot() } : {}),
+    };
+    const t0 = performance.now();
+    await this.o.store.commit(batch);
+    const commitMs = performance.now() - t0;
+    const committedAt = clock.now();
+    if (snapshotDue) this.lastSnapshotAt = committedAt;
+    this.lastCommitAt = committedAt;
+    this.totals.events += out.stats.events;
+    this.totals.duplicates += out.stats.duplicates;
+    this.totals.late += out.stats.late;
+    this.observe(batch, out.stats, commitMs, committedAt, fed);
+    return fed;
+  }
+
+  private observe(
+    batch: CommitBatch,
+    stats: { events: number; duplicates: number; late: number },
+    commitMs: number,
+    committedAt: number,
+    fed: number,
+  ): void {
+    const m = this.o.metrics;
+    if (!m) return;
+    m.commitSeconds.observe(commitMs / 1000);
+    m.aggregatedEvents.inc(stats.events);
+    m.duplicates.inc(stats.duplicates);
+    m.lateEvents.inc(stats.late);
+    if (Number.isFinite(batch.watermark)) m.watermark.set(batch.watermark);
+    if (fed > 0 && this.lastArrivalToCommit > 0) {
+      m.arrivalToCommit.observe(Math.max(0, committedAt - this.lastArrivalToCommit) / 1000);
+    }
+    const minutes = new Set<number>();
+    for (const r of batch.rows) minutes.add(r.minute);
+    for (const minute of minutes) {
+      m.eventTimeToCommit.observe(Math.max(0, committedAt - (minute + MINUTE)) / 1000);
+    }
+    for (const s of this.partitionStatus()) {
+      m.partitionLag.set({ partition: String(s.partition) }, s.lag);
+      if (s.watermark !== null) m.partitionWatermark.set({ partition: String(s.partition) }, s.watermark);
+    }
+  }
+
+  /** Consumes everything appended so far, closes every minute that holds data, commits. */
+  async drain(): Promise<void> {
+    const { log } = this.o;
+    const target = new Map<number, number>();
+    for (let p = 0; p < log.partitions; p++) target.set(p, log.endOffset(p));
+    const behind = () => [...target].some(([p, end]) => this.offsets.get(p)! < end);
+    while (behind()) await this.cycle();
+    // the input is complete: every minute with data closes now. State within the lateness is
+    // kept, so events ingested later still correct their minutes exactly.
+    let maxEventTime = -Infinity;
+    for (const s of this.op.partitionStatus(this.o.clock.now())) {
+      if (s.maxEventTime !== null && s.maxEventTime > maxEventTime) maxEventTime = s.maxEventTime;
+    }
+    const closeAll = Number.isFinite(maxEventTime)
+      ? Math.floor(maxEventTime / MINUTE) * MINUTE + MINUTE
+      : -Infinity;
+    await this.cycle({ finalWatermark: closeAll, snapshot: true });
+  }
+
+  /** Runs cycles until stop(): immediately while behind, every commitIntervalMs when caught up. */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loopDone = this.loop();
+  }
+
+  /** Nudges a waiting loop (after an append) so commits follow ingest closely. */
+  notify(): void {
+    this.wakeUp?.();
+  }
+
+  private async loop(): Promise<void> {
+    const interval = this.o.aggregation.commitIntervalMs;
+    while (this.running) {
+      try {
+        const fed = await this.cycle();
+        if (fed >= this.maxCycleRecords / 2) continue; // behind: go again at once
+      } catch (err) {
+        this.o.logger.error({ err }, 'aggregator cycle failed; retrying');
+      }
+      const wait = Math.max(10, interval - (this.o.clock.now() - this.lastCommitAt));
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, wait);
+        this.cancelWait = () => {
+          clearTimeout(t);
+          resolve();
+        };
+        this.wakeUp = () => {
+          if (this.lag() >= this.maxCycleRecords / 2) this.cancelWait?.();
+        };
+      });
+      this.wakeUp = undefined;
+      this.cancelWait = undefined;
+    }
+  }
+
+  /** Stops the loop after its current cycle and commits a final snapshot. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.cancelWait?.();
+    await this.loopDone;
+    await this.cycle({ snapshot: true });
+  }
+}

@@ -1,0 +1,99 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Every Prometheus metric Tally exports, on one registry per process (tests create their own).
+ * Latencies are in seconds, per Prometheus convention.
+ */
+export function createMetrics(opts: { defaults?: boolean } = {}) {
+  const registry = new Registry();
+  if (opts.defaults !== false) collectDefaultMetrics({ register: registry, prefix: 'tally_' });
+  const r = [registry];
+  const latency = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+  const lagBuckets = [0.1, 0.25, 0.5, 1, 2, 5, 10, 15, 20, 30, 60, 120, 300, 600];
+  return {
+    registry,
+    ingestEvents: new Counter({
+      name: 'tally_ingest_events_total',
+      help: 'events accepted and durable in the log',
+      labelNames: ['source'],
+      registers: r,
+    }),
+    ingestRejected: new Counter({
+      name: 'tally_ingest_rejected_total',
+      help: 'records rejected at validation, by error code',
+      labelNames: ['source', 'code'],
+      registers: r,
+    }),
+    ingestBatches: new Histogram({
+      name: 'tally_ingest_append_seconds',
+      help: 'time to make a batch durable in the log',
+      buckets: latency,
+      registers: r,
+    }),
+    ingestBackpressure: new Counter({
+      name: 'tally_ingest_backpressure_total',
+      help: 'requests refused under back-pressure',
+      labelNames: ['reason'],
+      registers: r,
+    }),
+    aggregatedEvents: new Counter({
+      name: 'tally_aggregated_events_total',
+      help: 'distinct events counted or recorded late by the aggregator',
+      registers: r,
+    }),
+    duplicates: new Counter({
+      name: 'tally_duplicate_events_total',
+      help: 'events dropped as duplicates of an event id seen within the horizon',
+      registers: r,
+    }),
+    lateEvents: new Counter({
+      name: 'tally_late_events_total',
+      help: 'events beyond the allowed lateness, recorded for reconciliation',
+      registers: r,
+    }),
+    partitionLag: new Gauge({
+      name: 'tally_partition_lag_records',
+      help: 'records appended to the log but not yet committed by the aggregator',
+      labelNames: ['partition'],
+      registers: r,
+    }),
+    partitionWatermark: new Gauge({
+      name: 'tally_partition_watermark_ms',
+      help: 'per-partition watermark (epoch ms)',
+      labelNames: ['partition'],
+      registers: r,
+    }),
+    watermark: new Gauge({
+      name: 'tally_watermark_ms',
+      help: 'pipeline watermark (epoch ms)',
+      registers: r,
+    }),
+    commitSeconds: new Histogram({
+      name: 'tally_commit_seconds',
+      help: 'duration of one aggregator commit (rows + offsets + snapshot, one transaction)',
+      buckets: latency,
+      registers: r,
+    }),
+    eventTimeToCommit: new Histogram({
+      name: 'tally_event_time_to_commit_seconds',
+      help: 'from the end of a minute (event time) to its first committed count',
+      buckets: lagBuckets,
+      registers: r,
+    }),
+    arrivalToCommit: new Histogram({
+      name: 'tally_arrival_to_commit_seconds',
+      help: 'from an append to the log to the commit that covers it',
+      buckets: lagBuckets,
+      registers: r,
+    }),
+    queryLatency: new Histogram({
+      name: 'tally_query_seconds',
+      help: 'query latency by route',
+      labelNames: ['route'],
+      buckets: latency,
+      registers: r,
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

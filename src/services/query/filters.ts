@@ -1,0 +1,76 @@
+import type { Dimension } from '../../core/aggregate/types.js';
+import { TallyError } from '../../core/errors.js';
+
+/**
+ * Filters: a named filter from the config (the book's filter ids, e.g. 001 = US only) or an
+ * inline expression `country=US`, `country=US,CA`, attributes joined by `;`.
+ */
+export const FILTER_ATTRIBUTES = ['country', 'user_id', 'ip'] as const;
+export type FilterAttribute = (typeof FILTER_ATTRIBUTES)[number];
+
+export interface ParsedFilter {
+  /** the text as given */
+  text: string;
+  /** attribute → accepted values (OR within an attribute, AND across attributes) */
+  terms: Map<FilterAttribute, string[]>;
+}
+
+function bad(message: string): TallyError {
+  return new TallyError('TALLY_BAD_PARAMETER', `filter: ${message}`, { field: 'filter' });
+}
+
+export function parseFilter(
+  raw: string | undefined,
+  named: Readonly<Record<string, string>>,
+): ParsedFilter | undefined {
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const text = raw.trim();
+  const expr = named[text] ?? text;
+  if (!expr.includes('=')) {
+    throw bad(
+      `"${text.slice(0, 64)}" is neither a named filter (${Object.keys(named).join(', ') || 'none configured'}) nor an expression like country=US`,
+    );
+  }
+  const terms = new Map<FilterAttribute, string[]>();
+  for (const part of expr.split(';')) {
+    if (part.trim() === '') continue;
+    const eq = part.indexOf('=');
+    const attr = part.slice(0, eq).trim().toLowerCase();
+    if (!(FILTER_ATTRIBUTES as readonly string[]).includes(attr)) {
+      throw bad(`unknown attribute "${attr.slice(0, 32)}" (known: ${FILTER_ATTRIBUTES.join(', ')})`);
+    }
+    const values = part
+      .slice(eq + 1)
+      .split(',')
+      .map((v) => v.trim())
+      .filter((v) => v !== '');
+    if (values.length === 0) throw bad(`no value for ${attr}`);
+    const normalised = values.map((v) => normaliseValue(attr as FilterAttribute, v));
+    if (terms.has(attr as FilterAttribute)) throw bad(`${attr} given twice`);
+    terms.set(attr as FilterAttribute, [...new Set(normalised)]);
+  }
+  if (terms.size === 0) throw bad('empty expression');
+  return { text, terms };
+}
+
+function normaliseValue(attr: FilterAttribute, v: string): string {
+  if (attr === 'country') {
+    const c = v.toUpperCase();
+    if (!/^[A-Z]{2}$/.test(c)) throw bad(`country must be a 2-letter ISO code, got "${v.slice(0, 16)}"`);
+    return c;
+  }
+  if (attr === 'ip') return v.toLowerCase();
+  return v;
+}
+
+/**
+ * Pre-aggregated rows carry one dimension value each, so a filter is answered from them
+ * exactly when it names a single pre-aggregated attribute (values OR-ed: an event has one
+ * value per attribute). Anything else is answered from raw events.
+ */
+export function dimKeysFor(filter: ParsedFilter, dimensions: readonly Dimension[]): string[] | undefined {
+  if (filter.terms.size !== 1) return undefined;
+  const [[attr, values]] = [...filter.terms] as [[FilterAttribute, string[]]];
+  if (!dimensions.includes(attr)) return undefined;
+  return values.map((v) => `${attr}=${v}`);
+}

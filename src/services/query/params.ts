@@ -1,0 +1,79 @@
+import { TallyError } from '../../core/errors.js';
+
+/** Query-string parsing shared by the HTTP API and the CLI: every failure names its parameter. */
+
+const ISO_WITH_ZONE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/i;
+const AD_ID = /^[A-Za-z0-9_.:-]{1,64}$/;
+const MINUTE = 60_000;
+
+function bad(param: string, message: string): TallyError {
+  return new TallyError('TALLY_BAD_PARAMETER', `${param}: ${message}`, { field: param });
+}
+
+/** ISO-8601 with a zone, or epoch milliseconds. */
+export function parseTime(param: string, raw: string | undefined): number | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  const s = raw.trim();
+  if (/^-?\d+$/.test(s)) {
+    const n = Number(s);
+    if (!Number.isSafeInteger(n)) throw bad(param, `epoch milliseconds out of range: "${raw}"`);
+    return n;
+  }
+  if (!ISO_WITH_ZONE.test(s)) {
+    throw bad(param, `must be ISO-8601 with a zone (e.g. 2026-11-25T10:00:00Z) or epoch ms, got "${raw}"`);
+  }
+  const t = Date.parse(s);
+  if (Number.isNaN(t)) throw bad(param, `not a valid date: "${raw}"`);
+  return t;
+}
+
+export function parseIntParam(
+  param: string,
+  raw: string | undefined,
+  def: number,
+  min: number,
+  max: number,
+): number {
+  if (raw === undefined || raw === '') return def;
+  if (!/^\d+$/.test(raw.trim())) throw bad(param, `must be an integer from ${min} to ${max}, got "${raw}"`);
+  const n = Number(raw.trim());
+  if (n < min || n > max) throw bad(param, `must be an integer from ${min} to ${max}, got ${n}`);
+  return n;
+}
+
+export function parseAdId(raw: string | undefined, param = 'ad_id'): string {
+  if (raw === undefined || !AD_ID.test(raw)) {
+    throw bad(param, `must be 1–64 characters of [A-Za-z0-9_.:-], got "${String(raw).slice(0, 80)}"`);
+  }
+  return raw;
+}
+
+export interface TimeRange {
+  from: number;
+  to: number;
+}
+
+/** `to` defaults to now, `from` to `to` − 1 min; ranges are half-open on minute starts. */
+export function parseRange(
+  fromRaw: string | undefined,
+  toRaw: string | undefined,
+  now: number,
+  maxMinutes: number,
+): TimeRange {
+  const to = parseTime('to', toRaw) ?? now;
+  const from = parseTime('from', fromRaw) ?? to - MINUTE;
+  if (from > to) throw bad('from', `must not be after to (${new Date(to).toISOString()})`);
+  if (to - from > maxMinutes * MINUTE) {
+    throw bad('from', `the range may span at most ${maxMinutes} minutes`);
+  }
+  return { from, to };
+}
+
+/** The first minute start m with m ≥ t: minutes m in [from, to) are [ceil(from), ceil(to)). */
+export function ceilMinute(t: number): number {
+  return Math.ceil(t / MINUTE) * MINUTE;
+}
+
+export function floorMinute(t: number): number {
+  return Math.floor(t / MINUTE) * MINUTE;
+}

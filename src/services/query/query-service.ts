@@ -1,0 +1,114 @@
+import type { Dimension, RankedAd } from '../../core/aggregate/types.js';
+import type { AggregateStore, DimFilter } from '../../ports/aggregate-store.js';
+import type { Clock } from '../../ports/clock.js';
+import { dimKeysFor, parseFilter, type ParsedFilter } from './filters.js';
+import { floorMinute, parseAdId, parseIntParam, parseRange, parseTime } from './params.js';
+import type { RawScanner } from './raw-scan.js';
+
+const MINUTE = 60_000;
+const MAX_RANGE_MINUTES = 366 * 24 * 60;
+const MAX_SERIES_MINUTES = 7 * 24 * 60;
+
+export interface QueryServiceOptions {
+  store: AggregateStore;
+  clock: Clock;
+  dimensions: readonly Dimension[];
+  namedFilters: Readonly<Record<string, string>>;
+  topN: number;
+  topWindows: readonly number[];
+  /** the pipeline watermark: `popular_ads` defaults `to` to the last minute it closed */
+  watermark: () => number;
+  /** answers filters that are not pre-aggregated, exactly, from raw events */
+  rawScanner?: RawScanner | undefined;
+}
+
+export interface CountQuery {
+  from?: string | undefined;
+  to?: string | undefined;
+  filter?: string | undefined;
+}
+
+export interface PopularQuery {
+  count?: string | undefined;
+  window?: string | undefined;
+  to?: string | undefined;
+  filter?: string | undefined;
+}
+
+const iso = (t: number) => new Date(t).toISOString();
+
+/** The query side (SPEC §3): parses parameters, picks the cheapest exact source, shapes answers. */
+export class QueryService {
+  constructor(private readonly o: QueryServiceOptions) {}
+
+  private resolveFilter(raw: string | undefined): { dims?: DimFilter; raw?: ParsedFilter } {
+    const parsed = parseFilter(raw, this.o.namedFilters);
+    if (!parsed) return {};
+    const keys = dimKeysFor(parsed, this.o.dimensions);
+    return keys ? { dims: { dims: keys } } : { raw: parsed };
+  }
+
+  private requireRaw(): RawScanner {
+    if (!this.o.rawScanner) {
+      throw new Error('this process has no access to raw events for non-pre-aggregated filters');
+    }
+    return this.o.rawScanner;
+  }
+
+  async count(adIdRaw: string | undefined, q: CountQuery) {
+    const adId = parseAdId(adIdRaw);
+    const { from, to } = parseRange(q.from, q.to, this.o.clock.now(), MAX_RANGE_MINUTES);
+    const f = this.resolveFilter(q.filter);
+    const count = f.raw
+      ? await this.requireRaw().count(adId, from, to, f.raw)
+      : await this.o.store.count(adId, from, to, f.dims);
+    return { ad_id: adId, count, from: iso(from), to: iso(to) };
+  }
+
+  async timeseries(adIdRaw: string | undefined, q: CountQuery) {
+    const adId = parseAdId(adIdRaw);
+    const now = this.o.clock.now();
+    const to = parseTime('to', q.to) ?? now;
+    const from = parseTime('from', q.from) ?? to - 60 * MINUTE;
+    const range = parseRange(String(from), String(to), now, MAX_SERIES_MINUTES);
+    const f = this.resolveFilter(q.filter);
+    const points = f.raw
+      ? await this.requireRaw().timeseries(adId, range.from, range.to, f.raw)
+      : await this.o.store.timeseries(adId, range.from, range.to, f.dims);
+    const byMinute = new Map(points.map((p) => [p.minute, p.count]));
+    const series: Array<{ minute: string; count: number }> = [];
+    let total = 0;
+    for (let m = Math.ceil(range.from / MINUTE) * MINUTE; m < range.to; m += MINUTE) {
+      const c = byMinute.get(m) ?? 0;
+      total += c;
+      series.push({ minute: iso(m), count: c });
+    }
+    return { ad_id: adId, from: iso(range.from), to: iso(range.to), count: total, points: series };
+  }
+
+  /** The default `to`: the end of the last minute the watermark has closed. */
+  closedUpTo(): number {
+    const wm = this.o.watermark();
+    return Number.isFinite(wm) ? floorMinute(wm) : floorMinute(this.o.clock.now());
+  }
+
+  async popular(q: PopularQuery) {
+    const n = parseIntParam('count', q.count, 100, 1, 10_000);
+    const window = parseIntParam('window', q.window, 1, 1, MAX_RANGE_MINUTES);
+    const to = parseTime('to', q.to) ?? this.closedUpTo();
+    const from = to - window * MINUTE;
+    const f = this.resolveFilter(q.filter);
+    let ads: RankedAd[] | undefined;
+    if (!q.filter && to % MINUTE === 0 && n <= this.o.topN && this.o.topWindows.includes(window)) {
+      // the book's most_clicked_ads, precomputed as minutes close
+      const stored = await this.o.store.storedTop(window, to);
+      if (stored) ads = stored.ads.slice(0, n);
+    }
+    if (!ads) {
+      ads = f.raw
+        ? await this.requireRaw().top(from, to, n, f.raw)
+        : await this.o.store.top(from, to, n, f.dims);
+    }
+    return { window, to: iso(to), ad_ids: ads.map((a) => a.adId), ads: ads.map((a) => ({ ad_id: a.adId, count: a.count })) };
+  }
+}

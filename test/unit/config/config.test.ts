@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { loadConfig } from '../../../src/config/index.js';
+import { isTallyError } from '../../../src/core/errors.js';
+import { tempDir } from '../../helpers/cli.js';
+
+function configError(fn: () => unknown): { code: string; field: string | undefined; message: string } {
+  try {
+    fn();
+  } catch (e) {
+    assert.ok(isTallyError(e), `expected a TallyError, got ${String(e)}`);
+    return { code: e.code, field: e.field, message: e.message };
+  }
+  assert.fail('expected an error');
+}
+
+describe('config', () => {
+  it('has the SPEC defaults', () => {
+    const c = loadConfig({ env: {} });
+    assert.equal(c.http.port, 8080);
+    assert.equal(c.http.host, '127.0.0.1');
+    assert.equal(c.dataDir, './data');
+    assert.equal(c.aggregation.watermarkDelayMs, 15_000);
+    assert.equal(c.aggregation.allowedLatenessMs, 300_000);
+    assert.equal(c.aggregation.idleTimeoutMs, 10_000);
+    assert.equal(c.aggregation.dedupHorizonMs, 3_600_000);
+    assert.equal(c.aggregation.maxFutureSkewMs, 300_000);
+    assert.deepEqual(c.aggregation.dimensions, ['country']);
+    assert.deepEqual(c.aggregation.topWindows, [1, 5, 60]);
+    assert.equal(c.log.partitions, 8);
+    assert.equal(c.log.durability, 'fsync');
+    assert.equal(c.kafka.brokers, '127.0.0.1:9092');
+    assert.equal(c.database.url, 'postgres://tally@127.0.0.1:5433/tally');
+  });
+
+  it('layers file ← env ← overrides, and freezes the result', () => {
+    const t = tempDir('config');
+    try {
+      const file = join(t.dir, 'c.json');
+      writeFileSync(file, JSON.stringify({ http: { port: 9000 }, aggregation: { topN: 10 } }));
+      const c = loadConfig({
+        file,
+        env: { TALLY_PORT: '9100', TALLY_DIMENSIONS: 'country,ip' },
+        overrides: { aggregation: { topN: 20 } },
+      });
+      assert.equal(c.http.port, 9100);
+      assert.equal(c.aggregation.topN, 20);
+      assert.deepEqual(c.aggregation.dimensions, ['country', 'ip']);
+      assert.ok(Object.isFrozen(c) && Object.isFrozen(c.aggregation));
+    } finally {
+      t.cleanup();
+    }
+  });
+
+  it('names the key of every invalid value', () => {
+    assert.equal(configError(() => loadConfig({ env: { TALLY_PORT: 'abc' } })).field, 'TALLY_PORT');
+    assert.equal(configError(() => loadConfig({ env: {}, overrides: { aggregation: { topN: 0 } } })).field, 'aggregation.topN');
+    const unknown = configError(() => loadConfig({ env: {}, overrides: { nope: 1 } as never }));
+    assert.equal(unknown.code, 'TALLY_CONFIG_INVALID');
+    assert.match(unknown.message, /nope/);
+    const dims = configError(() => loadConfig({ env: { TALLY_DIMENSIONS: 'country,shoe_size' } }));
+    assert.match(dims.field ?? '', /aggregation\.dimensions/);
+  });
+
+  it('reports an unreadable or malformed config file', () => {
+    assert.equal(configError(() => loadConfig({ file: '/nonexistent/tally.json', env: {} })).field, 'config');
+    const t = tempDir('config');
+    try {
+      const file = join(t.dir, 'bad.json');
+      writeFileSync(file, '{ "http": ');
+      assert.match(configError(() => loadConfig({ file, env: {} })).message, /not valid JSON/);
+    } finally {
+      t.cleanup();
+    }
+  });
+});
