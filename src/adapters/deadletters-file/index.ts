@@ -1,0 +1,7 @@
+export {
+  openFileDeadLetters,
+  DEAD_LETTERS_FILE,
+  type FileDeadLetters,
+  type FileDeadLettersOptions,
+  type DeadLettersRecovery,
+} from './file-dead-letters.js';
