@@ -1,0 +1,407 @@
+/**
+ * The binary record format of the raw click log: compact, little-endian, self-delimiting.
+ *
+ *   offset  size  field
+ *   0       u32   body length L (bytes after this field: a record is 4 + L bytes)
+ *   4       u8    format version (1)
+ *   5       u8    flags: 1 event_id given, 2 country, 4 user_id, 8 ip, 16 extra
+ *   6       u8    ad_id byte length (1–255)
+ *   7       u8    reserved, 0
+ *   8       f64   event time, epoch ms
+ *   16      u32×4 dedup key: MurmurHash3_x86_128(ad_id 0x00 event_id), see identity.ts
+ *   32      …     ad_id (ASCII)
+ *           2     country (ASCII), if flag 2
+ *           u16+… event_id (UTF-8), if flag 1; otherwise the canonical id is recomputed
+ *           u16+… user_id (UTF-8), if flag 4
+ *           u16+… ip (ASCII), if flag 8
+ *           u32+… extra: unknown fields as JSON object text (UTF-8), if flag 16
+ *
+ * The key is computed once at encode time so the aggregator dedups without hashing strings.
+ */
+import { TallyError } from '../errors.js';
+import type { RecordView } from './record.js';
+import type { ClickEvent } from './types.js';
+import { canonicalEventId, dedupKey } from './identity.js';
+import { readUtf8, utf8MaxBytes, writeUtf8 } from './utf8.js';
+
+export const RECORD_FORMAT_VERSION = 1;
+/** bytes before ad_id: length prefix, version, flags, ad_id length, reserved, time, key */
+export const RECORD_HEADER_BYTES = 32;
+
+const F_EVENT_ID = 1;
+const F_COUNTRY = 2;
+const F_USER_ID = 4;
+const F_IP = 8;
+const F_EXTRA = 16;
+const KNOWN_FLAGS = F_EVENT_ID | F_COUNTRY | F_USER_ID | F_IP | F_EXTRA;
+
+/** Appends events as framed records into one growing buffer, reused across batches. */
+export class RecordWriter {
+  private buf: Uint8Array;
+  private view: DataView;
+  private pos = 0;
+  private n = 0;
+  private readonly key = new Uint32Array(4);
+
+  constructor(initialCapacity = 64 * 1024) {
+    this.buf = new Uint8Array(Math.max(initialCapacity, 64));
+    this.view = new DataView(this.buf.buffer);
+  }
+
+  /** records written since the last reset */
+  get count(): number {
+    return this.n;
+  }
+
+  get byteLength(): number {
+    return this.pos;
+  }
+
+  /**
+   * Appends one validated event. When `eventIdGiven` is false the id is not stored (decode
+   * recomputes it), so it must be canonicalEventId of the content, as validateEvent makes it.
+   * Throws TALLY_INTERNAL if a field exceeds the format's limits.
+   */
+  write(ev: ClickEvent): void {
+    const worst =
+      RECORD_HEADER_BYTES +
+      utf8MaxBytes(ev.adId) +
+      2 +
+      (ev.eventIdGiven ? 2 + utf8MaxBytes(ev.eventId) : 0) +
+      (ev.userId === undefined ? 0 : 2 + utf8MaxBytes(ev.userId)) +
+      (ev.ip === undefined ? 0 : 2 + utf8MaxBytes(ev.ip)) +
+      (ev.extra === undefined ? 0 : 4 + utf8MaxBytes(ev.extra));
+    this.ensure(this.pos + worst);
+    const buf = this.buf;
+    const view = this.view;
+    const start = this.pos;
+
+    let flags = 0;
+    let p = start + RECORD_HEADER_BYTES;
+    const adEnd = writeUtf8(buf, p, ev.adId);
+    const adLen = adEnd - p;
+    if (adLen < 1 || adLen > 255) throw formatLimit('ad_id', adLen, 255);
+    p = adEnd;
+    if (ev.country !== undefined) {
+      if (ev.country.length !== 2) throw formatLimit('country', ev.country.length, 2);
+      flags |= F_COUNTRY;
+      buf[p++] = ev.country.charCodeAt(0);
+      buf[p++] = ev.country.charCodeAt(1);
+    }
+    if (ev.eventIdGiven) {
+      flags |= F_EVENT_ID;
+      p = writeField16(buf, view, p, ev.eventId, 'event_id');
+    }
+    if (ev.userId !== undefined) {
+      flags |= F_USER_ID;
+      p = writeField16(buf, view, p, ev.userId, 'user_id');
+    }
+    if (ev.ip !== undefined) {
+      flags |= F_IP;
+      p = writeField16(buf, view, p, ev.ip, 'ip');
+    }
+    if (ev.extra !== undefined) {
+      flags |= F_EXTRA;
+      const end = writeUtf8(buf, p + 4, ev.extra);
+      view.setUint32(p, end - p - 4, true);
+      p = end;
+    }
+
+    const key = dedupKey(ev.adId, ev.eventId, this.key);
+    view.setUint32(start, p - start - 4, true);
+    buf[start + 4] = RECORD_FORMAT_VERSION;
+    buf[start + 5] = flags;
+    buf[start + 6] = adLen;
+    buf[start + 7] = 0;
+    view.setFloat64(start + 8, ev.timestamp, true);
+    view.setUint32(start + 16, key[0]!, true);
+    view.setUint32(start + 20, key[1]!, true);
+    view.setUint32(start + 24, key[2]!, true);
+    view.setUint32(start + 28, key[3]!, true);
+    this.pos = p;
+    this.n++;
+  }
+
+  /** Appends already-framed records verbatim (e.g. one copied out of a cursor's buffer). */
+  appendRaw(data: Uint8Array, start: number, end: number, records: number): void {
+    this.ensure(this.pos + (end - start));
+    this.buf.set(data.subarray(start, end), this.pos);
+    this.pos += end - start;
+    this.n += records;
+  }
+
+  /** A copy of exactly the bytes written: it stays valid after reset() and further writes. */
+  finish(): Uint8Array {
+    return this.buf.slice(0, this.pos);
+  }
+
+  /** A view of the bytes written, without copying: valid only until the next write or reset. */
+  bytes(): Uint8Array {
+    return this.buf.subarray(0, this.pos);
+  }
+
+  /** Empties the writer, keeping its buffer. */
+  reset(): void {
+    this.pos = 0;
+    this.n = 0;
+  }
+
+  private ensure(capacity: number): void {
+    if (capacity <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < capacity) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.buf.subarray(0, this.pos));
+    this.buf = next;
+    this.view = new DataView(next.buffer);
+  }
+}
+
+function writeField16(
+  buf: Uint8Array,
+  view: DataView,
+  p: number,
+  s: string,
+  field: string,
+): number {
+  const end = writeUtf8(buf, p + 2, s);
+  const len = end - p - 2;
+  if (len > 0xffff) throw formatLimit(field, len, 0xffff);
+  view.setUint16(p, len, true);
+  return end;
+}
+
+function formatLimit(field: string, got: number, max: number): TallyError {
+  return new TallyError(
+    'TALLY_INTERNAL',
+    `record format: ${field} is ${got} bytes, the format holds ${max === 2 ? 'exactly 2' : `1–${max}`}`,
+    { field },
+  );
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Walks concatenated framed records. `next()` parses the next record's fields into
+ * positions without allocating; `decode()` and the string getters allocate, for the rare
+ * records that need them (late events, raw scans).
+ */
+export class RecordCursor implements RecordView {
+  buf: Uint8Array = EMPTY;
+  recordStart = 0;
+  recordEnd = 0;
+  timestamp = 0;
+  adIdStart = 0;
+  adIdEnd = 0;
+  key0 = 0;
+  key1 = 0;
+  key2 = 0;
+  key3 = 0;
+  countryStart = -1;
+  countryEnd = -1;
+  userIdStart = -1;
+  userIdEnd = -1;
+  ipStart = -1;
+  ipEnd = -1;
+  /** UTF-8 range of the given event_id; -1 when the id is canonical */
+  eventIdStart = -1;
+  eventIdEnd = -1;
+  extraStart = -1;
+  extraEnd = -1;
+  flags = 0;
+  private view: DataView<ArrayBufferLike> = new DataView(EMPTY.buffer);
+  private pos = 0;
+
+  constructor(data?: Uint8Array) {
+    if (data !== undefined) this.reset(data);
+  }
+
+  /** Starts walking `data` from its first record. */
+  reset(data: Uint8Array): this {
+    this.buf = data;
+    this.view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    this.pos = 0;
+    this.recordStart = 0;
+    this.recordEnd = 0;
+    return this;
+  }
+
+  /** Moves to the next record; false at the end. Throws TALLY_LOG_CORRUPT on a malformed record. */
+  next(): boolean {
+    const buf = this.buf;
+    const view = this.view;
+    const start = this.pos;
+    const total = buf.length;
+    if (start >= total) return false;
+    if (total - start < RECORD_HEADER_BYTES) {
+      corrupt(start, `truncated header (${total - start} bytes left)`);
+    }
+    const bodyLen = view.getUint32(start, true);
+    const end = start + 4 + bodyLen;
+    if (bodyLen < RECORD_HEADER_BYTES - 4 || end > total) {
+      corrupt(start, `record length ${bodyLen} does not fit the ${total - start} bytes left`);
+    }
+    const version = buf[start + 4]!;
+    if (version !== RECORD_FORMAT_VERSION) {
+      corrupt(start, `unknown record format version ${version}`);
+    }
+    const flags = buf[start + 5]!;
+    if ((flags & ~KNOWN_FLAGS) !== 0) corrupt(start, `unknown flags 0x${flags.toString(16)}`);
+    const adLen = buf[start + 6]!;
+    let p = start + RECORD_HEADER_BYTES;
+    if (adLen === 0 || p + adLen > end) corrupt(start, `bad ad_id length ${adLen}`);
+    this.adIdStart = p;
+    p += adLen;
+    this.adIdEnd = p;
+
+    if ((flags & F_COUNTRY) !== 0) {
+      if (p + 2 > end) corrupt(start, 'truncated country');
+      this.countryStart = p;
+      p += 2;
+      this.countryEnd = p;
+    } else {
+      this.countryStart = this.countryEnd = -1;
+    }
+    if ((flags & F_EVENT_ID) !== 0) {
+      p = this.range16(p, end, start, 'event_id');
+      this.eventIdStart = this.rs;
+      this.eventIdEnd = p;
+    } else {
+      this.eventIdStart = this.eventIdEnd = -1;
+    }
+    if ((flags & F_USER_ID) !== 0) {
+      p = this.range16(p, end, start, 'user_id');
+      this.userIdStart = this.rs;
+      this.userIdEnd = p;
+    } else {
+      this.userIdStart = this.userIdEnd = -1;
+    }
+    if ((flags & F_IP) !== 0) {
+      p = this.range16(p, end, start, 'ip');
+      this.ipStart = this.rs;
+      this.ipEnd = p;
+    } else {
+      this.ipStart = this.ipEnd = -1;
+    }
+    if ((flags & F_EXTRA) !== 0) {
+      if (p + 4 > end) corrupt(start, 'truncated extra length');
+      const len = view.getUint32(p, true);
+      p += 4;
+      if (p + len > end) corrupt(start, `extra length ${len} overruns the record`);
+      this.extraStart = p;
+      p += len;
+      this.extraEnd = p;
+    } else {
+      this.extraStart = this.extraEnd = -1;
+    }
+    if (p !== end) corrupt(start, `${end - p} stray bytes at the end of the record`);
+
+    const ts = view.getFloat64(start + 8, true);
+    if (!Number.isFinite(ts)) corrupt(start, 'non-finite timestamp');
+    this.flags = flags;
+    this.timestamp = ts;
+    this.key0 = view.getUint32(start + 16, true);
+    this.key1 = view.getUint32(start + 20, true);
+    this.key2 = view.getUint32(start + 24, true);
+    this.key3 = view.getUint32(start + 28, true);
+    this.recordStart = start;
+    this.recordEnd = end;
+    this.pos = end;
+    return true;
+  }
+
+  // start of the last range read by range16 (a field, to keep next() allocation-free)
+  private rs = -1;
+
+  private range16(p: number, end: number, recStart: number, field: string): number {
+    if (p + 2 > end) corrupt(recStart, `truncated ${field} length`);
+    const len = this.view.getUint16(p, true);
+    p += 2;
+    if (p + len > end) corrupt(recStart, `${field} length ${len} overruns the record`);
+    this.rs = p;
+    return p + len;
+  }
+
+  adId(): string {
+    return readUtf8(this.buf, this.adIdStart, this.adIdEnd);
+  }
+
+  country(): string | undefined {
+    return this.countryStart < 0
+      ? undefined
+      : readUtf8(this.buf, this.countryStart, this.countryEnd);
+  }
+
+  userId(): string | undefined {
+    return this.userIdStart < 0 ? undefined : readUtf8(this.buf, this.userIdStart, this.userIdEnd);
+  }
+
+  ip(): string | undefined {
+    return this.ipStart < 0 ? undefined : readUtf8(this.buf, this.ipStart, this.ipEnd);
+  }
+
+  extra(): string | undefined {
+    return this.extraStart < 0 ? undefined : readUtf8(this.buf, this.extraStart, this.extraEnd);
+  }
+
+  /** whether the current record's event_id came with the event */
+  eventIdGiven(): boolean {
+    return (this.flags & F_EVENT_ID) !== 0;
+  }
+
+  /** The event id of the current record: the given one, or the canonical id recomputed. */
+  eventId(): string {
+    if (this.eventIdStart >= 0) return readUtf8(this.buf, this.eventIdStart, this.eventIdEnd);
+    return canonicalEventId(this.adId(), this.timestamp, this.userId(), this.ip(), this.country());
+  }
+
+  /** The current record as a ClickEvent (allocates). */
+  decode(): ClickEvent {
+    const adId = this.adId();
+    const userId = this.userId();
+    const ip = this.ip();
+    const country = this.country();
+    const given = this.eventIdStart >= 0;
+    return {
+      adId,
+      timestamp: this.timestamp,
+      eventId: given
+        ? readUtf8(this.buf, this.eventIdStart, this.eventIdEnd)
+        : canonicalEventId(adId, this.timestamp, userId, ip, country),
+      eventIdGiven: given,
+      userId,
+      ip,
+      country,
+      extra: this.extra(),
+    };
+  }
+}
+
+function corrupt(offset: number, why: string): never {
+  throw new TallyError('TALLY_LOG_CORRUPT', `corrupt click record at byte ${offset}: ${why}`, {
+    details: { offset },
+  });
+}
+
+/** Encodes events into one buffer of framed records. */
+export function encodeEvents(events: Iterable<ClickEvent>): Uint8Array {
+  const w = new RecordWriter();
+  for (const ev of events) w.write(ev);
+  return w.finish();
+}
+
+/** Decodes every framed record of `data`; throws TALLY_LOG_CORRUPT on a malformed one. */
+export function decodeAll(data: Uint8Array): ClickEvent[] {
+  const out: ClickEvent[] = [];
+  const c = new RecordCursor(data);
+  while (c.next()) out.push(c.decode());
+  return out;
+}
+
+/** Counts the framed records of `data` without decoding them. */
+export function countRecords(data: Uint8Array): number {
+  const c = new RecordCursor(data);
+  let n = 0;
+  while (c.next()) n++;
+  return n;
+}

@@ -1,0 +1,37 @@
+/** The click event: validation, identity, hashing and the binary record format. */
+export type { ClickEvent, ValidationOptions } from './types.js';
+export type { RecordView } from './record.js';
+export {
+  RecordWriter,
+  RecordCursor,
+  encodeEvents,
+  decodeAll,
+  countRecords,
+  RECORD_FORMAT_VERSION,
+  RECORD_HEADER_BYTES,
+} from './codec.js';
+export {
+  murmur3x86_128,
+  murmur3x86_32,
+  murmur2Kafka,
+  hash128String,
+  hash128Hex,
+  hash32String,
+  wordsToHex,
+  partitionFor,
+} from './hash.js';
+export { canonicalEventId, dedupKey } from './identity.js';
+export { validateEvent, DEFAULT_MAX_FUTURE_SKEW_MS, type ValidationResult } from './validate.js';
+export { validateBatch, type RejectedRecord, type ValidatedBatch } from './batch.js';
+export {
+  parseBody,
+  parseNdjson,
+  parseJsonArray,
+  parseNdjsonLine,
+  NdjsonLineSplitter,
+  NdjsonRecordStream,
+  type ParsedRecord,
+} from './parse-body.js';
+export { canonicalIp, isIpv4, isIpv6 } from './ip.js';
+export { COUNTRY_CODES, isCountryCode } from './countries.js';
+export { parseIsoTimestamp, formatIsoTimestamp } from './time.js';

@@ -1,0 +1,260 @@
+/**
+ * Request and file text → records, one at a time, so that one malformed record never
+ * spoils the rest of its batch.
+ *
+ * Index semantics: `index` is the 0-based position of the record among the non-blank
+ * records of the body (NDJSON: blank or whitespace-only lines are skipped and not counted;
+ * JSON array: the element position). `line` is the 1-based line of the text where the record
+ * starts, for people reading a file (0 when the whole body parsed as one array and lines
+ * were not tracked).
+ */
+import { rejection, type Rejection } from '../errors.js';
+
+export type ParsedRecord =
+  | {
+      ok: true;
+      index: number;
+      line: number;
+      value: unknown;
+      /** the record's text when it was cut out of the body (NDJSON, or a recovered array) */
+      raw: string | undefined;
+    }
+  | { ok: false; index: number; line: number; raw: string; rejection: Rejection };
+
+const BOM = 0xfeff;
+const RAW_ECHO_MAX = 60;
+
+function malformed(index: number, line: number, raw: string, error: unknown): ParsedRecord {
+  const why = error instanceof Error ? error.message : String(error);
+  const shown = raw.length > RAW_ECHO_MAX ? raw.slice(0, RAW_ECHO_MAX) + '…' : raw;
+  return {
+    ok: false,
+    index,
+    line,
+    raw,
+    rejection: rejection(
+      'TALLY_EVENT_MALFORMED_JSON',
+      undefined,
+      `record ${index}${line > 0 ? ` (line ${line})` : ''}: not valid JSON (${why}): ${shown}`,
+    ),
+  };
+}
+
+function isBlank(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c !== 32 && c !== 9 && c !== 13 && c !== 10 && c !== BOM) return false;
+  }
+  return true;
+}
+
+/** Parses one NDJSON line (without its `\n` or `\r\n`) as record `index`. */
+export function parseNdjsonLine(raw: string, index: number, line: number): ParsedRecord {
+  try {
+    return { ok: true, index, line, value: JSON.parse(raw), raw };
+  } catch (e) {
+    return malformed(index, line, raw, e);
+  }
+}
+
+/** Splits NDJSON text (LF or CRLF) into records; blank lines are skipped and not indexed. */
+export function parseNdjson(text: string): ParsedRecord[] {
+  const out: ParsedRecord[] = [];
+  let start = text.charCodeAt(0) === BOM ? 1 : 0;
+  let line = 1;
+  while (start <= text.length) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    const piece = stripCr(text.slice(start, end));
+    if (!isBlank(piece)) out.push(parseNdjsonLine(piece, out.length, line));
+    line++;
+    start = end + 1;
+  }
+  return out;
+}
+
+function lineAt(text: string, pos: number, from: number, fromLine: number): number {
+  let line = fromLine;
+  for (let i = from; i < pos; i++) if (text.charCodeAt(i) === 10) line++;
+  return line;
+}
+
+/**
+ * Parses a JSON array body into one record per element. The whole-text JSON.parse is tried
+ * first; when it fails, the elements are cut apart at top-level commas (tracking strings and
+ * nesting) and parsed one by one, so a bad element is rejected alone.
+ */
+export function parseJsonArray(text: string): ParsedRecord[] {
+  try {
+    const all: unknown = JSON.parse(text.charCodeAt(0) === BOM ? text.slice(1) : text);
+    if (Array.isArray(all)) {
+      return all.map((value, index) => ({ ok: true, index, line: 0, value, raw: undefined }));
+    }
+  } catch {
+    // recover element by element below
+  }
+  return splitArrayElements(text);
+}
+
+function splitArrayElements(text: string): ParsedRecord[] {
+  const out: ParsedRecord[] = [];
+  const n = text.length;
+  let i = 0;
+  while (i < n && isBlank(text[i]!)) i++;
+  if (text[i] !== '[') return [malformed(0, 1, text, new Error("expected '['"))];
+  i++;
+  let lineNo = lineAt(text, i, 0, 1);
+  let scanned = i;
+  while (i < n) {
+    const start = i;
+    let depth = 0;
+    let inString = false;
+    for (; i < n; i++) {
+      const c = text.charCodeAt(i);
+      if (inString) {
+        if (c === 92)
+          i++; // backslash: skip the escaped char
+        else if (c === 34) inString = false;
+      } else if (c === 34) inString = true;
+      else if (c === 91 || c === 123) depth++;
+      else if (c === 93 || c === 125) {
+        if (depth === 0) break;
+        depth--;
+      } else if (c === 44 && depth === 0) break;
+    }
+    const piece = text.slice(start, i);
+    const lead = piece.length - piece.trimStart().length;
+    lineNo = lineAt(text, start + lead, scanned, lineNo);
+    scanned = start + lead;
+    const raw = piece.trim();
+    const closing = i < n && text.charCodeAt(i) === 93;
+    if (raw === '' && closing && out.length === 0) return out; // []
+    if (raw === '') out.push(malformed(out.length, lineNo, raw, new Error('empty element')));
+    else {
+      try {
+        out.push({ ok: true, index: out.length, line: lineNo, value: JSON.parse(raw), raw });
+      } catch (e) {
+        out.push(malformed(out.length, lineNo, raw, e));
+      }
+    }
+    if (i >= n) {
+      out.push(malformed(out.length, lineNo, '', new Error("missing ']' at the end of the array")));
+      return out;
+    }
+    i++;
+    if (closing) {
+      const rest = text.slice(i).trim();
+      if (rest !== '')
+        out.push(
+          malformed(
+            out.length,
+            lineAt(text, i, scanned, lineNo),
+            rest,
+            new Error("text after the closing ']'"),
+          ),
+        );
+      return out;
+    }
+  }
+  out.push(malformed(out.length, lineNo, '', new Error("missing ']' at the end of the array")));
+  return out;
+}
+
+function firstNonBlank(text: string): string | undefined {
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (!isBlank(c)) return c;
+  }
+  return undefined;
+}
+
+/**
+ * Parses a body: a JSON array when it starts with `[` (after whitespace), else NDJSON. With
+ * `application/json`, a body that is one JSON value (e.g. a pretty-printed object) is one record.
+ */
+export function parseBody(text: string, contentType?: string): ParsedRecord[] {
+  const first = firstNonBlank(text);
+  if (first === undefined) return [];
+  if (first === '[') return parseJsonArray(text);
+  const mime = contentType?.split(';')[0]?.trim().toLowerCase();
+  if (mime === 'application/json' || (mime !== undefined && mime.endsWith('+json'))) {
+    try {
+      const value: unknown = JSON.parse(text.charCodeAt(0) === BOM ? text.slice(1) : text);
+      return [{ ok: true, index: 0, line: 1, value, raw: undefined }];
+    } catch {
+      // several values, one per line: NDJSON sent as application/json
+    }
+  }
+  return parseNdjson(text);
+}
+
+/**
+ * Cuts a stream of chunks (bytes or text) into lines without their `\n` or `\r\n`; UTF-8 may
+ * be split anywhere between chunks. `push` returns the lines completed so far; `end` returns
+ * the last line when the stream did not end with a line break. Lines may be blank.
+ */
+export class NdjsonLineSplitter {
+  private readonly decoder = new TextDecoder('utf-8');
+  private pending = '';
+  private started = false;
+
+  push(chunk: Uint8Array | string): string[] {
+    let text = typeof chunk === 'string' ? chunk : this.decoder.decode(chunk, { stream: true });
+    if (!this.started && text.length > 0) {
+      this.started = true;
+      if (text.charCodeAt(0) === BOM) text = text.slice(1);
+    }
+    const lines: string[] = [];
+    let start = 0;
+    let nl = text.indexOf('\n');
+    if (nl < 0) {
+      this.pending += text;
+      return lines;
+    }
+    lines.push(stripCr(this.pending + text.slice(0, nl)));
+    start = nl + 1;
+    while ((nl = text.indexOf('\n', start)) >= 0) {
+      lines.push(stripCr(text.slice(start, nl)));
+      start = nl + 1;
+    }
+    this.pending = text.slice(start);
+    return lines;
+  }
+
+  end(): string[] {
+    const rest = this.pending + this.decoder.decode();
+    this.pending = '';
+    return rest === '' ? [] : [stripCr(rest)];
+  }
+}
+
+function stripCr(s: string): string {
+  return s.charCodeAt(s.length - 1) === 13 ? s.slice(0, -1) : s;
+}
+
+/**
+ * Streams NDJSON into parsed records with the same index and line numbering as parseNdjson:
+ * for file ingest of files larger than memory.
+ */
+export class NdjsonRecordStream {
+  private readonly splitter = new NdjsonLineSplitter();
+  private index = 0;
+  private line = 0;
+
+  push(chunk: Uint8Array | string): ParsedRecord[] {
+    return this.records(this.splitter.push(chunk));
+  }
+
+  end(): ParsedRecord[] {
+    return this.records(this.splitter.end());
+  }
+
+  private records(lines: string[]): ParsedRecord[] {
+    const out: ParsedRecord[] = [];
+    for (const l of lines) {
+      this.line++;
+      if (!isBlank(l)) out.push(parseNdjsonLine(l, this.index++, this.line));
+    }
+    return out;
+  }
+}

@@ -1,0 +1,379 @@
+/**
+ * SPEC §1: a parsed JSON value → a ClickEvent, or a Rejection naming the field. Never throws.
+ *
+ * Decisions where the SPEC is silent:
+ * - `timestamp` and `click_timestamp` both present: accepted only when they denote the same
+ *   instant (e.g. one ISO, one epoch ms); otherwise rejected on `click_timestamp`.
+ * - Epoch ms must be a JSON number, a non-negative integer (no rounding of fractions); a
+ *   numeric string is a type error. ISO times must carry an offset; times before 1970 are refused.
+ * - Lengths ("chars") count Unicode code points, so an emoji is one character.
+ * - `user_id` may be the empty string (≤ 128 has no minimum); it is then present, not absent.
+ * - `country` is upper-cased, then must be one of the 249 assigned alpha-2 codes.
+ * - `ip` is stored canonical (see ip.ts), so the canonical id and ip filters see one spelling.
+ * - `null` for any optional field (and for the time fields) means absent.
+ * - Unknown fields become `extra`, JSON object text in the record's key order (JavaScript
+ *   puts integer-like keys first); a value that is not JSON (undefined) is dropped.
+ */
+import { rejection, type ErrorCode, type Rejection } from '../errors.js';
+import type { ClickEvent, ValidationOptions } from './types.js';
+import { canonicalEventId } from './identity.js';
+import { canonicalIp } from './ip.js';
+import { isCountryCode } from './countries.js';
+import { formatIsoTimestamp, parseIsoTimestamp } from './time.js';
+
+export type ValidationResult =
+  { ok: true; event: ClickEvent } | { ok: false; rejection: Rejection };
+
+export const DEFAULT_MAX_FUTURE_SKEW_MS = 5 * 60_000;
+export const AD_ID_MAX = 64;
+export const EVENT_ID_MAX = 128;
+export const USER_ID_MAX = 128;
+
+const KNOWN_FIELDS: ReadonlySet<string> = new Set([
+  'ad_id',
+  'timestamp',
+  'click_timestamp',
+  'event_id',
+  'user_id',
+  'ip',
+  'country',
+]);
+
+/** the largest epoch ms JavaScript dates can hold; beyond it a time is not a time */
+const MAX_EPOCH_MS = 8.64e15;
+const ECHO_MAX = 40;
+
+function fail(code: ErrorCode, field: string | undefined, message: string): ValidationResult {
+  return { ok: false, rejection: rejection(code, field, message) };
+}
+
+/** A short, safe rendering of an offending value for messages. */
+export function echo(value: unknown): string {
+  let text: string;
+  if (typeof value === 'string') {
+    const cut = [...value.slice(0, ECHO_MAX * 2)];
+    text = JSON.stringify(cut.length > ECHO_MAX ? cut.slice(0, ECHO_MAX).join('') + '…' : value);
+  } else if (value === null) {
+    text = 'null';
+  } else if (Array.isArray(value)) {
+    text = 'an array';
+  } else if (typeof value === 'object') {
+    text = 'an object';
+  } else if (typeof value === 'number' || typeof value === 'boolean') {
+    text = String(value);
+  } else {
+    text = typeof value;
+  }
+  return text;
+}
+
+function jsonType(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'array';
+  return typeof value;
+}
+
+/** Unicode code points of `s`, counted only as far as needed to compare with `max`. */
+function exceedsCodePoints(s: string, max: number): boolean {
+  if (s.length <= max) return false;
+  if (s.length > 2 * max) return true;
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) i++;
+    }
+    if (++n > max) return true;
+  }
+  return false;
+}
+
+/** Whether `s` holds a UTF-16 surrogate without its pair (not Unicode text; UTF-8 cannot carry it). */
+function hasLoneSurrogate(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0xd800 || c > 0xdfff) continue;
+    if (c >= 0xdc00) return true;
+    const d = i + 1 < s.length ? s.charCodeAt(i + 1) : 0;
+    if (d < 0xdc00 || d > 0xdfff) return true;
+    i++;
+  }
+  return false;
+}
+
+/** `s` upper-cased if it is exactly two ASCII letters (toUpperCase alone maps 'ß' to 'SS'). */
+function upperAsciiPair(s: string): string | undefined {
+  if (s.length !== 2) return undefined;
+  const a = s.charCodeAt(0) & ~32;
+  const b = s.charCodeAt(1) & ~32;
+  if (a < 65 || a > 90 || b < 65 || b > 90) return undefined;
+  return String.fromCharCode(a, b);
+}
+
+function isAdIdChar(c: number): boolean {
+  return (
+    (c >= 97 && c <= 122) || // a-z
+    (c >= 65 && c <= 90) || // A-Z
+    (c >= 48 && c <= 58) || // 0-9 and ':'
+    c === 95 || // _
+    c === 46 || // .
+    c === 45 // -
+  );
+}
+
+const AD_ID_RULE = `must be 1–${AD_ID_MAX} characters of [A-Za-z0-9_.:-]`;
+const UNICODE_RULE = 'must be valid Unicode text (it holds an unpaired surrogate)';
+const TIME_RULE =
+  'must be ISO-8601 with a UTC offset (e.g. 2026-01-01T12:00:00Z) or epoch milliseconds';
+
+function own(rec: Record<string, unknown>, key: string): unknown {
+  // null means absent (SPEC: optional fields may be sent as null)
+  const v = Object.prototype.hasOwnProperty.call(rec, key) ? rec[key] : undefined;
+  return v === null ? undefined : v;
+}
+
+/** A time field's value as epoch ms, or the rejection. */
+function parseTime(value: unknown, field: string): number | ValidationResult {
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) {
+      return fail('TALLY_FIELD_FORMAT', field, `${field}: ${TIME_RULE}, got ${echo(value)}`);
+    }
+    if (!Number.isInteger(value)) {
+      return fail(
+        'TALLY_FIELD_FORMAT',
+        field,
+        `${field}: epoch milliseconds must be a whole number, got ${echo(value)}`,
+      );
+    }
+    if (value < 0 || value > MAX_EPOCH_MS) {
+      return fail(
+        'TALLY_FIELD_FORMAT',
+        field,
+        `${field}: epoch milliseconds must be between 0 and ${MAX_EPOCH_MS}, got ${echo(value)}`,
+      );
+    }
+    return value;
+  }
+  if (typeof value === 'string') {
+    if (/^\s*[-+]?\d+(\.\d*)?\s*$/.test(value)) {
+      return fail(
+        'TALLY_FIELD_TYPE',
+        field,
+        `${field}: epoch milliseconds must be a JSON number, not a string, got ${echo(value)}`,
+      );
+    }
+    const ms = parseIsoTimestamp(value);
+    if (typeof ms === 'string') {
+      return fail('TALLY_FIELD_FORMAT', field, `${field}: ${TIME_RULE}; ${ms}, got ${echo(value)}`);
+    }
+    if (ms < 0) {
+      return fail(
+        'TALLY_FIELD_FORMAT',
+        field,
+        `${field}: must not be before 1970-01-01T00:00:00Z, got ${echo(value)}`,
+      );
+    }
+    if (ms > MAX_EPOCH_MS) {
+      return fail('TALLY_FIELD_FORMAT', field, `${field}: is out of range, got ${echo(value)}`);
+    }
+    return ms;
+  }
+  return fail('TALLY_FIELD_TYPE', field, `${field}: ${TIME_RULE}, got ${jsonType(value)}`);
+}
+
+function formatSkew(ms: number): string {
+  return ms % 60_000 === 0 ? `${ms / 60_000} min` : `${ms / 1000} s`;
+}
+
+/** The unknown fields of `rec` as JSON object text in key order; undefined when none. */
+function collectExtra(rec: Record<string, unknown>): string | undefined | ValidationResult {
+  let out: string | undefined;
+  for (const key of Object.keys(rec)) {
+    if (KNOWN_FIELDS.has(key)) continue;
+    let json: string | undefined;
+    try {
+      json = JSON.stringify(rec[key]);
+    } catch {
+      return fail('TALLY_FIELD_TYPE', key, `${key}: unknown fields must hold JSON values`);
+    }
+    if (json === undefined) continue;
+    out = (out === undefined ? '{' : out + ',') + JSON.stringify(key) + ':' + json;
+  }
+  return out === undefined ? undefined : out + '}';
+}
+
+export function validateEvent(input: unknown, opts: ValidationOptions): ValidationResult {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    return fail(
+      'TALLY_EVENT_NOT_OBJECT',
+      undefined,
+      `the record must be a JSON object, got ${jsonType(input)}`,
+    );
+  }
+  const rec = input as Record<string, unknown>;
+
+  // ad_id
+  const adId = own(rec, 'ad_id');
+  if (adId === undefined) {
+    return fail('TALLY_FIELD_MISSING', 'ad_id', `ad_id: is required and ${AD_ID_RULE}`);
+  }
+  if (typeof adId !== 'string') {
+    return fail('TALLY_FIELD_TYPE', 'ad_id', `ad_id: must be a string, got ${jsonType(adId)}`);
+  }
+  if (adId.length === 0 || adId.length > AD_ID_MAX) {
+    return fail(
+      'TALLY_FIELD_LENGTH',
+      'ad_id',
+      `ad_id: ${AD_ID_RULE}, got ${adId.length} characters`,
+    );
+  }
+  for (let i = 0; i < adId.length; i++) {
+    if (!isAdIdChar(adId.charCodeAt(i))) {
+      return fail('TALLY_FIELD_FORMAT', 'ad_id', `ad_id: ${AD_ID_RULE}, got ${echo(adId)}`);
+    }
+  }
+
+  // timestamp / click_timestamp
+  const tsRaw = own(rec, 'timestamp');
+  const ctRaw = own(rec, 'click_timestamp');
+  if (tsRaw === undefined && ctRaw === undefined) {
+    return fail(
+      'TALLY_FIELD_MISSING',
+      'timestamp',
+      `timestamp: is required (or click_timestamp) and ${TIME_RULE}`,
+    );
+  }
+  let timestamp = 0;
+  let timeField = 'timestamp';
+  if (tsRaw !== undefined) {
+    const t = parseTime(tsRaw, 'timestamp');
+    if (typeof t !== 'number') return t;
+    timestamp = t;
+  }
+  if (ctRaw !== undefined) {
+    const t = parseTime(ctRaw, 'click_timestamp');
+    if (typeof t !== 'number') return t;
+    if (tsRaw !== undefined && t !== timestamp) {
+      return fail(
+        'TALLY_FIELD_FORMAT',
+        'click_timestamp',
+        `click_timestamp: must denote the same instant as timestamp when both are sent, got ${formatIsoTimestamp(t)} and ${formatIsoTimestamp(timestamp)}`,
+      );
+    }
+    if (tsRaw === undefined) {
+      timestamp = t;
+      timeField = 'click_timestamp';
+    }
+  }
+  if (timestamp > opts.now + opts.maxFutureSkewMs) {
+    return fail(
+      'TALLY_EVENT_IN_FUTURE',
+      timeField,
+      `${timeField}: ${formatIsoTimestamp(timestamp)} is ${formatSkew(timestamp - opts.now)} ahead of the server clock (${formatIsoTimestamp(opts.now)}); at most ${formatSkew(opts.maxFutureSkewMs)} (maxFutureSkew) is allowed`,
+    );
+  }
+
+  // event_id
+  const eventIdRaw = own(rec, 'event_id');
+  let eventId: string | undefined;
+  if (eventIdRaw !== undefined) {
+    if (typeof eventIdRaw !== 'string') {
+      return fail(
+        'TALLY_FIELD_TYPE',
+        'event_id',
+        `event_id: must be a string, got ${jsonType(eventIdRaw)}`,
+      );
+    }
+    if (eventIdRaw.length === 0 || exceedsCodePoints(eventIdRaw, EVENT_ID_MAX)) {
+      return fail(
+        'TALLY_FIELD_LENGTH',
+        'event_id',
+        `event_id: must be 1–${EVENT_ID_MAX} characters, got ${eventIdRaw.length === 0 ? 'an empty string' : echo(eventIdRaw)}`,
+      );
+    }
+    if (hasLoneSurrogate(eventIdRaw)) {
+      return fail('TALLY_FIELD_FORMAT', 'event_id', `event_id: ${UNICODE_RULE}`);
+    }
+    eventId = eventIdRaw;
+  }
+
+  // user_id
+  const userIdRaw = own(rec, 'user_id');
+  let userId: string | undefined;
+  if (userIdRaw !== undefined) {
+    if (typeof userIdRaw !== 'string') {
+      return fail(
+        'TALLY_FIELD_TYPE',
+        'user_id',
+        `user_id: must be a string, got ${jsonType(userIdRaw)}`,
+      );
+    }
+    if (exceedsCodePoints(userIdRaw, USER_ID_MAX)) {
+      return fail(
+        'TALLY_FIELD_LENGTH',
+        'user_id',
+        `user_id: must be at most ${USER_ID_MAX} characters, got ${echo(userIdRaw)}`,
+      );
+    }
+    if (hasLoneSurrogate(userIdRaw)) {
+      return fail('TALLY_FIELD_FORMAT', 'user_id', `user_id: ${UNICODE_RULE}`);
+    }
+    userId = userIdRaw;
+  }
+
+  // ip
+  const ipRaw = own(rec, 'ip');
+  let ip: string | undefined;
+  if (ipRaw !== undefined) {
+    if (typeof ipRaw !== 'string') {
+      return fail('TALLY_FIELD_TYPE', 'ip', `ip: must be a string, got ${jsonType(ipRaw)}`);
+    }
+    ip = canonicalIp(ipRaw);
+    if (ip === undefined) {
+      return fail(
+        'TALLY_FIELD_FORMAT',
+        'ip',
+        `ip: must be an IPv4 address (dotted quad, no leading zeros) or an IPv6 address (no zone id), got ${echo(ipRaw)}`,
+      );
+    }
+  }
+
+  // country
+  const countryRaw = own(rec, 'country');
+  let country: string | undefined;
+  if (countryRaw !== undefined) {
+    if (typeof countryRaw !== 'string') {
+      return fail(
+        'TALLY_FIELD_TYPE',
+        'country',
+        `country: must be a string, got ${jsonType(countryRaw)}`,
+      );
+    }
+    country = upperAsciiPair(countryRaw);
+    if (country === undefined || !isCountryCode(country)) {
+      return fail(
+        'TALLY_FIELD_FORMAT',
+        'country',
+        `country: must be an assigned ISO 3166-1 alpha-2 code (e.g. US), got ${echo(countryRaw)}`,
+      );
+    }
+  }
+
+  const extra = collectExtra(rec);
+  if (typeof extra === 'object') return extra;
+
+  return {
+    ok: true,
+    event: {
+      adId,
+      timestamp,
+      eventId: eventId ?? canonicalEventId(adId, timestamp, userId, ip, country),
+      eventIdGiven: eventId !== undefined,
+      userId,
+      ip,
+      country,
+      extra,
+    },
+  };
+}
