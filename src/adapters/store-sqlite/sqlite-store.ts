@@ -14,6 +14,11 @@ import type {
 import { SCHEMA_V1, SCHEMA_VERSION } from './schema.js';
 
 type Db = Database.Database;
+
+const UPSERT_CHUNK = 128;
+const MINUTE = 60_000;
+/** per-ad ranges are walked minute by minute (one seek each); longer ones scan instead */
+const MAX_SEEK_MINUTES = 7 * 24 * 60;
 type Stmt = Database.Statement;
 
 export interface SqliteStoreOptions {
@@ -82,6 +87,10 @@ export class SqliteStore implements AggregateStore {
         `INSERT INTO minute_counts (minute, ad_id, dim, count) VALUES (?, ?, ?, ?)
          ON CONFLICT (minute, ad_id, dim) DO UPDATE SET count = excluded.count`,
       ),
+      upsertRows: db.prepare(
+        `INSERT INTO minute_counts (minute, ad_id, dim, count) VALUES ${new Array(UPSERT_CHUNK).fill('(?, ?, ?, ?)').join(', ')}
+         ON CONFLICT (minute, ad_id, dim) DO UPDATE SET count = excluded.count`,
+      ),
       upsertTop: db.prepare(
         `INSERT INTO most_clicked_ads (window_minutes, end_minute, ads) VALUES (?, ?, ?)
          ON CONFLICT (window_minutes, end_minute) DO UPDATE SET ads = excluded.ads`,
@@ -115,9 +124,30 @@ export class SqliteStore implements AggregateStore {
     };
   }
 
+  private upsertRows(rows: readonly MinuteRow[]): void {
+    // multi-row statements: binding and stepping per row costs more than the b-tree work
+    const many = this.s.upsertRows!;
+    const args: Array<number | string> = new Array(UPSERT_CHUNK * 4);
+    let i = 0;
+    for (; i + UPSERT_CHUNK <= rows.length; i += UPSERT_CHUNK) {
+      for (let j = 0; j < UPSERT_CHUNK; j++) {
+        const r = rows[i + j]!;
+        args[4 * j] = r.minute;
+        args[4 * j + 1] = r.adId;
+        args[4 * j + 2] = r.dim;
+        args[4 * j + 3] = r.count;
+      }
+      many.run(args);
+    }
+    for (; i < rows.length; i++) {
+      const r = rows[i]!;
+      this.s.upsertRow!.run(r.minute, r.adId, r.dim, r.count);
+    }
+  }
+
   private readonly commitTx = (b: CommitBatch) => {
     const s = this.s;
-    for (const r of b.rows) s.upsertRow!.run(r.minute, r.adId, r.dim, r.count);
+    this.upsertRows(b.rows);
     for (const t of b.top) {
       s.upsertTop!.run(t.windowMinutes, t.endMinute, JSON.stringify(t.ads.map((a) => [a.adId, a.count])));
     }
@@ -197,29 +227,47 @@ export class SqliteStore implements AggregateStore {
     return filter ? filter.dims : [ALL_DIMS];
   }
 
-  async count(adId: string, fromMinute: number, toMinute: number, filter?: DimFilter): Promise<number> {
-    const dims = this.dims(filter);
+  /**
+   * Rows of one ad over [from, to): the key leads with the minute, so a bounded range is one
+   * (minute, ad_id) seek per minute (a recursive CTE lists the minutes); an unbounded or very
+   * long range falls back to a scan.
+   */
+  private adRows(kind: 'count' | 'series', adId: string, from: number, to: number, dims: string[]) {
+    const first = Math.ceil(from / MINUTE) * MINUTE;
+    const select =
+      kind === 'count'
+        ? 'SELECT COALESCE(SUM(c.count), 0) AS n'
+        : 'SELECT c.minute AS minute, SUM(c.count) AS count';
+    const tail = kind === 'count' ? '' : ' GROUP BY c.minute ORDER BY c.minute';
+    if (Number.isFinite(first) && Number.isFinite(to) && (to - first) / MINUTE <= MAX_SEEK_MINUTES) {
+      const st = this.dimStatement(
+        `${kind}:seek`,
+        dims.length,
+        (inList) =>
+          `WITH RECURSIVE mins(m) AS (SELECT ? WHERE ? < ? UNION ALL SELECT m + ${MINUTE} FROM mins WHERE m + ${MINUTE} < ?)
+           ${select} FROM mins CROSS JOIN minute_counts AS c
+           ON c.minute = mins.m AND c.ad_id = ? AND c.dim IN (${inList})${tail}`,
+      );
+      return { st, args: [first, first, to, to, adId, ...dims] };
+    }
     const st = this.dimStatement(
-      'count',
+      `${kind}:scan`,
       dims.length,
       (inList) =>
-        `SELECT COALESCE(SUM(count), 0) AS n FROM minute_counts
-         WHERE ad_id = ? AND dim IN (${inList}) AND minute >= ? AND minute < ?`,
+        `${select} FROM minute_counts AS c
+         WHERE c.ad_id = ? AND c.dim IN (${inList}) AND c.minute >= ? AND c.minute < ?${tail}`,
     );
-    return (st.get(adId, ...dims, fromMinute, toMinute) as { n: number }).n;
+    return { st, args: [adId, ...dims, from, to] };
+  }
+
+  async count(adId: string, fromMinute: number, toMinute: number, filter?: DimFilter): Promise<number> {
+    const { st, args } = this.adRows('count', adId, fromMinute, toMinute, this.dims(filter));
+    return (st.get(...args) as { n: number }).n;
   }
 
   async timeseries(adId: string, fromMinute: number, toMinute: number, filter?: DimFilter) {
-    const dims = this.dims(filter);
-    const st = this.dimStatement(
-      'series',
-      dims.length,
-      (inList) =>
-        `SELECT minute, SUM(count) AS count FROM minute_counts
-         WHERE ad_id = ? AND dim IN (${inList}) AND minute >= ? AND minute < ?
-         GROUP BY minute ORDER BY minute`,
-    );
-    return st.all(adId, ...dims, fromMinute, toMinute) as Array<{ minute: number; count: number }>;
+    const { st, args } = this.adRows('series', adId, fromMinute, toMinute, this.dims(filter));
+    return st.all(...args) as Array<{ minute: number; count: number }>;
   }
 
   async top(fromMinute: number, toMinute: number, n: number, filter?: DimFilter): Promise<RankedAd[]> {
