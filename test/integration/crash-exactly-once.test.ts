@@ -50,13 +50,16 @@ describe('exactly-once through kill -9 (embedded, CLI)', () => {
       seed: 7,
       count: 120_000,
       ads: 3_000,
-      startTime: now - 3 * 3_600_000,
+      // 5 minutes of event time ending a minute ago: inside the dedup horizon throughout, so a
+      // re-sent event is a duplicate whether its first copy was counted or recorded late
+      startTime: now - 6 * MINUTE,
       eventsPerSecond: 400,
     });
     for (let r = it.next(); !r.done; r = it.next()) lines.push(...r.value);
     writeFileSync(file, lines.join('\n') + '\n');
   });
-  after(() => tmp.cleanup());
+  // TALLY_TEST_KEEP=1 keeps the data dir for a post-mortem
+  after(() => (process.env.TALLY_TEST_KEEP ? console.error(`kept ${tmp.dir}`) : tmp.cleanup()));
 
   it('counts every accepted event once, whatever is killed when', { timeout: 600_000 }, async () => {
     const seed = Number(process.env.TALLY_CRASH_SEED ?? Date.now() % 100_000);

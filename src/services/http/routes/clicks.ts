@@ -1,0 +1,75 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { TallyError } from '../../../core/errors.js';
+import { parseBody } from '../../../core/event/parse-body.js';
+import type { HttpDeps } from '../deps.js';
+import { ACCEPTED_BODY_TYPES, unsupportedMediaType } from '../errors.js';
+import { ClicksResponseSchema, errorResponses } from '../schemas.js';
+
+/** The declared size when there is one: back-pressure is judged before the body is read. */
+function declaredBytes(req: FastifyRequest): number {
+  const n = Number(req.headers['content-length']);
+  return Number.isFinite(n) && n > 0 ? n : 0;
+}
+
+/**
+ * POST /v1/clicks. Registered in its own scope, whose only body parsers hand the raw text
+ * to core/event/parse-body: parsing is per record, so one malformed line never spoils the
+ * batch. The answer is sent only once the accepted records are durable.
+ */
+export async function clicksRoutes(scope: FastifyInstance, deps: HttpDeps): Promise<void> {
+  const app = scope.withTypeProvider<TypeBoxTypeProvider>();
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser([...ACCEPTED_BODY_TYPES], { parseAs: 'string' }, (_req, body, done) =>
+    done(null, body),
+  );
+  // anything else (form posts from curl -d, multipart, …) is 415, naming what was sent
+  app.addContentTypeParser('*', (req, _payload, done) =>
+    done(unsupportedMediaType(req.headers['content-type']), undefined),
+  );
+
+  app.post(
+    '/v1/clicks',
+    {
+      schema: {
+        summary: 'Ingest click events',
+        description:
+          'NDJSON (application/x-ndjson, or text/plain), a JSON array, or a single JSON object (application/json). ' +
+          'Each record is validated on its own: invalid ones are reported by index and kept in the dead-letter store, ' +
+          'the valid ones are accepted. Answers once the accepted events are durable in the log.',
+        tags: ['ingest'],
+        response: { 200: ClicksResponseSchema, ...errorResponses(400, 413, 415, 429, 503) },
+      },
+      onRequest: async (req) => {
+        const encoding = req.headers['content-encoding'];
+        if (encoding !== undefined && encoding !== 'identity') {
+          throw new TallyError(
+            'TALLY_UNSUPPORTED_MEDIA_TYPE',
+            `Content-Encoding "${encoding}" is not accepted; send the body uncompressed`,
+            { field: 'content-encoding' },
+          );
+        }
+        const hasBody = req.headers['transfer-encoding'] !== undefined || declaredBytes(req) > 0;
+        if (hasBody && req.headers['content-type'] === undefined) {
+          throw unsupportedMediaType(undefined);
+        }
+        deps.ingest.admit(declaredBytes(req));
+      },
+    },
+    async (req) => {
+      const text = typeof req.body === 'string' ? req.body : '';
+      const records = parseBody(text, req.headers['content-type']);
+      if (records.length === 0) {
+        throw new TallyError(
+          'TALLY_BAD_REQUEST',
+          'the body holds no records: send NDJSON (one event per line) or a JSON array of events',
+          { field: 'body' },
+        );
+      }
+      const bytes = declaredBytes(req) || text.length;
+      // checked again with what really arrived: other batches may have started meanwhile
+      deps.ingest.admit(bytes);
+      return deps.ingest.ingest(records, `http:${req.ip}`, bytes);
+    },
+  );
+}

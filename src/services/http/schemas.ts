@@ -1,0 +1,271 @@
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { ERROR_CODES, type ErrorCode } from '../../core/errors.js';
+
+/**
+ * TypeBox schemas of the HTTP API (SPEC §3): they validate requests, serialize responses and
+ * generate /openapi.json. Query values stay strings: the query service parses them (shared
+ * with the CLI) so every message names its parameter the same way.
+ */
+
+const AD_ID_PATTERN = '^[A-Za-z0-9_.:-]{1,64}$';
+
+const Iso = (description: string) => Type.String({ format: 'date-time', description });
+const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
+const Count = (description: string) => Type.Integer({ minimum: 0, description });
+
+// ---- errors -------------------------------------------------------------------------------
+
+export const ErrorBodySchema = Type.Object(
+  {
+    error: Type.String({ description: 'what went wrong, naming the parameter or field at fault' }),
+    code: Type.Unsafe<ErrorCode>({
+      type: 'string',
+      enum: Object.keys(ERROR_CODES),
+      description: 'the TALLY_… code of the error catalogue',
+    }),
+    parameter: Type.Optional(Type.String({ description: 'the query or path parameter at fault' })),
+    field: Type.Optional(
+      Type.String({
+        description: 'the parameter, body field or header at fault (mirrors parameter)',
+      }),
+    ),
+    retry_after_seconds: Type.Optional(
+      Type.Integer({ description: 'for retryable errors: same as the Retry-After header' }),
+    ),
+    request_id: Type.Optional(Type.String({ description: 'for 500s: find it in the server log' })),
+  },
+  { $id: 'TallyError', title: 'TallyError', description: 'The body of every 4xx and 5xx answer.' },
+);
+export type ErrorBody = Static<typeof ErrorBodySchema>;
+
+const ErrorRef = Type.Unsafe<ErrorBody>(Type.Ref('TallyError'));
+
+/** Response entries for the error statuses a route can answer. */
+export function errorResponses(...statuses: number[]): Record<number, TSchema> {
+  const descriptions: Record<number, string> = {
+    400: 'a parameter or the body is invalid (the error names it)',
+    404: 'no such route',
+    413: 'the body is over the limit',
+    415: 'the Content-Type is not accepted',
+    429: 'back-pressure: too many bytes being made durable; retry after Retry-After',
+    500: 'unexpected internal error (logged; no details in the body)',
+    503: 'the aggregator is too far behind, or the service is starting/stopping; retry after Retry-After',
+  };
+  const out: Record<number, TSchema> = {};
+  for (const s of [...statuses, 500]) {
+    out[s] = Type.Unsafe<ErrorBody>({ ...ErrorRef, description: descriptions[s] ?? 'error' });
+  }
+  return out;
+}
+
+// ---- parameters ---------------------------------------------------------------------------
+
+export const AdParamsSchema = Type.Object({
+  ad_id: Type.String({
+    pattern: AD_ID_PATTERN,
+    description: 'the ad: 1–64 chars of [A-Za-z0-9_.:-]',
+  }),
+});
+
+const time = (what: string) =>
+  Type.Optional(
+    Type.String({
+      description: `${what}: ISO-8601 with a zone (2026-11-25T10:00:00Z) or epoch milliseconds`,
+    }),
+  );
+const filter = Type.Optional(
+  Type.String({
+    description:
+      'a named filter from the config (e.g. 001 = US only) or an expression: country=US, country=US,CA; attributes country, user_id, ip joined by ";"',
+  }),
+);
+
+export const RangeQuerySchema = Type.Object(
+  {
+    from: time('first minute counted (inclusive); default `to` − 1 min (timeseries: − 60 min)'),
+    to: time('end of the range (exclusive); default now'),
+    filter,
+  },
+  { additionalProperties: false },
+);
+
+export const PopularQuerySchema = Type.Object(
+  {
+    count: Type.Optional(
+      Type.String({ description: 'how many ads: an integer 1–10000, default 100' }),
+    ),
+    window: Type.Optional(
+      Type.String({ description: 'window length in minutes: an integer ≥ 1, default 1' }),
+    ),
+    to: time(
+      'end of the window (exclusive); default the end of the last minute the watermark closed',
+    ),
+    filter,
+  },
+  { additionalProperties: false },
+);
+
+// ---- bodies -------------------------------------------------------------------------------
+
+const ClickEventSchema = Type.Object(
+  {
+    ad_id: Type.String({ pattern: AD_ID_PATTERN }),
+    timestamp: Type.Optional(
+      Type.Union([Type.String({ format: 'date-time' }), Type.Integer({ minimum: 0 })], {
+        description: 'event time: ISO-8601 with an offset, or epoch ms (or click_timestamp)',
+      }),
+    ),
+    click_timestamp: Type.Optional(
+      Type.Union([Type.String({ format: 'date-time' }), Type.Integer({ minimum: 0 })]),
+    ),
+    event_id: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 128, description: 'idempotency key' }),
+    ),
+    user_id: Type.Optional(Type.String({ maxLength: 128 })),
+    ip: Type.Optional(Type.String({ description: 'IPv4 or IPv6' })),
+    country: Type.Optional(Type.String({ description: 'ISO 3166-1 alpha-2' })),
+  },
+  {
+    additionalProperties: true,
+    title: 'ClickEvent',
+    description: 'SPEC §1; unknown fields are kept',
+  },
+);
+
+/** Request body documentation only: the body is parsed by core/event/parse-body, not by ajv. */
+export const ClicksBodyDoc = {
+  description:
+    'NDJSON (one event per line), a JSON array of events, or (application/json) a single event object. Invalid records are rejected one by one; the valid ones of the batch are accepted.',
+  content: {
+    'application/x-ndjson': {
+      schema: {
+        type: 'string',
+        description: 'one JSON event object per line; blank lines are skipped',
+      },
+    },
+    'application/json': {
+      schema: { oneOf: [Type.Array(ClickEventSchema), ClickEventSchema] },
+    },
+    'text/plain': { schema: { type: 'string', description: 'treated as NDJSON' } },
+  },
+};
+
+// ---- responses ----------------------------------------------------------------------------
+
+export const ClicksResponseSchema = Type.Object(
+  {
+    accepted: Count('records accepted and durable in the log'),
+    rejected: Type.Array(
+      Type.Object({
+        index: Type.Integer({
+          minimum: 0,
+          description: 'position among the non-blank lines (NDJSON) or array elements, from 0',
+        }),
+        error: Type.String(),
+        code: Type.String({ description: 'TALLY_… code' }),
+        field: Type.Optional(Type.String({ description: 'the event field at fault' })),
+      }),
+      { description: 'invalid records, kept in the dead-letter store' },
+    ),
+  },
+  { description: 'sent once the accepted records are durable' },
+);
+export type ClicksResponse = Static<typeof ClicksResponseSchema>;
+
+export const CountResponseSchema = Type.Object(
+  {
+    ad_id: Type.String(),
+    count: Count('clicks in the minutes from ≤ m < to'),
+    from: Iso('start of the range'),
+    to: Iso('end of the range (exclusive)'),
+  },
+  { description: 'the clicks of the ad over the range' },
+);
+
+export const TimeseriesResponseSchema = Type.Object(
+  {
+    ad_id: Type.String(),
+    from: Iso('start of the range'),
+    to: Iso('end of the range (exclusive)'),
+    count: Count('total over the range'),
+    points: Type.Array(
+      Type.Object({ minute: Iso('minute start'), count: Count('clicks in that minute') }),
+      { description: 'one point per minute, zeros included' },
+    ),
+  },
+  { description: 'per-minute clicks of the ad' },
+);
+
+export const PopularResponseSchema = Type.Object(
+  {
+    window: Type.Integer({ minimum: 1, description: 'minutes' }),
+    to: Iso('end of the window (exclusive)'),
+    ad_ids: Type.Array(Type.String(), {
+      description: 'most clicked first, ties by ad_id ascending',
+    }),
+    ads: Type.Array(Type.Object({ ad_id: Type.String(), count: Count('clicks in the window') })),
+  },
+  { description: 'the most clicked ads of the window' },
+);
+
+const PartitionStatusSchema = Type.Object({
+  partition: Type.Integer({ minimum: 0 }),
+  end_offset: Count('the offset the next appended record gets'),
+  committed_offset: Count('next offset the aggregator reads, committed with the aggregates'),
+  lag: Count('records appended but not yet committed by the aggregator'),
+  watermark: Nullable(Iso('the partition watermark; null before any event')),
+  max_event_time: Nullable(Iso('the latest event time seen')),
+  idle: Type.Boolean({
+    description: 'no event for idleTimeout: ignored by the pipeline watermark',
+  }),
+});
+
+export const StatusBodySchema = Type.Object(
+  {
+    now: Iso('server clock'),
+    started_at: Iso('when this process opened the data dir'),
+    uptime_seconds: Type.Number({ minimum: 0 }),
+    watermark: Nullable(Iso('pipeline watermark: minimum over the partitions that are not idle')),
+    closed_up_to: Iso(
+      'end of the last minute the watermark closed: the default `to` of popular_ads',
+    ),
+    lag: Count('records appended but not yet aggregated, all partitions'),
+    partitions: Type.Array(PartitionStatusSchema),
+    totals: Type.Object({
+      appended: Count('records ever appended to the log (sum of end offsets)'),
+      events: Count('distinct events counted or recorded late by the aggregator'),
+      duplicates: Count('events dropped as duplicates'),
+      late: Count('events beyond the allowed lateness, kept for reconciliation'),
+      dead_letters: Count('rejected records kept in the dead-letter store'),
+    }),
+    config: Type.Object({
+      mode: Type.String(),
+      partitions: Type.Integer(),
+      durability: Type.String(),
+      watermark_delay_ms: Type.Integer(),
+      allowed_lateness_ms: Type.Integer(),
+      idle_timeout_ms: Type.Integer(),
+      dedup_horizon_ms: Type.Integer(),
+      dimensions: Type.Array(Type.String(), { description: 'pre-aggregated filter attributes' }),
+      top_n: Type.Integer(),
+      top_windows: Type.Array(Type.Integer()),
+      filters: Type.Record(Type.String(), Type.String(), { description: 'named filters' }),
+    }),
+  },
+  { description: 'the pipeline as this process sees it' },
+);
+export type StatusBody = Static<typeof StatusBodySchema>;
+
+export const HealthBodySchema = Type.Object(
+  {
+    status: Type.Unsafe<'starting' | 'ready' | 'stopping'>({
+      type: 'string',
+      enum: ['starting', 'ready', 'stopping'],
+    }),
+    live: Type.Boolean({ description: 'the process answers' }),
+    ready: Type.Boolean({ description: 'it serves traffic: not starting, not stopping' }),
+    uptime_seconds: Type.Optional(Type.Number({ minimum: 0 })),
+  },
+  { description: 'liveness and readiness (503 unless ready)' },
+);
+export type HealthBody = Static<typeof HealthBodySchema>;
