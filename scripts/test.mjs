@@ -32,6 +32,8 @@ if (!process.env.TALLY_SKIP_LINT) {
   run(bin('eslint'), ['.']);
   run(bin('prettier'), ['--check', '.', '--log-level', 'warn']);
 }
+// what the tests need, brought up by scripts in the repo
+run('bash', ['scripts/ensure-chromium.sh']);
 const only = process.env.TALLY_TEST_ONLY;
 const files = testFiles(join('dist', 'test')).filter((f) => !only || f.includes(only));
 run(process.execPath, ['--enable-source-maps', '--test', '--test-reporter=spec', ...files]);

@@ -3,6 +3,9 @@ import { openSqliteStore } from '../../adapters/store-sqlite/index.js';
 import { dataPaths } from '../../app/embedded.js';
 import { systemClock } from '../../ports/clock.js';
 import { QueryService } from '../../services/query/query-service.js';
+import { RawScanner } from '../../services/query/raw-scan.js';
+import { openEmbeddedLog } from '../../adapters/log-embedded/index.js';
+import { TallyError } from '../../core/errors.js';
 import { commandConfig, type GlobalOptions } from '../context.js';
 import { printJson } from '../output.js';
 
@@ -12,7 +15,19 @@ import { printJson } from '../output.js';
  */
 async function withQuery<T>(program: Command, fn: (q: QueryService) => Promise<T>): Promise<T> {
   const { config, logger } = commandConfig(program.opts<GlobalOptions>());
-  const store = await openSqliteStore({ file: dataPaths(config.dataDir).store, logger });
+  const paths = dataPaths(config.dataDir);
+  const store = await openSqliteStore({ file: paths.store, logger });
+  // filters on attributes that are not pre-aggregated read raw events: the log is opened
+  // only then, and only when no running process owns it
+  const raw = new RawScanner(() =>
+    openEmbeddedLog({ dir: paths.log, logger }).catch((e: unknown) => {
+      throw new TallyError(
+        'TALLY_UNAVAILABLE',
+        `this filter reads raw events, and the log cannot be opened (${(e as Error).message}); ask the running server's HTTP API instead`,
+        { field: 'filter', cause: e },
+      );
+    }),
+  );
   try {
     const cp = await store.loadCheckpoint('aggregator');
     const q = new QueryService({
@@ -23,9 +38,11 @@ async function withQuery<T>(program: Command, fn: (q: QueryService) => Promise<T
       topN: config.aggregation.topN,
       topWindows: config.aggregation.topWindows,
       watermark: () => cp.watermark,
+      rawScanner: raw,
     });
     return await fn(q);
   } finally {
+    await raw.close();
     await store.close();
   }
 }

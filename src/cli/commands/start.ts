@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { openEmbedded } from '../../app/embedded.js';
 import { buildHttpServer } from '../../services/http/server.js';
 import { httpDepsFromEmbedded } from '../../services/http/embedded-deps.js';
+import { Lifecycle } from '../../services/http/lifecycle.js';
 import { DemoFeeder } from '../../services/demo/demo-feeder.js';
 import { TallyError } from '../../core/errors.js';
 import { commandConfig, type GlobalOptions } from '../context.js';
@@ -51,14 +52,17 @@ export function registerStart(program: Command): void {
       }
       const app = await openEmbedded(config, { logger });
       app.runner.start();
-      const deps = httpDepsFromEmbedded(app);
+      const lifecycle = new Lifecycle('starting');
+      const deps = httpDepsFromEmbedded(app, { lifecycle });
       const server = buildHttpServer(deps, { bodyLimitBytes: config.http.bodyLimitBytes, logger });
       const address = await server.listen({ host: config.http.host, port: config.http.port });
       const demo = opts.demo ? new DemoFeeder(app.ingest, config.demo, app.clock, logger) : undefined;
       demo?.start();
+      lifecycle.ready();
       logger.info({ address, dataDir: app.config.dataDir, demo: Boolean(demo) }, 'tally is serving');
       process.stderr.write(`tally: serving on ${address} (data in ${app.config.dataDir})${demo ? ', demo traffic on' : ''}\n`);
       await onShutdown(async () => {
+        lifecycle.stopping(); // /healthz answers 503: balancers drain this instance
         await demo?.stop();
         await server.close(); // stop accepting; in-flight requests finish (their appends are durable)
         await app.close(); // final cycle: commit and snapshot

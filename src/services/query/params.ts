@@ -1,8 +1,8 @@
 import { TallyError } from '../../core/errors.js';
+import { parseIsoTimestamp } from '../../core/event/time.js';
 
 /** Query-string parsing shared by the HTTP API and the CLI: every failure names its parameter. */
 
-const ISO_WITH_ZONE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/i;
 const AD_ID = /^[A-Za-z0-9_.:-]{1,64}$/;
 const MINUTE = 60_000;
 
@@ -19,11 +19,14 @@ export function parseTime(param: string, raw: string | undefined): number | unde
     if (!Number.isSafeInteger(n)) throw bad(param, `epoch milliseconds out of range: "${raw}"`);
     return n;
   }
-  if (!ISO_WITH_ZONE.test(s)) {
-    throw bad(param, `must be ISO-8601 with a zone (e.g. 2026-11-25T10:00:00Z) or epoch ms, got "${raw}"`);
+  // the same ISO-8601 rules as event times: a zone is required, impossible dates are refused
+  const t = parseIsoTimestamp(s);
+  if (typeof t === 'string') {
+    throw bad(
+      param,
+      `must be ISO-8601 with a zone (e.g. 2026-11-25T10:00:00Z) or epoch ms: ${t}, got "${raw.slice(0, 64)}"`,
+    );
   }
-  const t = Date.parse(s);
-  if (Number.isNaN(t)) throw bad(param, `not a valid date: "${raw}"`);
   return t;
 }
 

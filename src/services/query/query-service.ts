@@ -1,4 +1,5 @@
 import type { Dimension, RankedAd } from '../../core/aggregate/types.js';
+import { TallyError } from '../../core/errors.js';
 import type { AggregateStore, DimFilter } from '../../ports/aggregate-store.js';
 import type { Clock } from '../../ports/clock.js';
 import { dimKeysFor, parseFilter, type ParsedFilter } from './filters.js';
@@ -50,7 +51,11 @@ export class QueryService {
 
   private requireRaw(): RawScanner {
     if (!this.o.rawScanner) {
-      throw new Error('this process has no access to raw events for non-pre-aggregated filters');
+      throw new TallyError(
+        'TALLY_BAD_PARAMETER',
+        `filter: only the pre-aggregated attributes (${this.o.dimensions.join(', ')}) can be filtered here, one attribute at a time; this process has no access to raw events`,
+        { field: 'filter' },
+      );
     }
     return this.o.rawScanner;
   }

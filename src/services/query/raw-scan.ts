@@ -28,7 +28,19 @@ function matches(e: ClickEvent, f: ParsedFilter): boolean {
  * O(log size) per query.
  */
 export class RawScanner {
-  constructor(private readonly log: EventLog) {}
+  private opened: Promise<EventLog> | undefined;
+
+  /** `log` may be a factory: a CLI query opens the log only if a filter needs raw events */
+  constructor(private readonly source: EventLog | (() => Promise<EventLog>)) {}
+
+  private logOf(): Promise<EventLog> {
+    return (this.opened ??= typeof this.source === 'function' ? this.source() : Promise.resolve(this.source));
+  }
+
+  /** closes the log if this scanner opened it */
+  async close(): Promise<void> {
+    if (this.opened && typeof this.source === 'function') await (await this.opened).close();
+  }
 
   private async scan(
     adId: string | undefined,
@@ -37,15 +49,16 @@ export class RawScanner {
     filter: ParsedFilter,
     visit: (e: ClickEvent) => void,
   ): Promise<void> {
+    const log = await this.logOf();
     const seen = new Set<string>();
     const cursor = new RecordCursor();
     const adBytes = adId === undefined ? undefined : new TextEncoder().encode(adId);
     const firstMinute = Math.ceil(from / MINUTE) * MINUTE;
-    for (let p = 0; p < this.log.partitions; p++) {
-      let offset = this.log.startOffset(p);
-      const end = this.log.endOffset(p);
+    for (let p = 0; p < log.partitions; p++) {
+      let offset = log.startOffset(p);
+      const end = log.endOffset(p);
       while (offset < end) {
-        const r = await this.log.read(p, offset, READ_CHUNK);
+        const r = await log.read(p, offset, READ_CHUNK);
         if (r.count === 0) break;
         cursor.reset(r.data);
         while (cursor.next()) {
