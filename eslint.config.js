@@ -7,10 +7,20 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    languageOptions: { globals: { console: 'readonly', process: 'readonly' } },
+    languageOptions: {
+      globals: {
+        console: 'readonly',
+        process: 'readonly',
+        URL: 'readonly',
+        setTimeout: 'readonly',
+      },
+    },
     rules: {
       '@typescript-eslint/consistent-type-imports': 'error',
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
       'no-constant-condition': ['error', { checkLoops: false }],
     },
   },
@@ -22,8 +32,21 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['node:*', 'fs', 'path', 'os', 'crypto', 'worker_threads', 'child_process'], message: 'the core is pure: no node:* imports' },
-            { group: ['**/adapters/**', '**/services/**', '**/app/**', '**/cli/**', '**/config/**', '**/ports/**'], message: 'the core imports nothing from the outer layers' },
+            {
+              group: ['node:*', 'fs', 'path', 'os', 'crypto', 'worker_threads', 'child_process'],
+              message: 'the core is pure: no node:* imports',
+            },
+            {
+              group: [
+                '**/adapters/**',
+                '**/services/**',
+                '**/app/**',
+                '**/cli/**',
+                '**/config/**',
+                '**/ports/**',
+              ],
+              message: 'the core imports nothing from the outer layers',
+            },
           ],
         },
       ],
@@ -38,7 +61,11 @@ export default tseslint.config(
       ],
       'no-restricted-properties': [
         'error',
-        { object: 'Math', property: 'random', message: 'the core uses seeded randomness passed in' },
+        {
+          object: 'Math',
+          property: 'random',
+          message: 'the core uses seeded randomness passed in',
+        },
       ],
     },
   },
@@ -47,7 +74,10 @@ export default tseslint.config(
     files: ['src/**/*.ts'],
     ignores: ['src/config/**', 'src/core/**'],
     rules: {
-      'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'only src/config reads process.env' }],
+      'no-restricted-properties': [
+        'error',
+        { object: 'process', property: 'env', message: 'only src/config reads process.env' },
+      ],
     },
   },
 );

@@ -67,7 +67,11 @@ export async function openEmbedded(
     opened.push(log);
     const deadLetters = await openFileDeadLetters(paths.deadLetters);
     opened.push(deadLetters);
-    const store = await openSqliteStore({ file: paths.store, synchronous: config.store.synchronous, logger });
+    const store = await openSqliteStore({
+      file: paths.store,
+      synchronous: config.store.synchronous,
+      logger,
+    });
     opened.push(store);
     const runner = new AggregatorRunner({
       log,

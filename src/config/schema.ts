@@ -1,7 +1,11 @@
 import { Type, type Static } from '@sinclair/typebox';
 
 /** The one configuration schema: every key, its type, bounds and default. */
-const Dimension = Type.Union([Type.Literal('country'), Type.Literal('user_id'), Type.Literal('ip')]);
+const Dimension = Type.Union([
+  Type.Literal('country'),
+  Type.Literal('user_id'),
+  Type.Literal('ip'),
+]);
 const Ms = (def: number, description: string, min = 0) =>
   Type.Integer({ minimum: min, default: def, description });
 
@@ -75,10 +79,7 @@ export const ConfigSchema = Type.Object(
       },
       { default: {} },
     ),
-    kafka: Type.Object(
-      { brokers: Type.String({ default: '127.0.0.1:9092' }) },
-      { default: {} },
-    ),
+    kafka: Type.Object({ brokers: Type.String({ default: '127.0.0.1:9092' }) }, { default: {} }),
     database: Type.Object(
       { url: Type.String({ default: 'postgres://tally@127.0.0.1:5433/tally' }) },
       { default: {} },

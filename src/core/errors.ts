@@ -20,7 +20,10 @@ export const ERROR_CODES = {
   TALLY_UNSUPPORTED_MEDIA_TYPE: { retryable: false, summary: 'the content type is not accepted' },
   TALLY_PAYLOAD_TOO_LARGE: { retryable: false, summary: 'the body exceeds the configured limit' },
   TALLY_NOT_FOUND: { retryable: false, summary: 'no such resource' },
-  TALLY_BACKPRESSURE: { retryable: true, summary: 'ingest is ahead of durable capacity; retry later' },
+  TALLY_BACKPRESSURE: {
+    retryable: true,
+    summary: 'ingest is ahead of durable capacity; retry later',
+  },
   TALLY_AGGREGATOR_BEHIND: {
     retryable: true,
     summary: 'the aggregator is too far behind the log; retry later',

@@ -14,7 +14,12 @@ describe('tally CLI (embedded)', () => {
   const file = join(t.dir, 'clicks.ndjson');
   const events = [
     { ad_id: 'ad-a', timestamp: base + 1_000, event_id: 'a1', country: 'us' },
-    { ad_id: 'ad-a', timestamp: new Date(base + 2_000).toISOString(), event_id: 'a2', country: 'CA' },
+    {
+      ad_id: 'ad-a',
+      timestamp: new Date(base + 2_000).toISOString(),
+      event_id: 'a2',
+      country: 'CA',
+    },
     { ad_id: 'ad-a', click_timestamp: base + 3_000, event_id: 'a3', country: 'US', ip: '10.0.0.1' },
     { ad_id: 'ad-a', timestamp: base + 1_000, event_id: 'a1', country: 'US' }, // duplicate of a1
     { ad_id: 'ad-b', timestamp: base + MIN + 5, user_id: 'u1', extra_field: { x: 1 } }, // canonical id
@@ -35,8 +40,24 @@ describe('tally CLI (embedded)', () => {
   after(() => t.cleanup());
 
   it('generate is deterministic NDJSON', () => {
-    const a = tally(['generate', '--count', '50', '--seed', '9', '--start', '2026-11-25T00:00:00Z']);
-    const b = tally(['generate', '--count', '50', '--seed', '9', '--start', '2026-11-25T00:00:00Z']);
+    const a = tally([
+      'generate',
+      '--count',
+      '50',
+      '--seed',
+      '9',
+      '--start',
+      '2026-11-25T00:00:00Z',
+    ]);
+    const b = tally([
+      'generate',
+      '--count',
+      '50',
+      '--seed',
+      '9',
+      '--start',
+      '2026-11-25T00:00:00Z',
+    ]);
     assert.equal(a.status, 0, a.stderr);
     assert.equal(a.stdout, b.stdout);
     assert.equal(a.stdout.trim().split('\n').length, 50);
@@ -47,7 +68,10 @@ describe('tally CLI (embedded)', () => {
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(JSON.parse(r.stdout), { accepted: events.length, rejected: invalid.length });
     const again = tally([...dd, 'ingest', file]);
-    assert.deepEqual(JSON.parse(again.stdout), { accepted: events.length, rejected: invalid.length });
+    assert.deepEqual(JSON.parse(again.stdout), {
+      accepted: events.length,
+      rejected: invalid.length,
+    });
     const stdin = tally([...dd, 'ingest', '-'], { input: JSON.stringify(events[0]) + '\n' });
     assert.deepEqual(JSON.parse(stdin.stdout), { accepted: 1, rejected: 0 });
   });
@@ -62,7 +86,16 @@ describe('tally CLI (embedded)', () => {
   });
 
   it('query count and top print the API JSON', () => {
-    const count = tally([...dd, 'query', 'count', 'ad-a', '--from', String(base), '--to', String(base + 2 * MIN)]);
+    const count = tally([
+      ...dd,
+      'query',
+      'count',
+      'ad-a',
+      '--from',
+      String(base),
+      '--to',
+      String(base + 2 * MIN),
+    ]);
     assert.equal(count.status, 0, count.stderr);
     assert.deepEqual(JSON.parse(count.stdout), {
       ad_id: 'ad-a',
@@ -70,16 +103,53 @@ describe('tally CLI (embedded)', () => {
       from: new Date(base).toISOString(),
       to: new Date(base + 2 * MIN).toISOString(),
     });
-    const us = tally([...dd, 'query', 'count', 'ad-a', '--from', String(base), '--to', String(base + MIN), '--filter', 'country=US']);
+    const us = tally([
+      ...dd,
+      'query',
+      'count',
+      'ad-a',
+      '--from',
+      String(base),
+      '--to',
+      String(base + MIN),
+      '--filter',
+      'country=US',
+    ]);
     assert.equal(JSON.parse(us.stdout).count, 2);
-    const named = tally([...dd, 'query', 'count', 'ad-b', '--from', String(base), '--to', String(base + 2 * MIN), '--filter', '001']);
+    const named = tally([
+      ...dd,
+      'query',
+      'count',
+      'ad-b',
+      '--from',
+      String(base),
+      '--to',
+      String(base + 2 * MIN),
+      '--filter',
+      '001',
+    ]);
     assert.equal(JSON.parse(named.stdout).count, 1);
-    const raw = tally([...dd, 'query', 'count', 'ad-a', '--from', String(base), '--to', String(base + MIN), '--filter', 'ip=10.0.0.1']);
+    const raw = tally([
+      ...dd,
+      'query',
+      'count',
+      'ad-a',
+      '--from',
+      String(base),
+      '--to',
+      String(base + MIN),
+      '--filter',
+      'ip=10.0.0.1',
+    ]);
     assert.equal(raw.status, 0, raw.stderr);
     assert.equal(JSON.parse(raw.stdout).count, 1);
     const top = tally([...dd, 'query', 'top', '--window', '5', '--to', String(base + 5 * MIN)]);
     assert.equal(top.status, 0, top.stderr);
-    const body = JSON.parse(top.stdout) as { window: number; ad_ids: string[]; ads: Array<{ ad_id: string; count: number }> };
+    const body = JSON.parse(top.stdout) as {
+      window: number;
+      ad_ids: string[];
+      ads: Array<{ ad_id: string; count: number }>;
+    };
     assert.equal(body.window, 5);
     assert.deepEqual(body.ad_ids, ['ad-a', 'ad-b']);
     assert.deepEqual(body.ads, [
@@ -94,7 +164,9 @@ describe('tally CLI (embedded)', () => {
     const letters = r.stdout
       .trim()
       .split('\n')
-      .map((l) => JSON.parse(l) as { payload: string; error: string; code: string; field?: string });
+      .map(
+        (l) => JSON.parse(l) as { payload: string; error: string; code: string; field?: string },
+      );
     assert.equal(letters.length, invalid.length * 2);
     assert.deepEqual(
       letters.slice(0, invalid.length).map((l) => l.payload),
@@ -113,7 +185,10 @@ describe('tally CLI (embedded)', () => {
     assert.equal(tally([...dd, 'aggregate', '--drain']).status, 0);
     const r = tally([...dd, 'late']);
     assert.equal(r.status, 0, r.stderr);
-    const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { ad_id: string; event_id: string });
+    const rows = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { ad_id: string; event_id: string });
     assert.deepEqual(
       rows.map((x) => [x.ad_id, x.event_id]),
       [['ad-late', 'l1']],

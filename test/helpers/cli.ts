@@ -15,7 +15,10 @@ export interface CliResult {
 }
 
 /** Runs `tally …` to completion. */
-export function tally(args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}): CliResult {
+export function tally(
+  args: string[],
+  opts: { input?: string; env?: NodeJS.ProcessEnv } = {},
+): CliResult {
   const r = spawnSync(process.execPath, [TALLY_BIN, ...args], {
     input: opts.input,
     encoding: 'utf8',

@@ -25,7 +25,9 @@ export function distinctEvents(lines: readonly string[], now: number): ClickEven
 }
 
 /** "ad|minute" → count */
-export function countByAdMinute(events: Iterable<{ adId: string; timestamp: number }>): Map<string, number> {
+export function countByAdMinute(
+  events: Iterable<{ adId: string; timestamp: number }>,
+): Map<string, number> {
   const m = new Map<string, number>();
   for (const e of events) {
     const k = `${e.adId}|${Math.floor(e.timestamp / MINUTE) * MINUTE}`;

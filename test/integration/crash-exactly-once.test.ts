@@ -23,7 +23,10 @@ async function killAfter(
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   const done = exited(child);
-  const winner = await Promise.race([done.then(() => 'finished' as const), sleep(ms).then(() => 'timer' as const)]);
+  const winner = await Promise.race([
+    done.then(() => 'finished' as const),
+    sleep(ms).then(() => 'timer' as const),
+  ]);
   if (winner === 'timer') {
     child.kill('SIGKILL');
     await done;
@@ -42,7 +45,7 @@ describe('exactly-once through kill -9 (embedded, CLI)', () => {
   const tmp = tempDir('crash');
   const dataDir = join(tmp.dir, 'data');
   const file = join(tmp.dir, 'clicks.ndjson');
-  let lines: string[] = [];
+  const lines: string[] = [];
   const now = Date.now();
 
   before(() => {
@@ -61,50 +64,56 @@ describe('exactly-once through kill -9 (embedded, CLI)', () => {
   // TALLY_TEST_KEEP=1 keeps the data dir for a post-mortem
   after(() => (process.env.TALLY_TEST_KEEP ? console.error(`kept ${tmp.dir}`) : tmp.cleanup()));
 
-  it('counts every accepted event once, whatever is killed when', { timeout: 600_000 }, async () => {
-    const seed = Number(process.env.TALLY_CRASH_SEED ?? Date.now() % 100_000);
-    let rnd = seed;
-    const random = () => ((rnd = (Math.imul(rnd, 1103515245) + 12345) >>> 0) / 2 ** 32);
-    const dd = ['--data-dir', dataDir];
-    // frequent commits and snapshots: more crash points between them
-    const env = { TALLY_COMMIT_INTERVAL_MS: '100', TALLY_SNAPSHOT_INTERVAL_MS: '700' };
-    let kills = 0;
-    for (let cycle = 0; cycle < 8; cycle++) {
-      if (random() < 0.6) {
-        if ((await killAfter([...dd, 'ingest', file], 300 + random() * 1500)) === 'killed') kills++;
+  it(
+    'counts every accepted event once, whatever is killed when',
+    { timeout: 600_000 },
+    async () => {
+      const seed = Number(process.env.TALLY_CRASH_SEED ?? Date.now() % 100_000);
+      let rnd = seed;
+      const random = () => (rnd = (Math.imul(rnd, 1103515245) + 12345) >>> 0) / 2 ** 32;
+      const dd = ['--data-dir', dataDir];
+      // frequent commits and snapshots: more crash points between them
+      const env = { TALLY_COMMIT_INTERVAL_MS: '100', TALLY_SNAPSHOT_INTERVAL_MS: '700' };
+      let kills = 0;
+      for (let cycle = 0; cycle < 8; cycle++) {
+        if (random() < 0.6) {
+          if ((await killAfter([...dd, 'ingest', file], 300 + random() * 1500)) === 'killed')
+            kills++;
+        }
+        if ((await killAfter([...dd, 'aggregate'], 400 + random() * 2000, env)) === 'killed')
+          kills++;
       }
-      if ((await killAfter([...dd, 'aggregate'], 400 + random() * 2000, env)) === 'killed') kills++;
-    }
-    // one complete, unkilled ingest of the whole file, then the final drain
-    const ing = tally([...dd, 'ingest', file]);
-    assert.equal(ing.status, 0, ing.stderr);
-    const drain = tally([...dd, 'aggregate', '--drain']);
-    assert.equal(drain.status, 0, drain.stderr);
-    assert.ok(kills > 0, `seed ${seed}: nothing was killed; the test proved nothing`);
+      // one complete, unkilled ingest of the whole file, then the final drain
+      const ing = tally([...dd, 'ingest', file]);
+      assert.equal(ing.status, 0, ing.stderr);
+      const drain = tally([...dd, 'aggregate', '--drain']);
+      assert.equal(drain.status, 0, drain.stderr);
+      assert.ok(kills > 0, `seed ${seed}: nothing was killed; the test proved nothing`);
 
-    const expected = countByAdMinute(distinctEvents(lines, now));
-    const store = await openSqliteStore({ file: join(dataDir, 'tally.sqlite') });
-    try {
-      const counted = new Map<string, number>();
-      for (const r of await store.rows(-Infinity, Infinity, '*')) {
-        counted.set(`${r.adId}|${r.minute}`, r.count);
+      const expected = countByAdMinute(distinctEvents(lines, now));
+      const store = await openSqliteStore({ file: join(dataDir, 'tally.sqlite') });
+      try {
+        const counted = new Map<string, number>();
+        for (const r of await store.rows(-Infinity, Infinity, '*')) {
+          counted.set(`${r.adId}|${r.minute}`, r.count);
+        }
+        for (const l of await store.late(10_000_000)) {
+          const k = `${l.adId}|${Math.floor(l.timestamp / MINUTE) * MINUTE}`;
+          counted.set(k, (counted.get(k) ?? 0) + 1);
+        }
+        let lost = 0;
+        let twice = 0;
+        for (const [k, n] of expected) {
+          const got = counted.get(k) ?? 0;
+          if (got < n) lost += n - got;
+          if (got > n) twice += got - n;
+        }
+        for (const [k, got] of counted) if (!expected.has(k)) twice += got;
+        assert.equal(lost, 0, `seed ${seed}: ${lost} events lost`);
+        assert.equal(twice, 0, `seed ${seed}: ${twice} events counted twice`);
+      } finally {
+        await store.close();
       }
-      for (const l of await store.late(10_000_000)) {
-        const k = `${l.adId}|${Math.floor(l.timestamp / MINUTE) * MINUTE}`;
-        counted.set(k, (counted.get(k) ?? 0) + 1);
-      }
-      let lost = 0;
-      let twice = 0;
-      for (const [k, n] of expected) {
-        const got = counted.get(k) ?? 0;
-        if (got < n) lost += n - got;
-        if (got > n) twice += got - n;
-      }
-      for (const [k, got] of counted) if (!expected.has(k)) twice += got;
-      assert.equal(lost, 0, `seed ${seed}: ${lost} events lost`);
-      assert.equal(twice, 0, `seed ${seed}: ${twice} events counted twice`);
-    } finally {
-      await store.close();
-    }
-  });
+    },
+  );
 });

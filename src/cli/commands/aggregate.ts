@@ -7,8 +7,13 @@ import { onShutdown } from '../shutdown.js';
 export function registerAggregate(program: Command): void {
   program
     .command('aggregate')
-    .description('run the aggregator over the log; --drain consumes all of it, closes every minute, commits and exits')
-    .option('--drain', 'treat the input as complete: consume the whole log, close every window, exit 0')
+    .description(
+      'run the aggregator over the log; --drain consumes all of it, closes every minute, commits and exits',
+    )
+    .option(
+      '--drain',
+      'treat the input as complete: consume the whole log, close every window, exit 0',
+    )
     .action(async (opts: { drain?: boolean }) => {
       const { config, logger } = commandConfig(program.opts<GlobalOptions>());
       const app = await openEmbedded(config, { logger });
@@ -17,7 +22,13 @@ export function registerAggregate(program: Command): void {
         const c = app.runner.counters;
         const offsets = Object.fromEntries(app.runner.committedOffsets);
         await app.close();
-        printJson({ drained: true, events: c.events, duplicates: c.duplicates, late: c.late, offsets });
+        printJson({
+          drained: true,
+          events: c.events,
+          duplicates: c.duplicates,
+          late: c.late,
+          offsets,
+        });
         return;
       }
       app.runner.start();

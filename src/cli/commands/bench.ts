@@ -4,7 +4,9 @@ import { commandConfig, type GlobalOptions } from '../context.js';
 export function registerBench(program: Command): void {
   program
     .command('bench')
-    .description('the benchmark suite: events/s, latency percentiles, memory, ratios against baselines')
+    .description(
+      'the benchmark suite: events/s, latency percentiles, memory, ratios against baselines',
+    )
     .option('--only <names>', 'run only these entries (comma-separated)')
     .option('--quick', 'small workloads: finishes in under a minute')
     .option('--json', 'print one JSON array of {name, metric, value, unit}')
@@ -13,7 +15,10 @@ export function registerBench(program: Command): void {
       // loaded on demand: the suite pulls in DuckDB and autocannon, which no other command needs
       const { runBench } = await import('../../../bench/index.js');
       await runBench({
-        only: opts.only?.split(',').map((s) => s.trim()).filter(Boolean),
+        only: opts.only
+          ?.split(',')
+          .map((s) => s.trim())
+          .filter(Boolean),
         quick: opts.quick === true,
         json: opts.json === true,
         config,

@@ -7,7 +7,9 @@ function num(name: string, raw: string | undefined): number | undefined {
   if (raw === undefined) return undefined;
   const n = Number(raw);
   if (raw.trim() === '' || !Number.isFinite(n)) {
-    throw new TallyError('TALLY_BAD_PARAMETER', `--${name}: must be a number, got "${raw}"`, { field: name });
+    throw new TallyError('TALLY_BAD_PARAMETER', `--${name}: must be a number, got "${raw}"`, {
+      field: name,
+    });
   }
   return n;
 }
@@ -36,7 +38,9 @@ function write(chunk: string): Promise<boolean> {
 export function registerGenerate(program: Command): void {
   program
     .command('generate')
-    .description('synthetic clicks as NDJSON on stdout: Zipf-popular ads, duplicates, late and invalid events')
+    .description(
+      'synthetic clicks as NDJSON on stdout: Zipf-popular ads, duplicates, late and invalid events',
+    )
     .option('--count <n>', 'lines (default 100000)')
     .option('--ads <n>', 'distinct ads (default 10000)')
     .option('--seed <n>', 'same seed, same output (default 1)')
@@ -65,7 +69,8 @@ export function registerGenerate(program: Command): void {
       };
       let closed = false;
       process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-        if (e.code === 'EPIPE') closed = true; // `tally generate | head`: the reader left
+        if (e.code === 'EPIPE')
+          closed = true; // `tally generate | head`: the reader left
         else throw e;
       });
       const it = generateNdjson(opts);

@@ -30,16 +30,25 @@ export function registerStart(program: Command): void {
     .action(async (opts: StartOptions) => {
       const port = opts.port === undefined ? undefined : Number(opts.port);
       if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
-        throw new TallyError('TALLY_BAD_PARAMETER', `--port: must be 0–65535, got "${opts.port}"`, { field: 'port' });
+        throw new TallyError('TALLY_BAD_PARAMETER', `--port: must be 0–65535, got "${opts.port}"`, {
+          field: 'port',
+        });
       }
       const rate = opts.demoRate === undefined ? undefined : Number(opts.demoRate);
       if (rate !== undefined && (!Number.isInteger(rate) || rate < 1)) {
-        throw new TallyError('TALLY_BAD_PARAMETER', `--demo-rate: must be a positive integer, got "${opts.demoRate}"`, {
-          field: 'demo-rate',
-        });
+        throw new TallyError(
+          'TALLY_BAD_PARAMETER',
+          `--demo-rate: must be a positive integer, got "${opts.demoRate}"`,
+          {
+            field: 'demo-rate',
+          },
+        );
       }
       const { config, logger } = commandConfig(program.opts<GlobalOptions>(), {
-        http: { ...(port === undefined ? {} : { port }), ...(opts.host ? { host: opts.host } : {}) },
+        http: {
+          ...(port === undefined ? {} : { port }),
+          ...(opts.host ? { host: opts.host } : {}),
+        },
         ...(opts.mode ? { mode: opts.mode as 'embedded' } : {}),
         ...(rate === undefined ? {} : { demo: { eventsPerSecond: rate } }),
       });
@@ -56,11 +65,18 @@ export function registerStart(program: Command): void {
       const deps = httpDepsFromEmbedded(app, { lifecycle });
       const server = buildHttpServer(deps, { bodyLimitBytes: config.http.bodyLimitBytes, logger });
       const address = await server.listen({ host: config.http.host, port: config.http.port });
-      const demo = opts.demo ? new DemoFeeder(app.ingest, config.demo, app.clock, logger) : undefined;
+      const demo = opts.demo
+        ? new DemoFeeder(app.ingest, config.demo, app.clock, logger)
+        : undefined;
       demo?.start();
       lifecycle.ready();
-      logger.info({ address, dataDir: app.config.dataDir, demo: Boolean(demo) }, 'tally is serving');
-      process.stderr.write(`tally: serving on ${address} (data in ${app.config.dataDir})${demo ? ', demo traffic on' : ''}\n`);
+      logger.info(
+        { address, dataDir: app.config.dataDir, demo: Boolean(demo) },
+        'tally is serving',
+      );
+      process.stderr.write(
+        `tally: serving on ${address} (data in ${app.config.dataDir})${demo ? ', demo traffic on' : ''}\n`,
+      );
       await onShutdown(async () => {
         lifecycle.stopping(); // /healthz answers 503: balancers drain this instance
         await demo?.stop();

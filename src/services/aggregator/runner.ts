@@ -158,7 +158,11 @@ export class AggregatorRunner {
     let fed = 0;
     let from = this.offsets.get(p)!;
     while (from < to) {
-      const r = await this.o.log.read(p, from, Math.min(to - from, this.o.aggregation.maxBatchRecords));
+      const r = await this.o.log.read(
+        p,
+        from,
+        Math.min(to - from, this.o.aggregation.maxBatchRecords),
+      );
       if (r.count === 0) throw new Error(`log partition ${p} ends at ${from}, expected ${to}`);
       this.op.onRecords(p, r.data, r.fromOffset, now);
       if (r.lastAppendTime > this.lastArrivalToCommit) this.lastArrivalToCommit = r.lastAppendTime;
@@ -187,9 +191,14 @@ export class AggregatorRunner {
     this.op.onWatermark(wm);
     const out = this.op.takeOutput();
     const snapshotDue =
-      opts.snapshot === true || clock.now() - this.lastSnapshotAt >= this.o.aggregation.snapshotIntervalMs;
+      opts.snapshot === true ||
+      clock.now() - this.lastSnapshotAt >= this.o.aggregation.snapshotIntervalMs;
     const changed =
-      fed > 0 || out.rows.length > 0 || out.top.length > 0 || out.late.length > 0 || this.op.watermark !== before;
+      fed > 0 ||
+      out.rows.length > 0 ||
+      out.top.length > 0 ||
+      out.late.length > 0 ||
+      this.op.watermark !== before;
     if (!changed && !opts.snapshot) return 0;
     const batch: CommitBatch = {
       consumer: this.consumer,
@@ -238,7 +247,8 @@ export class AggregatorRunner {
     }
     for (const s of this.partitionStatus()) {
       m.partitionLag.set({ partition: String(s.partition) }, s.lag);
-      if (s.watermark !== null) m.partitionWatermark.set({ partition: String(s.partition) }, s.watermark);
+      if (s.watermark !== null)
+        m.partitionWatermark.set({ partition: String(s.partition) }, s.watermark);
     }
   }
 

@@ -46,7 +46,9 @@ export class DemoFeeder {
   private tick(): void {
     const gen = this.gen;
     if (!gen) return;
-    const due = Math.floor(((this.clock.now() - this.startTime) * this.opts.eventsPerSecond) / 1000);
+    const due = Math.floor(
+      ((this.clock.now() - this.startTime) * this.opts.eventsPerSecond) / 1000,
+    );
     const n = Math.min(due - this.sent, this.opts.eventsPerSecond); // at most 1 s of catch-up
     if (n <= 0) return;
     const records: ParsedRecord[] = new Array(n);

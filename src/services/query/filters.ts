@@ -37,7 +37,9 @@ export function parseFilter(
     const eq = part.indexOf('=');
     const attr = part.slice(0, eq).trim().toLowerCase();
     if (!(FILTER_ATTRIBUTES as readonly string[]).includes(attr)) {
-      throw bad(`unknown attribute "${attr.slice(0, 32)}" (known: ${FILTER_ATTRIBUTES.join(', ')})`);
+      throw bad(
+        `unknown attribute "${attr.slice(0, 32)}" (known: ${FILTER_ATTRIBUTES.join(', ')})`,
+      );
     }
     const values = part
       .slice(eq + 1)
@@ -56,7 +58,8 @@ export function parseFilter(
 function normaliseValue(attr: FilterAttribute, v: string): string {
   if (attr === 'country') {
     const c = v.toUpperCase();
-    if (!/^[A-Z]{2}$/.test(c)) throw bad(`country must be a 2-letter ISO code, got "${v.slice(0, 16)}"`);
+    if (!/^[A-Z]{2}$/.test(c))
+      throw bad(`country must be a 2-letter ISO code, got "${v.slice(0, 16)}"`);
     return c;
   }
   if (attr === 'ip') return v.toLowerCase();
@@ -68,7 +71,10 @@ function normaliseValue(attr: FilterAttribute, v: string): string {
  * exactly when it names a single pre-aggregated attribute (values OR-ed: an event has one
  * value per attribute). Anything else is answered from raw events.
  */
-export function dimKeysFor(filter: ParsedFilter, dimensions: readonly Dimension[]): string[] | undefined {
+export function dimKeysFor(
+  filter: ParsedFilter,
+  dimensions: readonly Dimension[],
+): string[] | undefined {
   if (filter.terms.size !== 1) return undefined;
   const [[attr, values]] = [...filter.terms] as [[FilterAttribute, string[]]];
   if (!dimensions.includes(attr)) return undefined;

@@ -38,7 +38,8 @@ export function parseIntParam(
   max: number,
 ): number {
   if (raw === undefined || raw === '') return def;
-  if (!/^\d+$/.test(raw.trim())) throw bad(param, `must be an integer from ${min} to ${max}, got "${raw}"`);
+  if (!/^\d+$/.test(raw.trim()))
+    throw bad(param, `must be an integer from ${min} to ${max}, got "${raw}"`);
   const n = Number(raw.trim());
   if (n < min || n > max) throw bad(param, `must be an integer from ${min} to ${max}, got ${n}`);
   return n;
@@ -46,7 +47,10 @@ export function parseIntParam(
 
 export function parseAdId(raw: string | undefined, param = 'ad_id'): string {
   if (raw === undefined || !AD_ID.test(raw)) {
-    throw bad(param, `must be 1–64 characters of [A-Za-z0-9_.:-], got "${String(raw).slice(0, 80)}"`);
+    throw bad(
+      param,
+      `must be 1–64 characters of [A-Za-z0-9_.:-], got "${String(raw).slice(0, 80)}"`,
+    );
   }
   return raw;
 }

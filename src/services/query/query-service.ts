@@ -114,6 +114,11 @@ export class QueryService {
         ? await this.requireRaw().top(from, to, n, f.raw)
         : await this.o.store.top(from, to, n, f.dims);
     }
-    return { window, to: iso(to), ad_ids: ads.map((a) => a.adId), ads: ads.map((a) => ({ ad_id: a.adId, count: a.count })) };
+    return {
+      window,
+      to: iso(to),
+      ad_ids: ads.map((a) => a.adId),
+      ads: ads.map((a) => ({ ad_id: a.adId, count: a.count })),
+    };
   }
 }

@@ -34,7 +34,8 @@ export class RawScanner {
   constructor(private readonly source: EventLog | (() => Promise<EventLog>)) {}
 
   private logOf(): Promise<EventLog> {
-    return (this.opened ??= typeof this.source === 'function' ? this.source() : Promise.resolve(this.source));
+    return (this.opened ??=
+      typeof this.source === 'function' ? this.source() : Promise.resolve(this.source));
   }
 
   /** closes the log if this scanner opened it */
@@ -64,7 +65,8 @@ export class RawScanner {
         while (cursor.next()) {
           const m = Math.floor(cursor.timestamp / MINUTE) * MINUTE;
           if (m < firstMinute || m >= to) continue;
-          if (adBytes && !sameBytes(cursor.buf, cursor.adIdStart, cursor.adIdEnd, adBytes)) continue;
+          if (adBytes && !sameBytes(cursor.buf, cursor.adIdStart, cursor.adIdEnd, adBytes))
+            continue;
           const key = `${cursor.key0}:${cursor.key1}:${cursor.key2}:${cursor.key3}`;
           if (seen.has(key)) continue;
           seen.add(key);
@@ -88,12 +90,16 @@ export class RawScanner {
       const m = Math.floor(e.timestamp / MINUTE) * MINUTE;
       perMinute.set(m, (perMinute.get(m) ?? 0) + 1);
     });
-    return [...perMinute].map(([minute, count]) => ({ minute, count })).sort((a, b) => a.minute - b.minute);
+    return [...perMinute]
+      .map(([minute, count]) => ({ minute, count }))
+      .sort((a, b) => a.minute - b.minute);
   }
 
   async top(from: number, to: number, n: number, filter: ParsedFilter): Promise<RankedAd[]> {
     const perAd = new Map<string, number>();
-    await this.scan(undefined, from, to, filter, (e) => perAd.set(e.adId, (perAd.get(e.adId) ?? 0) + 1));
+    await this.scan(undefined, from, to, filter, (e) =>
+      perAd.set(e.adId, (perAd.get(e.adId) ?? 0) + 1),
+    );
     return [...perAd]
       .map(([adId, count]) => ({ adId, count }))
       .sort((a, b) => b.count - a.count || (a.adId < b.adId ? -1 : a.adId > b.adId ? 1 : 0))

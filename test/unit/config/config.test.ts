@@ -6,7 +6,11 @@ import { loadConfig } from '../../../src/config/index.js';
 import { isTallyError } from '../../../src/core/errors.js';
 import { tempDir } from '../../helpers/cli.js';
 
-function configError(fn: () => unknown): { code: string; field: string | undefined; message: string } {
+function configError(fn: () => unknown): {
+  code: string;
+  field: string | undefined;
+  message: string;
+} {
   try {
     fn();
   } catch (e) {
@@ -56,7 +60,10 @@ describe('config', () => {
 
   it('names the key of every invalid value', () => {
     assert.equal(configError(() => loadConfig({ env: { TALLY_PORT: 'abc' } })).field, 'TALLY_PORT');
-    assert.equal(configError(() => loadConfig({ env: {}, overrides: { aggregation: { topN: 0 } } })).field, 'aggregation.topN');
+    assert.equal(
+      configError(() => loadConfig({ env: {}, overrides: { aggregation: { topN: 0 } } })).field,
+      'aggregation.topN',
+    );
     const unknown = configError(() => loadConfig({ env: {}, overrides: { nope: 1 } as never }));
     assert.equal(unknown.code, 'TALLY_CONFIG_INVALID');
     assert.match(unknown.message, /nope/);
@@ -65,7 +72,10 @@ describe('config', () => {
   });
 
   it('reports an unreadable or malformed config file', () => {
-    assert.equal(configError(() => loadConfig({ file: '/nonexistent/tally.json', env: {} })).field, 'config');
+    assert.equal(
+      configError(() => loadConfig({ file: '/nonexistent/tally.json', env: {} })).field,
+      'config',
+    );
     const t = tempDir('config');
     try {
       const file = join(t.dir, 'bad.json');

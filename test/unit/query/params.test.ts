@@ -24,21 +24,39 @@ describe('query parameters', () => {
   });
 
   it('rejects times without a zone or that are not dates, naming the parameter', () => {
-    assert.equal(paramOf(() => parseTime('from', '2026-11-25T10:00:00')), 'from');
-    assert.equal(paramOf(() => parseTime('to', 'yesterday')), 'to');
-    assert.equal(paramOf(() => parseTime('to', '2026-13-45T10:00:00Z')), 'to');
+    assert.equal(
+      paramOf(() => parseTime('from', '2026-11-25T10:00:00')),
+      'from',
+    );
+    assert.equal(
+      paramOf(() => parseTime('to', 'yesterday')),
+      'to',
+    );
+    assert.equal(
+      paramOf(() => parseTime('to', '2026-13-45T10:00:00Z')),
+      'to',
+    );
   });
 
   it('defaults the range to the last minute and refuses from > to', () => {
-    assert.deepEqual(parseRange(undefined, undefined, 600_000, 100), { from: 540_000, to: 600_000 });
-    assert.equal(paramOf(() => parseRange('600000', '0', 0, 100)), 'from');
+    assert.deepEqual(parseRange(undefined, undefined, 600_000, 100), {
+      from: 540_000,
+      to: 600_000,
+    });
+    assert.equal(
+      paramOf(() => parseRange('600000', '0', 0, 100)),
+      'from',
+    );
   });
 
   it('bounds integers', () => {
     assert.equal(parseIntParam('count', undefined, 100, 1, 1000), 100);
     assert.equal(parseIntParam('count', '7', 100, 1, 1000), 7);
     for (const bad of ['0', '-1', '1.5', 'x', '1001']) {
-      assert.equal(paramOf(() => parseIntParam('count', bad, 100, 1, 1000)), 'count');
+      assert.equal(
+        paramOf(() => parseIntParam('count', bad, 100, 1, 1000)),
+        'count',
+      );
     }
   });
 
@@ -50,7 +68,10 @@ describe('query parameters', () => {
     assert.equal(two.terms.size, 2);
     assert.equal(parseFilter('', named), undefined);
     for (const bad of ['nope', 'shoe=1', 'country=', 'country=USA', 'country=US;country=CA']) {
-      assert.equal(paramOf(() => parseFilter(bad, named)), 'filter');
+      assert.equal(
+        paramOf(() => parseFilter(bad, named)),
+        'filter',
+      );
     }
   });
 
@@ -58,6 +79,9 @@ describe('query parameters', () => {
     const f = parseFilter('country=US,CA', {})!;
     assert.deepEqual(dimKeysFor(f, ['country']), ['country=US', 'country=CA']);
     assert.equal(dimKeysFor(parseFilter('user_id=u1', {})!, ['country']), undefined);
-    assert.equal(dimKeysFor(parseFilter('country=US;ip=1.2.3.4', {})!, ['country', 'ip']), undefined);
+    assert.equal(
+      dimKeysFor(parseFilter('country=US;ip=1.2.3.4', {})!, ['country', 'ip']),
+      undefined,
+    );
   });
 });
