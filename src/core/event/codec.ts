@@ -21,12 +21,15 @@
 import { TallyError } from '../errors.js';
 import type { RecordView } from './record.js';
 import type { ClickEvent } from './types.js';
-import { canonicalEventId, dedupKey } from './identity.js';
+import { canonicalEventId, dedupKey, dedupKeyOfRanges } from './identity.js';
+import { COUNTRY_CODES } from './countries.js';
 import { readUtf8, utf8MaxBytes, writeUtf8 } from './utf8.js';
 
 export const RECORD_FORMAT_VERSION = 1;
 /** bytes before ad_id: length prefix, version, flags, ad_id length, reserved, time, key */
 export const RECORD_HEADER_BYTES = 32;
+
+const EMPTY = new Uint8Array(0);
 
 const F_EVENT_ID = 1;
 const F_COUNTRY = 2;
@@ -34,6 +37,33 @@ const F_USER_ID = 4;
 const F_IP = 8;
 const F_EXTRA = 16;
 const KNOWN_FLAGS = F_EVENT_ID | F_COUNTRY | F_USER_ID | F_IP | F_EXTRA;
+
+/**
+ * A validated event as byte ranges, for RecordWriter.writeRanges: what the ingest fast path
+ * (encode-batch.ts) extracts from request bytes without building strings. Every text is
+ * UTF-8 as write() would encode the ClickEvent's string; an absent field has start -1.
+ */
+export class EventRanges {
+  /** the record's bytes: ad_id, event_id, user_id and the unknown fields point into it */
+  src: Uint8Array = EMPTY;
+  timestamp = 0;
+  adStart = 0;
+  adEnd = 0;
+  /** index in COUNTRY_CODES, or -1 */
+  country = -1;
+  eventIdStart = -1;
+  eventIdEnd = -1;
+  userIdStart = -1;
+  userIdEnd = -1;
+  /** the canonical ip text is in `ipBuf[0, ipLength)`; -1 when absent */
+  readonly ipBuf = new Uint8Array(64);
+  ipLength = -1;
+  /** unknown fields as [keyStart, keyEnd, valueStart, valueEnd] in `src`, key with its quotes */
+  unknown: Int32Array = new Int32Array(0);
+  unknownCount = 0;
+  /** bytes of the extra JSON object text, braces included (0 when no unknown fields) */
+  extraBytes = 0;
+}
 
 /** Appends events as framed records into one growing buffer, reused across batches. */
 export class RecordWriter {
@@ -122,6 +152,82 @@ export class RecordWriter {
     this.n++;
   }
 
+  /**
+   * Appends one validated event given as byte ranges: the same bytes as write() of the same
+   * event (the ingest fast path; property-tested against write()).
+   */
+  writeRanges(r: EventRanges): void {
+    const src = r.src;
+    const adLen = r.adEnd - r.adStart;
+    const idLen = r.eventIdStart < 0 ? -1 : r.eventIdEnd - r.eventIdStart;
+    const userLen = r.userIdStart < 0 ? -1 : r.userIdEnd - r.userIdStart;
+    const worst =
+      RECORD_HEADER_BYTES + adLen + 2 + (idLen + 2) + (userLen + 2) + (r.ipLength + 2) + 4 + r.extraBytes;
+    this.ensure(this.pos + worst);
+    const buf = this.buf;
+    const view = this.view;
+    const start = this.pos;
+
+    let flags = 0;
+    let p = start + RECORD_HEADER_BYTES;
+    if (adLen < 1 || adLen > 255) throw formatLimit('ad_id', adLen, 255);
+    // short fields are copied by hand: a subarray per field costs more than the copy
+    for (let i = r.adStart; i < r.adEnd; i++) buf[p++] = src[i]!;
+    if (r.country >= 0) {
+      const c = COUNTRY_CODES[r.country]!;
+      flags |= F_COUNTRY;
+      buf[p++] = c.charCodeAt(0);
+      buf[p++] = c.charCodeAt(1);
+    }
+    if (idLen >= 0) {
+      if (idLen > 0xffff) throw formatLimit('event_id', idLen, 0xffff);
+      flags |= F_EVENT_ID;
+      view.setUint16(p, idLen, true);
+      p = copyBytes(src, r.eventIdStart, r.eventIdEnd, buf, p + 2);
+    }
+    if (userLen >= 0) {
+      if (userLen > 0xffff) throw formatLimit('user_id', userLen, 0xffff);
+      flags |= F_USER_ID;
+      view.setUint16(p, userLen, true);
+      p = copyBytes(src, r.userIdStart, r.userIdEnd, buf, p + 2);
+    }
+    if (r.ipLength >= 0) {
+      flags |= F_IP;
+      view.setUint16(p, r.ipLength, true);
+      p += 2;
+      const ip = r.ipBuf;
+      for (let k = 0; k < r.ipLength; k++) buf[p++] = ip[k]!;
+    }
+    if (r.unknownCount > 0) {
+      flags |= F_EXTRA;
+      view.setUint32(p, r.extraBytes, true);
+      p += 4;
+      const u = r.unknown;
+      buf[p++] = 123; // {
+      for (let k = 0; k < r.unknownCount; k++) {
+        if (k > 0) buf[p++] = 44; // ,
+        p = copyBytes(src, u[4 * k]!, u[4 * k + 1]!, buf, p);
+        buf[p++] = 58; // :
+        p = copyBytes(src, u[4 * k + 2]!, u[4 * k + 3]!, buf, p);
+      }
+      buf[p++] = 125; // }
+    }
+
+    const key = dedupKeyOfRanges(r, this.key);
+    view.setUint32(start, p - start - 4, true);
+    buf[start + 4] = RECORD_FORMAT_VERSION;
+    buf[start + 5] = flags;
+    buf[start + 6] = adLen;
+    buf[start + 7] = 0;
+    view.setFloat64(start + 8, r.timestamp, true);
+    view.setUint32(start + 16, key[0]!, true);
+    view.setUint32(start + 20, key[1]!, true);
+    view.setUint32(start + 24, key[2]!, true);
+    view.setUint32(start + 28, key[3]!, true);
+    this.pos = p;
+    this.n++;
+  }
+
   /** Appends already-framed records verbatim (e.g. one copied out of a cursor's buffer). */
   appendRaw(data: Uint8Array, start: number, end: number, records: number): void {
     this.ensure(this.pos + (end - start));
@@ -157,6 +263,16 @@ export class RecordWriter {
   }
 }
 
+/** Copies `src[start, end)` to `out[p]`; returns the position after. */
+function copyBytes(src: Uint8Array, start: number, end: number, out: Uint8Array, p: number): number {
+  if (end - start > 64) {
+    out.set(src.subarray(start, end), p);
+    return p + end - start;
+  }
+  for (let i = start; i < end; i++) out[p++] = src[i]!;
+  return p;
+}
+
 function writeField16(
   buf: Uint8Array,
   view: DataView,
@@ -178,8 +294,6 @@ function formatLimit(field: string, got: number, max: number): TallyError {
     { field },
   );
 }
-
-const EMPTY = new Uint8Array(0);
 
 /**
  * Walks concatenated framed records. `next()` parses the next record's fields into

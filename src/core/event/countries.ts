@@ -17,9 +17,22 @@ const CODES =
 /** All 249 codes, sorted. */
 export const COUNTRY_CODES: readonly string[] = Object.freeze(CODES.trim().split(' '));
 
-const SET: ReadonlySet<string> = new Set(COUNTRY_CODES);
+// (a - 65) * 26 + (b - 65) → index in COUNTRY_CODES, or -1: a lookup without a string
+const TABLE = new Int16Array(26 * 26).fill(-1);
+COUNTRY_CODES.forEach((c, i) => {
+  TABLE[(c.charCodeAt(0) - 65) * 26 + (c.charCodeAt(1) - 65)] = i;
+});
+
+/**
+ * The index in COUNTRY_CODES of the code spelled by upper-case code units `a` `b` (UTF-16
+ * units or bytes alike), or -1 when it is not an assigned code.
+ */
+export function countryIndex(a: number, b: number): number {
+  if (a < 65 || a > 90 || b < 65 || b > 90) return -1;
+  return TABLE[(a - 65) * 26 + (b - 65)]!;
+}
 
 /** Whether `code` (upper case) is an officially assigned ISO 3166-1 alpha-2 code. */
 export function isCountryCode(code: string): boolean {
-  return SET.has(code);
+  return code.length === 2 && countryIndex(code.charCodeAt(0), code.charCodeAt(1)) >= 0;
 }

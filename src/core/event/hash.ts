@@ -214,6 +214,16 @@ export function wordsToHex(w: Uint32Array): string {
   return s;
 }
 
+const HEX_BYTES = Uint8Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
+
+/** wordsToHex as ASCII bytes at `out[at]` (32 bytes). */
+export function writeHexWords(w: Uint32Array, out: Uint8Array, at: number): void {
+  for (let i = 0; i < 4; i++) {
+    const x = w[i]!;
+    for (let shift = 28; shift >= 0; shift -= 4) out[at++] = HEX_BYTES[(x >>> shift) & 15]!;
+  }
+}
+
 /** 32 hex digits of MurmurHash3_x86_128 (seed 0) of the UTF-8 of `s`: for ids. */
 export function hash128Hex(s: string): string {
   return wordsToHex(hash128String(s));
@@ -233,5 +243,16 @@ export function hash32String(s: string, seed = 0): number {
 export function partitionFor(adId: string, partitions: number): number {
   if (partitions <= 1) return 0;
   const n = encodeScratch(adId);
-  return (murmur2Kafka(scratch, 0, n) & 0x7fffffff) % partitions;
+  return partitionForBytes(scratch, 0, n, partitions);
+}
+
+/** partitionFor of the ad_id whose UTF-8 is `data[start, end)`. */
+export function partitionForBytes(
+  data: Uint8Array,
+  start: number,
+  end: number,
+  partitions: number,
+): number {
+  if (partitions <= 1) return 0;
+  return (murmur2Kafka(data, start, end) & 0x7fffffff) % partitions;
 }

@@ -12,12 +12,16 @@
  * Canonical text: IPv4 as given (already canonical); IPv6 per RFC 5952 — lower case, no
  * leading zeros, the longest run (first on a tie) of two or more zero groups as `::`, and
  * IPv4-mapped addresses as `::ffff:a.b.c.d`.
+ *
+ * One parser, over bytes (ASCII): the byte scanner of the ingest fast path calls it on the
+ * request's bytes, the string API copies its text in first. No valid address has a non-ASCII
+ * character, so a string holding one is refused before it is copied.
  */
 
 const groups = new Uint16Array(8);
 
 /** The IPv4 address in `s[start, end)` as an unsigned 32-bit number, or -1. */
-function parseIpv4(s: string, start: number, end: number): number {
+function parseIpv4(s: Uint8Array, start: number, end: number): number {
   let value = 0;
   let parts = 0;
   let i = start;
@@ -25,18 +29,18 @@ function parseIpv4(s: string, start: number, end: number): number {
     const partStart = i;
     let octet = 0;
     while (i < end && i - partStart < 4) {
-      const c = s.charCodeAt(i);
+      const c = s[i]!;
       if (c < 48 || c > 57) break;
       octet = octet * 10 + (c - 48);
       i++;
     }
     const digits = i - partStart;
     if (digits === 0 || digits > 3 || octet > 255) return -1;
-    if (digits > 1 && s.charCodeAt(partStart) === 48) return -1;
+    if (digits > 1 && s[partStart] === 48) return -1;
     value = value * 256 + octet;
     parts++;
     if (parts < 4) {
-      if (i >= end || s.charCodeAt(i) !== 46) return -1;
+      if (i >= end || s[i] !== 46) return -1;
       i++;
     }
   }
@@ -51,19 +55,19 @@ function hexValue(c: number): number {
 }
 
 /**
- * Parses IPv6 text into `groups`; false when invalid. Walks the text once, collecting the
- * groups before and after `::`, then moves the tail to the end.
+ * Parses IPv6 text `s[start, end)` into `groups`; false when invalid. Walks the text once,
+ * collecting the groups before and after `::`, then moves the tail to the end.
  */
-function parseIpv6(s: string): boolean {
-  const n = s.length;
-  if (n < 2 || n > 45) return false;
+function parseIpv6(s: Uint8Array, start: number, end: number): boolean {
+  const n = end;
+  if (end - start < 2 || end - start > 45) return false;
   let count = 0;
   let gap = -1; // index in `groups` where `::` stands
-  let i = 0;
-  if (s.charCodeAt(0) === 58) {
-    if (s.charCodeAt(1) !== 58) return false;
+  let i = start;
+  if (s[i] === 58) {
+    if (s[i + 1] !== 58) return false;
     gap = 0;
-    i = 2;
+    i += 2;
     if (i === n) {
       groups.fill(0);
       return true;
@@ -74,12 +78,12 @@ function parseIpv6(s: string): boolean {
     const groupStart = i;
     let v = 0;
     while (i < n && i - groupStart < 5) {
-      const h = hexValue(s.charCodeAt(i));
+      const h = hexValue(s[i]!);
       if (h < 0) break;
       v = v * 16 + h;
       i++;
     }
-    const c = i < n ? s.charCodeAt(i) : -1;
+    const c = i < n ? s[i]! : -1;
     if (c === 46) {
       // dotted IPv4 tail: the last 32 bits
       if (count > 6) return false;
@@ -96,7 +100,7 @@ function parseIpv6(s: string): boolean {
     if (i === n) break;
     if (c !== 58) return false;
     i++;
-    if (i < n && s.charCodeAt(i) === 58) {
+    if (i < n && s[i] === 58) {
       if (gap >= 0) return false;
       gap = count;
       i++;
@@ -114,7 +118,30 @@ function parseIpv6(s: string): boolean {
   return true;
 }
 
-function formatIpv6(): string {
+const HEX_DIGITS = [48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 97, 98, 99, 100, 101, 102];
+
+/** `v` (0–0xffff) in lower-case hex without leading zeros at `out[p]`; the position after. */
+function writeHex(out: Uint8Array, p: number, v: number): number {
+  let started = false;
+  for (let shift = 12; shift >= 0; shift -= 4) {
+    const d = (v >>> shift) & 15;
+    if (d === 0 && !started && shift > 0) continue;
+    started = true;
+    out[p++] = HEX_DIGITS[d]!;
+  }
+  return p;
+}
+
+/** `v` (0–255) in decimal at `out[p]`; the position after. */
+function writeDec(out: Uint8Array, p: number, v: number): number {
+  if (v >= 100) out[p++] = 48 + Math.floor(v / 100);
+  if (v >= 10) out[p++] = 48 + (Math.floor(v / 10) % 10);
+  out[p++] = 48 + (v % 10);
+  return p;
+}
+
+/** The canonical text of `groups` (RFC 5952) at `out[p]`; the position after. */
+function formatIpv6(out: Uint8Array, p: number): number {
   // IPv4-mapped ::ffff:a.b.c.d keeps its dotted form (RFC 5952 §5)
   if (
     groups[0] === 0 &&
@@ -126,11 +153,21 @@ function formatIpv6(): string {
   ) {
     const a = groups[6]!;
     const b = groups[7]!;
-    return `::ffff:${a >>> 8}.${a & 255}.${b >>> 8}.${b & 255}`;
+    out[p++] = 58;
+    out[p++] = 58;
+    for (let k = 0; k < 4; k++) out[p++] = 102; // ffff
+    out[p++] = 58;
+    p = writeDec(out, p, a >>> 8);
+    out[p++] = 46;
+    p = writeDec(out, p, a & 255);
+    out[p++] = 46;
+    p = writeDec(out, p, b >>> 8);
+    out[p++] = 46;
+    return writeDec(out, p, b & 255);
   }
   let bestStart = -1;
   let bestLen = 1;
-  for (let k = 0; k < 8;) {
+  for (let k = 0; k < 8; ) {
     if (groups[k] !== 0) {
       k++;
       continue;
@@ -143,31 +180,81 @@ function formatIpv6(): string {
     }
     k = e;
   }
-  let out = '';
   for (let k = 0; k < 8; k++) {
     if (k === bestStart) {
-      out += k === 0 ? '::' : ':';
+      out[p++] = 58;
+      if (k === 0) out[p++] = 58;
       k += bestLen - 1;
       continue;
     }
-    out += groups[k]!.toString(16);
-    if (k < 7) out += ':';
+    p = writeHex(out, p, groups[k]!);
+    if (k < 7) out[p++] = 58;
   }
-  return out;
+  return p;
+}
+
+/** the longest canonical text: eight groups of four hex digits and seven colons */
+export const IP_TEXT_MAX = 45;
+
+/**
+ * Validates the IP address text in `src[start, end)` (ASCII bytes) and writes its canonical
+ * text at `out[at]` (room for IP_TEXT_MAX bytes). Returns the position after it, or -1 when
+ * the text is no address. `out` may be `src` only when `at` does not overlap the input.
+ */
+export function canonicalIpBytes(
+  src: Uint8Array,
+  start: number,
+  end: number,
+  out: Uint8Array,
+  at: number,
+): number {
+  const n = end - start;
+  let colon = false;
+  if (n <= 15) {
+    for (let i = start; i < end; i++) {
+      if (src[i] === 58) {
+        colon = true;
+        break;
+      }
+    }
+    if (!colon) {
+      if (parseIpv4(src, start, end) < 0) return -1;
+      for (let i = start; i < end; i++) out[at++] = src[i]!;
+      return at;
+    }
+  }
+  return parseIpv6(src, start, end) ? formatIpv6(out, at) : -1;
+}
+
+const textIn = new Uint8Array(64);
+const textOut = new Uint8Array(64);
+
+/** `s` copied into `textIn` as bytes; false when it is too long or not ASCII (no address). */
+function load(s: string): boolean {
+  if (s.length > textIn.length) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) return false;
+    textIn[i] = c;
+  }
+  return true;
 }
 
 /** Whether `s` is IPv4 text as accepted here. */
 export function isIpv4(s: string): boolean {
-  return s.length <= 15 && parseIpv4(s, 0, s.length) >= 0;
+  return s.length <= 15 && load(s) && parseIpv4(textIn, 0, s.length) >= 0;
 }
 
 /** Whether `s` is IPv6 text as accepted here. */
 export function isIpv6(s: string): boolean {
-  return parseIpv6(s);
+  return load(s) && parseIpv6(textIn, 0, s.length);
 }
 
 /** The canonical text of an IPv4 or IPv6 address, or undefined when `s` is neither. */
 export function canonicalIp(s: string): string | undefined {
-  if (s.length <= 15 && s.indexOf(':') < 0) return parseIpv4(s, 0, s.length) >= 0 ? s : undefined;
-  return parseIpv6(s) ? formatIpv6() : undefined;
+  if (!load(s)) return undefined;
+  const end = canonicalIpBytes(textIn, 0, s.length, textOut, 0);
+  if (end < 0) return undefined;
+  if (s.length <= 15 && s.indexOf(':') < 0) return s; // IPv4: already canonical
+  return String.fromCharCode.apply(null, textOut.subarray(0, end) as unknown as number[]);
 }

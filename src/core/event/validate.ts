@@ -13,12 +13,17 @@
  * - `null` for any optional field (and for the time fields) means absent.
  * - Unknown fields become `extra`, JSON object text in the record's key order (JavaScript
  *   puts integer-like keys first); a value that is not JSON (undefined) is dropped.
+ *
+ * The field rules live in `validateFields`, over the known fields' values as JSON.parse gives
+ * them: the object path (validateEvent) and the byte scanner (scan.ts / encode-batch.ts) both
+ * call it, so a rejection has one source whichever path found it. The scanner's fast accept
+ * checks use the predicates exported here (isAdIdChar, countryPair, the limits).
  */
 import { rejection, type ErrorCode, type Rejection } from '../errors.js';
 import type { ClickEvent, ValidationOptions } from './types.js';
 import { canonicalEventId } from './identity.js';
 import { canonicalIp } from './ip.js';
-import { isCountryCode } from './countries.js';
+import { COUNTRY_CODES, countryIndex } from './countries.js';
 import { formatIsoTimestamp, parseIsoTimestamp } from './time.js';
 
 export type ValidationResult =
@@ -40,7 +45,7 @@ const KNOWN_FIELDS: ReadonlySet<string> = new Set([
 ]);
 
 /** the largest epoch ms JavaScript dates can hold; beyond it a time is not a time */
-const MAX_EPOCH_MS = 8.64e15;
+export const MAX_EPOCH_MS = 8.64e15;
 const ECHO_MAX = 40;
 
 function fail(code: ErrorCode, field: string | undefined, message: string): ValidationResult {
@@ -102,16 +107,17 @@ function hasLoneSurrogate(s: string): boolean {
   return false;
 }
 
-/** `s` upper-cased if it is exactly two ASCII letters (toUpperCase alone maps 'ß' to 'SS'). */
-function upperAsciiPair(s: string): string | undefined {
-  if (s.length !== 2) return undefined;
-  const a = s.charCodeAt(0) & ~32;
-  const b = s.charCodeAt(1) & ~32;
-  if (a < 65 || a > 90 || b < 65 || b > 90) return undefined;
-  return String.fromCharCode(a, b);
+/**
+ * The country code spelled by two code units, upper-cased, when it is an assigned ISO 3166-1
+ * alpha-2 code: its index in COUNTRY_CODES (and upper-case units `a`, `b` are
+ * `COUNTRY_CODES[i]`); -1 otherwise. toUpperCase alone would map 'ß' to 'SS'.
+ */
+export function countryPair(a: number, b: number): number {
+  return countryIndex(a & ~32, b & ~32);
 }
 
-function isAdIdChar(c: number): boolean {
+/** Whether `c` (a UTF-16 code unit or a byte) may appear in an ad_id. */
+export function isAdIdChar(c: number): boolean {
   return (
     (c >= 97 && c <= 122) || // a-z
     (c >= 65 && c <= 90) || // A-Z
@@ -134,7 +140,7 @@ function own(rec: Record<string, unknown>, key: string): unknown {
 }
 
 /** A time field's value as epoch ms, or the rejection. */
-function parseTime(value: unknown, field: string): number | ValidationResult {
+export function parseTime(value: unknown, field: string): number | ValidationResult {
   if (typeof value === 'number') {
     if (!Number.isFinite(value)) {
       return fail('TALLY_FIELD_FORMAT', field, `${field}: ${TIME_RULE}, got ${echo(value)}`);
@@ -203,18 +209,32 @@ function collectExtra(rec: Record<string, unknown>): string | undefined | Valida
   return out === undefined ? undefined : out + '}';
 }
 
-export function validateEvent(input: unknown, opts: ValidationOptions): ValidationResult {
-  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
-    return fail(
-      'TALLY_EVENT_NOT_OBJECT',
-      undefined,
-      `the record must be a JSON object, got ${jsonType(input)}`,
-    );
-  }
-  const rec = input as Record<string, unknown>;
+/**
+ * The values of the known fields of one record, as JSON.parse gives them; `undefined` for a
+ * field that is absent or null.
+ */
+export interface FieldValues {
+  adId: unknown;
+  timestamp: unknown;
+  clickTimestamp: unknown;
+  eventId: unknown;
+  userId: unknown;
+  ip: unknown;
+  country: unknown;
+}
 
+/** Whether event time `ms` is further ahead of `opts.now` than maxFutureSkew allows. */
+export function isInFuture(ms: number, opts: ValidationOptions): boolean {
+  return ms > opts.now + opts.maxFutureSkewMs;
+}
+
+/**
+ * SPEC §1's field rules, in order (ad_id, time, event_id, user_id, ip, country); the first
+ * failure is the rejection. The event comes back with `extra` undefined: the caller adds it.
+ */
+export function validateFields(f: FieldValues, opts: ValidationOptions): ValidationResult {
   // ad_id
-  const adId = own(rec, 'ad_id');
+  const adId = f.adId;
   if (adId === undefined) {
     return fail('TALLY_FIELD_MISSING', 'ad_id', `ad_id: is required and ${AD_ID_RULE}`);
   }
@@ -235,8 +255,8 @@ export function validateEvent(input: unknown, opts: ValidationOptions): Validati
   }
 
   // timestamp / click_timestamp
-  const tsRaw = own(rec, 'timestamp');
-  const ctRaw = own(rec, 'click_timestamp');
+  const tsRaw = f.timestamp;
+  const ctRaw = f.clickTimestamp;
   if (tsRaw === undefined && ctRaw === undefined) {
     return fail(
       'TALLY_FIELD_MISSING',
@@ -266,7 +286,7 @@ export function validateEvent(input: unknown, opts: ValidationOptions): Validati
       timeField = 'click_timestamp';
     }
   }
-  if (timestamp > opts.now + opts.maxFutureSkewMs) {
+  if (isInFuture(timestamp, opts)) {
     return fail(
       'TALLY_EVENT_IN_FUTURE',
       timeField,
@@ -275,7 +295,7 @@ export function validateEvent(input: unknown, opts: ValidationOptions): Validati
   }
 
   // event_id
-  const eventIdRaw = own(rec, 'event_id');
+  const eventIdRaw = f.eventId;
   let eventId: string | undefined;
   if (eventIdRaw !== undefined) {
     if (typeof eventIdRaw !== 'string') {
@@ -299,7 +319,7 @@ export function validateEvent(input: unknown, opts: ValidationOptions): Validati
   }
 
   // user_id
-  const userIdRaw = own(rec, 'user_id');
+  const userIdRaw = f.userId;
   let userId: string | undefined;
   if (userIdRaw !== undefined) {
     if (typeof userIdRaw !== 'string') {
@@ -323,7 +343,7 @@ export function validateEvent(input: unknown, opts: ValidationOptions): Validati
   }
 
   // ip
-  const ipRaw = own(rec, 'ip');
+  const ipRaw = f.ip;
   let ip: string | undefined;
   if (ipRaw !== undefined) {
     if (typeof ipRaw !== 'string') {
@@ -340,7 +360,7 @@ export function validateEvent(input: unknown, opts: ValidationOptions): Validati
   }
 
   // country
-  const countryRaw = own(rec, 'country');
+  const countryRaw = f.country;
   let country: string | undefined;
   if (countryRaw !== undefined) {
     if (typeof countryRaw !== 'string') {
@@ -350,8 +370,9 @@ export function validateEvent(input: unknown, opts: ValidationOptions): Validati
         `country: must be a string, got ${jsonType(countryRaw)}`,
       );
     }
-    country = upperAsciiPair(countryRaw);
-    if (country === undefined || !isCountryCode(country)) {
+    const i = countryRaw.length === 2 ? countryPair(countryRaw.charCodeAt(0), countryRaw.charCodeAt(1)) : -1;
+    country = i < 0 ? undefined : COUNTRY_CODES[i];
+    if (country === undefined) {
       return fail(
         'TALLY_FIELD_FORMAT',
         'country',
@@ -359,9 +380,6 @@ export function validateEvent(input: unknown, opts: ValidationOptions): Validati
       );
     }
   }
-
-  const extra = collectExtra(rec);
-  if (typeof extra === 'object') return extra;
 
   return {
     ok: true,
@@ -373,7 +391,40 @@ export function validateEvent(input: unknown, opts: ValidationOptions): Validati
       userId,
       ip,
       country,
-      extra,
+      extra: undefined,
     },
   };
+}
+
+export function validateEvent(input: unknown, opts: ValidationOptions): ValidationResult {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    return notObject(input);
+  }
+  const rec = input as Record<string, unknown>;
+  const r = validateFields(
+    {
+      adId: own(rec, 'ad_id'),
+      timestamp: own(rec, 'timestamp'),
+      clickTimestamp: own(rec, 'click_timestamp'),
+      eventId: own(rec, 'event_id'),
+      userId: own(rec, 'user_id'),
+      ip: own(rec, 'ip'),
+      country: own(rec, 'country'),
+    },
+    opts,
+  );
+  if (!r.ok) return r;
+  const extra = collectExtra(rec);
+  if (typeof extra === 'object') return extra;
+  r.event.extra = extra;
+  return r;
+}
+
+/** The rejection of a record that is not a JSON object. */
+export function notObject(input: unknown): ValidationResult {
+  return fail(
+    'TALLY_EVENT_NOT_OBJECT',
+    undefined,
+    `the record must be a JSON object, got ${jsonType(input)}`,
+  );
 }

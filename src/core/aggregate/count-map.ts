@@ -1,0 +1,245 @@
+/**
+ * Counters keyed by small integers, the per-minute state of the engine: open addressing over
+ * a typed array (stride [key, entry + 1], linear probing) in front of dense, insertion-ordered
+ * entry arrays, so iteration touches only live entries and an entry's index is stable across
+ * growth (the dirty list of a closed minute refers to entries by index).
+ */
+
+function nextPow2(n: number): number {
+  let c = 8;
+  while (c < n) c *= 2;
+  return c;
+}
+
+function growInt32(a: Int32Array, min: number): Int32Array {
+  const next = new Int32Array(Math.max(a.length * 2, min, 8));
+  next.set(a);
+  return next;
+}
+
+function growUint8(a: Uint8Array, min: number): Uint8Array {
+  const next = new Uint8Array(Math.max(a.length * 2, min, 8));
+  next.set(a);
+  return next;
+}
+
+/** Marks entries changed since the last emission of a closed minute, in first-change order. */
+class DirtySet {
+  mark: Uint8Array = new Uint8Array(8);
+  list: Int32Array = new Int32Array(8);
+  count = 0;
+
+  add(entry: number): void {
+    if (entry >= this.mark.length) this.mark = growUint8(this.mark, entry + 1);
+    if (this.mark[entry] === 1) return;
+    this.mark[entry] = 1;
+    if (this.count === this.list.length) this.list = growInt32(this.list, this.count + 1);
+    this.list[this.count++] = entry;
+  }
+
+  clear(): void {
+    for (let i = 0; i < this.count; i++) this.mark[this.list[i]!] = 0;
+    this.count = 0;
+  }
+}
+
+/**
+ * key (int32) → count. The count lives in the probed slot itself ([key, count, entry + 1, ·],
+ * 16 bytes, aligned), so an increment costs one cache line; entries keep the keys in
+ * insertion order and their current slot.
+ */
+export class CountMap {
+  private table: Int32Array;
+  private shift: number;
+  keys: Int32Array;
+  private slots: Int32Array;
+  size = 0;
+  readonly dirty = new DirtySet();
+
+  constructor(expected = 8) {
+    const cap = nextPow2(expected * 2);
+    this.table = new Int32Array(cap * 4);
+    this.shift = 32 - Math.log2(cap);
+    this.keys = new Int32Array(Math.max(expected, 8));
+    this.slots = new Int32Array(Math.max(expected, 8));
+  }
+
+  /** Adds `delta` to key's count; returns the entry index. */
+  add(key: number, delta: number): number {
+    const table = this.table;
+    const mask = (table.length >> 2) - 1;
+    let slot = Math.imul(key, 0x9e3779b1) >>> this.shift;
+    while (true) {
+      const t = slot << 2;
+      const ep1 = table[t + 2]!;
+      if (ep1 === 0) break;
+      if (table[t] === key) {
+        table[t + 1]! += delta;
+        return ep1 - 1;
+      }
+      slot = (slot + 1) & mask;
+    }
+    const e = this.size++;
+    if (e === this.keys.length) {
+      this.keys = growInt32(this.keys, e + 1);
+      this.slots = growInt32(this.slots, e + 1);
+    }
+    this.keys[e] = key;
+    this.slots[e] = slot;
+    const t = slot << 2;
+    table[t] = key;
+    table[t + 1] = delta;
+    table[t + 2] = e + 1;
+    if (this.size * 2 > mask + 1) this.rehash();
+    return e;
+  }
+
+  /** the count of entry e */
+  countAt(e: number): number {
+    return this.table[(this.slots[e]! << 2) + 1]!;
+  }
+
+  /** Touches key's home slot (see ByteInterner.hint). */
+  hint(key: number): number {
+    return this.table[(Math.imul(key, 0x9e3779b1) >>> this.shift) << 2]!;
+  }
+
+  get(key: number): number {
+    const table = this.table;
+    const mask = (table.length >> 2) - 1;
+    let slot = Math.imul(key, 0x9e3779b1) >>> this.shift;
+    while (true) {
+      const t = slot << 2;
+      if (table[t + 2] === 0) return 0;
+      if (table[t] === key) return table[t + 1]!;
+      slot = (slot + 1) & mask;
+    }
+  }
+
+  get memoryBytes(): number {
+    return this.table.byteLength + this.keys.byteLength + this.slots.byteLength;
+  }
+
+  private rehash(): void {
+    const old = this.table;
+    const cap = (old.length >> 2) * 2;
+    const table = new Int32Array(cap * 4);
+    const mask = cap - 1;
+    this.shift = 32 - Math.log2(cap);
+    for (let e = 0; e < this.size; e++) {
+      const key = this.keys[e]!;
+      let slot = Math.imul(key, 0x9e3779b1) >>> this.shift;
+      while (table[(slot << 2) + 2] !== 0) slot = (slot + 1) & mask;
+      const t = slot << 2;
+      table[t] = key;
+      table[t + 1] = old[(this.slots[e]! << 2) + 1]!;
+      table[t + 2] = e + 1;
+      this.slots[e] = slot;
+    }
+    this.table = table;
+  }
+}
+
+/** (a, b) int32 pair → count: the (ad, dimension value) rows of a minute; slots [a, b, count, entry + 1] */
+export class PairCountMap {
+  private table: Int32Array;
+  private shift: number;
+  keysA: Int32Array;
+  keysB: Int32Array;
+  private slots: Int32Array;
+  size = 0;
+  readonly dirty = new DirtySet();
+
+  constructor(expected = 8) {
+    const cap = nextPow2(expected * 2);
+    this.table = new Int32Array(cap * 4);
+    this.shift = 32 - Math.log2(cap);
+    this.keysA = new Int32Array(Math.max(expected, 8));
+    this.keysB = new Int32Array(Math.max(expected, 8));
+    this.slots = new Int32Array(Math.max(expected, 8));
+  }
+
+  add(a: number, b: number, delta: number): number {
+    const table = this.table;
+    const mask = (table.length >> 2) - 1;
+    let slot = pairSlot(a, b, this.shift);
+    while (true) {
+      const t = slot << 2;
+      const ep1 = table[t + 3]!;
+      if (ep1 === 0) break;
+      if (table[t] === a && table[t + 1] === b) {
+        table[t + 2]! += delta;
+        return ep1 - 1;
+      }
+      slot = (slot + 1) & mask;
+    }
+    const e = this.size++;
+    if (e === this.keysA.length) {
+      this.keysA = growInt32(this.keysA, e + 1);
+      this.keysB = growInt32(this.keysB, e + 1);
+      this.slots = growInt32(this.slots, e + 1);
+    }
+    this.keysA[e] = a;
+    this.keysB[e] = b;
+    this.slots[e] = slot;
+    const t = slot << 2;
+    table[t] = a;
+    table[t + 1] = b;
+    table[t + 2] = delta;
+    table[t + 3] = e + 1;
+    if (this.size * 2 > mask + 1) this.rehash();
+    return e;
+  }
+
+  countAt(e: number): number {
+    return this.table[(this.slots[e]! << 2) + 2]!;
+  }
+
+  /** Touches (a, b)'s home slot (see ByteInterner.hint). */
+  hint(a: number, b: number): number {
+    return this.table[pairSlot(a, b, this.shift) << 2]!;
+  }
+
+  get(a: number, b: number): number {
+    const table = this.table;
+    const mask = (table.length >> 2) - 1;
+    let slot = pairSlot(a, b, this.shift);
+    while (true) {
+      const t = slot << 2;
+      if (table[t + 3] === 0) return 0;
+      if (table[t] === a && table[t + 1] === b) return table[t + 2]!;
+      slot = (slot + 1) & mask;
+    }
+  }
+
+  get memoryBytes(): number {
+    return (
+      this.table.byteLength + this.keysA.byteLength + this.keysB.byteLength + this.slots.byteLength
+    );
+  }
+
+  private rehash(): void {
+    const old = this.table;
+    const cap = (old.length >> 2) * 2;
+    const table = new Int32Array(cap * 4);
+    const mask = cap - 1;
+    this.shift = 32 - Math.log2(cap);
+    for (let e = 0; e < this.size; e++) {
+      const a = this.keysA[e]!;
+      const b = this.keysB[e]!;
+      let slot = pairSlot(a, b, this.shift);
+      while (table[(slot << 2) + 3] !== 0) slot = (slot + 1) & mask;
+      const t = slot << 2;
+      table[t] = a;
+      table[t + 1] = b;
+      table[t + 2] = old[(this.slots[e]! << 2) + 2]!;
+      table[t + 3] = e + 1;
+      this.slots[e] = slot;
+    }
+    this.table = table;
+  }
+}
+
+function pairSlot(a: number, b: number, shift: number): number {
+  return Math.imul(a ^ Math.imul(b, 0x85ebca6b), 0x9e3779b1) >>> shift;
+}

@@ -1,0 +1,69 @@
+/**
+ * Pre-aggregated dimensions (the book's filters as a star schema): each (dimension, value)
+ * pair gets a small integer id, looked up from the record's bytes without making a string.
+ * The row's key, e.g. `country=US`, is made once per value, at emission.
+ */
+import type { DimKey, Dimension } from './types.js';
+import { ByteInterner } from './interner.js';
+
+export const DIMENSIONS: readonly Dimension[] = ['country', 'user_id', 'ip'];
+
+/** the byte that prefixes a value in the interner, so equal values of two dimensions differ */
+export function dimensionTag(d: Dimension): number {
+  return DIMENSIONS.indexOf(d);
+}
+
+export class DimensionValues {
+  private readonly interner = new ByteInterner(256);
+  /** two country bytes (b0 << 8 | b1) → id + 1: the common dimension costs one array read */
+  private readonly pairCache = new Int32Array(65536);
+  private readonly keys: (DimKey | undefined)[] = [];
+  private scratch = new Uint8Array(256);
+
+  get size(): number {
+    return this.interner.size;
+  }
+
+  /** The id of value `buf[start, end)` of dimension `tag` (see dimensionTag). */
+  id(tag: number, buf: Uint8Array, start: number, end: number): number {
+    if (tag === 0 && end - start === 2) {
+      const k = (buf[start]! << 8) | buf[start + 1]!;
+      const cached = this.pairCache[k]!;
+      if (cached !== 0) return cached - 1;
+      const id = this.internTagged(tag, buf, start, end);
+      this.pairCache[k] = id + 1;
+      return id;
+    }
+    return this.internTagged(tag, buf, start, end);
+  }
+
+  /** `country=US`: the row's dimension key (made once per value). */
+  key(id: number): DimKey {
+    let k = this.keys[id];
+    if (k === undefined) {
+      const bytes = this.interner.bytesOf(id);
+      const d = DIMENSIONS[bytes[0]!];
+      k = `${d}=${this.interner.text(id).slice(1)}`;
+      this.keys[id] = k;
+    }
+    return k;
+  }
+
+  /** tag byte + value bytes of id, for snapshots */
+  bytesOf(id: number): Uint8Array {
+    return this.interner.bytesOf(id);
+  }
+
+  /** Re-interns tagged bytes in id order (restore). */
+  internTaggedBytes(bytes: Uint8Array): number {
+    return this.interner.intern(bytes, 0, bytes.length);
+  }
+
+  private internTagged(tag: number, buf: Uint8Array, start: number, end: number): number {
+    const len = end - start + 1;
+    if (len > this.scratch.length) this.scratch = new Uint8Array(len * 2);
+    this.scratch[0] = tag;
+    this.scratch.set(buf.subarray(start, end), 1);
+    return this.interner.intern(this.scratch, 0, len);
+  }
+}

@@ -1,0 +1,356 @@
+/**
+ * A byte scanner for the common shape of a click record: one flat JSON object whose values
+ * are strings without escapes, numbers, booleans or null. It extracts the known fields as
+ * byte ranges (no JSON.parse, no object) and notes the unknown ones for `extra`.
+ *
+ * It accepts only text that JSON.parse accepts with the same meaning, and says "not mine"
+ * (-1) for everything else, so the caller falls back to JSON.parse + validateEvent:
+ * - a string with an escape, a control character or invalid UTF-8 (TextDecoder would put
+ *   U+FFFD where the bytes are copied here);
+ * - a nested object or array, for a known field or an unknown one;
+ * - an unknown field holding a number whose JSON.stringify differs from its text (a fraction,
+ *   an exponent, -0, more than 15 digits);
+ * - a duplicate key (JSON.parse keeps the last value at the first key's position);
+ * - an unknown key starting with a digit (integer-like keys come first in Object.keys);
+ * - more than MAX_UNKNOWN unknown fields; anything malformed.
+ * Whatever it accepts, JSON.parse + validateEvent give the same values: strings are the UTF-8
+ * text between the quotes, numbers are `Number(text)` (what JSON.parse computes), and an
+ * unknown field's `"key":value` text is what JSON.stringify writes for it.
+ */
+
+/** known fields, in validateEvent's order of checks */
+export const F_AD_ID = 0;
+export const F_TIMESTAMP = 1;
+export const F_CLICK_TIMESTAMP = 2;
+export const F_EVENT_ID = 3;
+export const F_USER_ID = 4;
+export const F_IP = 5;
+export const F_COUNTRY = 6;
+export const KNOWN_FIELD_COUNT = 7;
+
+/** value kinds; K_ABSENT for a field that was not in the object */
+export const K_ABSENT = 0;
+export const K_NULL = 1;
+export const K_STRING = 2;
+export const K_NUMBER = 3;
+export const K_TRUE = 4;
+export const K_FALSE = 5;
+
+/** unknown fields kept per record before the scanner gives up */
+export const MAX_UNKNOWN = 32;
+
+const NAMES: readonly Uint8Array[] = [
+  'ad_id',
+  'timestamp',
+  'click_timestamp',
+  'event_id',
+  'user_id',
+  'ip',
+  'country',
+].map((s) => Uint8Array.from(s, (c) => c.charCodeAt(0)));
+
+/** What scanObject found; reused from record to record (typed arrays: no allocation). */
+export class ScannedObject {
+  /** per known field: K_… */
+  readonly kind = new Uint8Array(KNOWN_FIELD_COUNT);
+  /** strings: the bytes between the quotes; numbers: the number's text */
+  readonly start = new Int32Array(KNOWN_FIELD_COUNT);
+  readonly end = new Int32Array(KNOWN_FIELD_COUNT);
+  /** strings: Unicode code points */
+  readonly chars = new Int32Array(KNOWN_FIELD_COUNT);
+  /** strings: 1 when every byte is ASCII */
+  readonly ascii = new Uint8Array(KNOWN_FIELD_COUNT);
+  /** numbers: the value when the text is a plain integer of at most 15 digits, else NaN */
+  readonly num = new Float64Array(KNOWN_FIELD_COUNT);
+  /** unknown fields in key order: [keyStart, keyEnd, valueStart, valueEnd]; the key with its quotes */
+  readonly unknown = new Int32Array(4 * MAX_UNKNOWN);
+  unknownCount = 0;
+  /** bytes of `{"k":v,…}` for the unknown fields (0 when there are none) */
+  extraBytes = 0;
+}
+
+/** The position of the first byte of `src[pos, end)` that is not JSON whitespace. */
+export function skipWs(src: Uint8Array, pos: number, end: number): number {
+  while (pos < end) {
+    const c = src[pos]!;
+    if (c !== 32 && c !== 10 && c !== 13 && c !== 9) break;
+    pos++;
+  }
+  return pos;
+}
+
+/**
+ * skipWs within one NDJSON line: LF is not whitespace there but the end of the line, so a scan
+ * given the rest of a chunk stops at the line's end exactly as if given the line alone.
+ */
+function skipWsIn(src: Uint8Array, pos: number, end: number, multiline: boolean): number {
+  while (pos < end) {
+    const c = src[pos]!;
+    if (c !== 32 && c !== 13 && c !== 9 && (c !== 10 || !multiline)) break;
+    pos++;
+  }
+  return pos;
+}
+
+// the string scanner's code point count (module state: the scanner is not re-entrant, nor
+// needs to be); a string is ASCII when it has as many code points as bytes
+let strChars = 0;
+
+/**
+ * Scans the string whose opening quote is at `i - 1`; returns the position of the closing
+ * quote, or -1 for an escape, a control character, invalid UTF-8 or no closing quote.
+ */
+function scanString(src: Uint8Array, i: number, end: number): number {
+  let chars = 0;
+  while (i < end) {
+    const c = src[i]!;
+    if (c < 0x80) {
+      if (c === 34) {
+        strChars = chars;
+        return i;
+      }
+      if (c === 92 || c < 0x20) return -1;
+      i++;
+      chars++;
+      continue;
+    }
+    // UTF-8 as the WHATWG decoder accepts it: no overlongs, no surrogates, ≤ U+10FFFF
+    let n: number;
+    let lo = 0x80;
+    let hi = 0xbf;
+    if (c >= 0xc2 && c <= 0xdf) n = 1;
+    else if (c >= 0xe0 && c <= 0xef) {
+      n = 2;
+      if (c === 0xe0) lo = 0xa0;
+      else if (c === 0xed) hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      n = 3;
+      if (c === 0xf0) lo = 0x90;
+      else if (c === 0xf4) hi = 0x8f;
+    } else return -1;
+    if (i + n >= end) return -1;
+    const c1 = src[i + 1]!;
+    if (c1 < lo || c1 > hi) return -1;
+    for (let k = 2; k <= n; k++) {
+      const ck = src[i + k]!;
+      if (ck < 0x80 || ck > 0xbf) return -1;
+    }
+    i += n + 1;
+    chars++;
+  }
+  return -1;
+}
+
+// the number scanner's result
+let numValue = NaN;
+
+/**
+ * Scans a JSON number starting at `i`; returns the position after it, or -1 when the text is
+ * not a JSON number. `numValue` is its value when it is a plain integer of at most 15 digits
+ * (exact, and JSON.stringify writes it back as the same text), else NaN.
+ */
+function scanNumber(src: Uint8Array, i: number, end: number): number {
+  let neg = false;
+  if (src[i] === 45) {
+    neg = true;
+    i++;
+  }
+  if (i >= end) return -1;
+  let c = src[i]!;
+  let v = 0;
+  let digits = 0;
+  if (c === 48) {
+    i++;
+    digits = 1;
+  } else if (c >= 49 && c <= 57) {
+    while (i < end) {
+      c = src[i]!;
+      if (c < 48 || c > 57) break;
+      v = v * 10 + (c - 48);
+      digits++;
+      i++;
+    }
+  } else return -1;
+  let plain = digits <= 15 && !(neg && v === 0);
+  if (i < end && src[i] === 46) {
+    plain = false;
+    i++;
+    const from = i;
+    while (i < end && src[i]! >= 48 && src[i]! <= 57) i++;
+    if (i === from) return -1;
+  }
+  if (i < end && (src[i] === 101 || src[i] === 69)) {
+    plain = false;
+    i++;
+    if (i < end && (src[i] === 43 || src[i] === 45)) i++;
+    const from = i;
+    while (i < end && src[i]! >= 48 && src[i]! <= 57) i++;
+    if (i === from) return -1;
+  }
+  numValue = plain ? (neg ? -v : v) : NaN;
+  return i;
+}
+
+function literal(src: Uint8Array, i: number, end: number, a: number, b: number, c: number, d: number): boolean {
+  return i + 4 <= end && src[i] === a && src[i + 1] === b && src[i + 2] === c && src[i + 3] === d;
+}
+
+/**
+ * The known field whose name, then a closing quote, stands at `src[start]`; -1 when none does
+ * (then the key is scanned as any string).
+ */
+function knownKeyAt(src: Uint8Array, start: number, end: number): number {
+  let f: number;
+  switch (src[start]) {
+    case 97: // a
+      f = F_AD_ID;
+      break;
+    case 116: // t
+      f = F_TIMESTAMP;
+      break;
+    case 99: // c
+      f = src[start + 1] === 108 ? F_CLICK_TIMESTAMP : F_COUNTRY;
+      break;
+    case 101: // e
+      f = F_EVENT_ID;
+      break;
+    case 117: // u
+      f = F_USER_ID;
+      break;
+    case 105: // i
+      f = F_IP;
+      break;
+    default:
+      return -1;
+  }
+  const name = NAMES[f]!;
+  const n = name.length;
+  if (start + n >= end || src[start + n] !== 34) return -1;
+  for (let k = 1; k < n; k++) if (src[start + k] !== name[k]) return -1;
+  return f;
+}
+
+function sameBytes(src: Uint8Array, a: number, b: number, n: number): boolean {
+  for (let k = 0; k < n; k++) if (src[a + k] !== src[b + k]) return false;
+  return true;
+}
+
+/**
+ * Scans the JSON object whose `{` is at `src[pos]`, within `src[pos, end)`, into `out`.
+ * Returns the position after its `}`, or -1 when the object is not of the handled shape (see
+ * the header): the caller then falls back to JSON.parse. Unless `multiline`, a LF is not
+ * whitespace (nor valid anywhere else), so the object must end on the line it starts on.
+ */
+export function scanObject(
+  src: Uint8Array,
+  pos: number,
+  end: number,
+  out: ScannedObject,
+  multiline: boolean,
+): number {
+  const kind = out.kind;
+  for (let f = 0; f < KNOWN_FIELD_COUNT; f++) kind[f] = K_ABSENT;
+  out.unknownCount = 0;
+  let extraBytes = 0;
+  let seen = 0;
+  let i = skipWsIn(src, pos + 1, end, multiline);
+  if (i < end && src[i] === 125) {
+    out.extraBytes = 0;
+    return i + 1;
+  }
+  for (;;) {
+    // key
+    if (i >= end || src[i] !== 34) return -1;
+    const keyStart = i + 1;
+    const field = knownKeyAt(src, keyStart, end);
+    let keyEnd: number;
+    if (field >= 0) keyEnd = keyStart + NAMES[field]!.length;
+    else {
+      // not a known name (which has one spelling without escapes): any other key
+      keyEnd = scanString(src, keyStart, end);
+      if (keyEnd < 0) return -1;
+    }
+    i = skipWsIn(src, keyEnd + 1, end, multiline);
+    if (i >= end || src[i] !== 58) return -1;
+    i = skipWsIn(src, i + 1, end, multiline);
+    if (i >= end) return -1;
+
+    // value
+    const valueStart = i;
+    const c = src[i]!;
+    let k: number;
+    let text0 = i;
+    let text1: number;
+    if (c === 34) {
+      const close = scanString(src, i + 1, end);
+      if (close < 0) return -1;
+      k = K_STRING;
+      text0 = i + 1;
+      text1 = close;
+      i = close + 1;
+    } else if (c === 45 || (c >= 48 && c <= 57)) {
+      i = scanNumber(src, i, end);
+      if (i < 0) return -1;
+      k = K_NUMBER;
+      text1 = i;
+    } else if (c === 110 && literal(src, i, end, 110, 117, 108, 108)) {
+      k = K_NULL;
+      i += 4;
+      text1 = i;
+    } else if (c === 116 && literal(src, i, end, 116, 114, 117, 101)) {
+      k = K_TRUE;
+      i += 4;
+      text1 = i;
+    } else if (c === 102 && literal(src, i, end, 102, 97, 108, 115) && src[i + 4] === 101) {
+      k = K_FALSE;
+      i += 5;
+      text1 = i;
+    } else return -1; // a nested value, or not JSON
+
+    if (field >= 0) {
+      const bit = 1 << field;
+      if ((seen & bit) !== 0) return -1;
+      seen |= bit;
+      kind[field] = k;
+      out.start[field] = text0;
+      out.end[field] = text1;
+      if (k === K_STRING) {
+        out.chars[field] = strChars;
+        out.ascii[field] = strChars === text1 - text0 ? 1 : 0;
+      } else if (k === K_NUMBER) {
+        out.num[field] = numValue;
+      }
+    } else {
+      // unknown: its text must be what JSON.stringify writes back
+      if (k === K_NUMBER && Number.isNaN(numValue)) return -1;
+      const first = src[keyStart];
+      if (first !== undefined && first >= 48 && first <= 57) return -1;
+      const n = out.unknownCount;
+      if (n >= MAX_UNKNOWN) return -1;
+      const u = out.unknown;
+      const keyLen = keyEnd - keyStart;
+      for (let j = 0; j < n; j++) {
+        const s = u[4 * j]! + 1;
+        if (u[4 * j + 1]! - 1 - s === keyLen && sameBytes(src, s, keyStart, keyLen)) return -1;
+      }
+      u[4 * n] = keyStart - 1;
+      u[4 * n + 1] = keyEnd + 1;
+      u[4 * n + 2] = valueStart;
+      u[4 * n + 3] = i;
+      out.unknownCount = n + 1;
+      // "key":value plus a comma or brace
+      extraBytes += keyLen + 2 + 1 + (i - valueStart) + 1;
+    }
+
+    i = skipWsIn(src, i, end, multiline);
+    if (i >= end) return -1;
+    const d = src[i]!;
+    if (d === 44) {
+      i = skipWsIn(src, i + 1, end, multiline);
+      continue;
+    }
+    if (d !== 125) return -1;
+    out.extraBytes = out.unknownCount > 0 ? extraBytes + 1 : 0;
+    return i + 1;
+  }
+}

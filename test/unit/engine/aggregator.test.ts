@@ -1,0 +1,199 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ClickAggregator } from '../../../src/core/operator/aggregator.js';
+import { encodeEvents } from '../../../src/core/event/codec.js';
+import { isTallyError } from '../../../src/core/errors.js';
+import type { MinuteRow } from '../../../src/core/aggregate/types.js';
+import { sortRows } from './oracle.js';
+import { click, config, MIN, T0 } from './helpers.js';
+
+const L = 300_000;
+
+function rowsOf(agg: ClickAggregator): MinuteRow[] {
+  return sortRows(agg.takeOutput().rows);
+}
+
+test('lateness boundary: minute + 60 000 + allowedLateness ≤ W is late, one ms less is counted', () => {
+  const agg = new ClickAggregator(config({ topWindows: [] }), 1, 0);
+  // W exactly at the boundary of minute T0: T0 + 60 000 + lateness
+  agg.onWatermark(T0 + MIN + L);
+  agg.takeOutput();
+  agg.onEvents(
+    0,
+    [click('a', T0 + 59_999, { eventId: 'late' }), click('a', T0 + MIN, { eventId: 'ok' })],
+    7,
+    0,
+  );
+  const out = agg.takeOutput();
+  assert.deepEqual(out.stats, { events: 2, duplicates: 0, late: 1 });
+  assert.equal(out.late.length, 1);
+  assert.equal(out.late[0]!.offset, 7);
+  assert.equal(out.late[0]!.partition, 0);
+  assert.equal(out.late[0]!.watermark, T0 + MIN + L);
+  assert.deepEqual(out.late[0]!.event, click('a', T0 + 59_999, { eventId: 'late' }));
+  // the other event corrects its (closed) minute at the next watermark
+  agg.onWatermark(T0 + MIN + L);
+  assert.deepEqual(rowsOf(agg), [{ minute: T0 + MIN, adId: 'a', dim: '*', count: 1 }]);
+});
+
+test('a minute is emitted when the watermark reaches its end, with absolute counts per dimension', () => {
+  const agg = new ClickAggregator(config({ dimensions: ['country', 'ip'] }), 1, 0);
+  agg.onEvents(
+    0,
+    [
+      click('a', T0 + 1, { country: 'US', ip: '10.0.0.1' }),
+      click('a', T0 + 2, { country: 'US' }),
+      click('b', T0 + 3, { country: 'FR' }),
+      click('a', T0 + MIN, { country: 'US' }),
+    ],
+    0,
+    0,
+  );
+  agg.onWatermark(T0 + MIN - 1);
+  assert.deepEqual(agg.takeOutput().rows, []);
+  agg.onWatermark(T0 + MIN);
+  assert.deepEqual(rowsOf(agg), [
+    { minute: T0, adId: 'a', dim: '*', count: 2 },
+    { minute: T0, adId: 'a', dim: 'country=US', count: 2 },
+    { minute: T0, adId: 'a', dim: 'ip=10.0.0.1', count: 1 },
+    { minute: T0, adId: 'b', dim: '*', count: 1 },
+    { minute: T0, adId: 'b', dim: 'country=FR', count: 1 },
+  ]);
+});
+
+test('an event within the lateness re-emits only the changed rows, with absolute counts', () => {
+  const agg = new ClickAggregator(config({ topWindows: [] }), 1, 0);
+  agg.onEvents(
+    0,
+    [click('a', T0 + 1, { country: 'US' }), click('b', T0 + 2, { country: 'US' })],
+    0,
+    0,
+  );
+  agg.onWatermark(T0 + 2 * MIN);
+  assert.equal(agg.takeOutput().rows.length, 4);
+  agg.onEvents(0, [click('a', T0 + 3, { country: 'US' })], 2, 0);
+  agg.onWatermark(T0 + 2 * MIN);
+  assert.deepEqual(rowsOf(agg), [
+    { minute: T0, adId: 'a', dim: '*', count: 2 },
+    { minute: T0, adId: 'a', dim: 'country=US', count: 2 },
+  ]);
+  agg.onWatermark(T0 + 3 * MIN);
+  assert.deepEqual(agg.takeOutput().rows, [], 'nothing changed: nothing re-emitted');
+});
+
+test('duplicates count once within the horizon, again after it', () => {
+  const agg = new ClickAggregator(
+    config({ dedupHorizonMs: 10 * MIN, allowedLatenessMs: 60 * MIN }),
+    1,
+    0,
+  );
+  const ev = click('a', T0, { eventId: 'e1' });
+  agg.onEvents(0, [ev, ev, { ...ev, timestamp: T0 + 5 }], 0, 0);
+  assert.deepEqual(agg.takeOutput().stats, { events: 1, duplicates: 2, late: 0 });
+  // the same event id for another ad is another event
+  agg.onEvents(0, [click('b', T0, { eventId: 'e1' })], 3, 0);
+  assert.deepEqual(agg.takeOutput().stats, { events: 1, duplicates: 0, late: 0 });
+  agg.onWatermark(T0 + 10 * MIN - 1);
+  agg.onEvents(0, [ev], 4, 0);
+  assert.equal(agg.takeOutput().stats.duplicates, 1, 'expiry T0 + 10 min > W');
+  agg.onWatermark(T0 + 10 * MIN);
+  agg.onEvents(0, [ev], 5, 0);
+  assert.deepEqual(agg.takeOutput().stats, { events: 1, duplicates: 0, late: 0 }, 'expired at W');
+});
+
+test('top N per window and end, ties by ad_id, re-emitted after a correction', () => {
+  const agg = new ClickAggregator(config({ topN: 2, topWindows: [1, 2], dimensions: [] }), 1, 0);
+  agg.onEvents(
+    0,
+    [click('b', T0 + 1), click('c', T0 + 2), click('a', T0 + 3), click('a', T0 + MIN + 1)],
+    0,
+    0,
+  );
+  agg.onWatermark(T0 + 2 * MIN);
+  const a1 = { adId: 'a', count: 1 };
+  assert.deepEqual(agg.takeOutput().top, [
+    { windowMinutes: 1, endMinute: T0 + MIN, ads: [a1, { adId: 'b', count: 1 }] },
+    { windowMinutes: 2, endMinute: T0 + MIN, ads: [a1, { adId: 'b', count: 1 }] },
+    { windowMinutes: 1, endMinute: T0 + 2 * MIN, ads: [a1] },
+    {
+      windowMinutes: 2,
+      endMinute: T0 + 2 * MIN,
+      ads: [
+        { adId: 'a', count: 2 },
+        { adId: 'b', count: 1 },
+      ],
+    },
+  ]);
+  // c gets two late-but-allowed clicks in minute T0: every closed window holding T0 changes
+  agg.onEvents(0, [click('c', T0 + 4), click('c', T0 + 5)], 4, 0);
+  agg.onWatermark(T0 + 2 * MIN);
+  const c3 = { adId: 'c', count: 3 };
+  assert.deepEqual(agg.takeOutput().top, [
+    { windowMinutes: 1, endMinute: T0 + MIN, ads: [c3, a1] },
+    { windowMinutes: 2, endMinute: T0 + MIN, ads: [c3, a1] },
+    { windowMinutes: 2, endMinute: T0 + 2 * MIN, ads: [c3, { adId: 'a', count: 2 }] },
+  ]);
+});
+
+test('a drain (W = +Infinity) closes every window that holds data, and only those', () => {
+  const agg = new ClickAggregator(config({ topWindows: [60], dimensions: [] }), 2, 0);
+  agg.onEvents(0, [click('a', T0)], 0, 0);
+  agg.onEvents(1, [click('b', T0 + 1_000 * MIN)], 0, 0);
+  agg.onWatermark(Infinity);
+  const out = agg.takeOutput();
+  assert.equal(out.rows.length, 2);
+  assert.equal(out.top.length, 120);
+  assert.deepEqual(out.top[0], {
+    windowMinutes: 60,
+    endMinute: T0 + MIN,
+    ads: [{ adId: 'a', count: 1 }],
+  });
+  assert.equal(agg.memoryStats().panes, 0, 'everything is final');
+  agg.onEvents(0, [click('a', T0 + 2_000 * MIN)], 1, 0);
+  assert.equal(agg.takeOutput().stats.late, 1, 'after a drain every event is late');
+});
+
+test('onRecords consumes framed records and reports the next offset', () => {
+  const agg = new ClickAggregator(config(), 3, 0);
+  const data = encodeEvents([click('a', T0), click('b', T0 + 1), click('c', T0 + 2)]);
+  assert.equal(agg.onRecords(2, data, 40, 5), 3);
+  assert.equal(agg.partitionStatus(5)[2]!.nextOffset, 43);
+  assert.equal(agg.onRecords(2, new Uint8Array(0), 43, 6), 0);
+  assert.equal(agg.partitionStatus(6)[2]!.lastArrival, 5, 'an empty read is not an arrival');
+  assert.throws(
+    () => agg.onRecords(3, data, 0, 0),
+    (e) => isTallyError(e),
+  );
+  assert.throws(
+    () => agg.onRecords(0, data.subarray(0, data.length - 1), 0, 0),
+    (e) => isTallyError(e) && e.code === 'TALLY_LOG_CORRUPT',
+  );
+  // the records before the corrupt one were applied and accounted for
+  assert.equal(agg.partitionStatus(0)[0]!.nextOffset, 2);
+});
+
+test('restore refuses bad bytes with TALLY_SNAPSHOT_INVALID', () => {
+  const cfg = config();
+  const agg = new ClickAggregator(cfg, 2, 0);
+  agg.onEvents(0, [click('a', T0, { country: 'US' })], 0, 0);
+  const snap = agg.snapshot();
+  const invalid = (e: unknown): boolean => isTallyError(e) && e.code === 'TALLY_SNAPSHOT_INVALID';
+  assert.throws(() => ClickAggregator.restore(cfg, 2, new Uint8Array(3), 0), invalid);
+  assert.throws(
+    () => ClickAggregator.restore(cfg, 2, snap.subarray(0, snap.length - 9), 0),
+    invalid,
+  );
+  const flipped = snap.slice();
+  flipped[40] = flipped[40]! ^ 1;
+  assert.throws(() => ClickAggregator.restore(cfg, 2, flipped, 0), invalid);
+  assert.throws(() => ClickAggregator.restore(cfg, 3, snap, 0), invalid, 'other partition count');
+  assert.throws(
+    () => ClickAggregator.restore(config({ topN: 5 }), 2, snap, 0),
+    invalid,
+    'other config',
+  );
+  // the delay and idle timeout only steer computeWatermark: they may change
+  const ok = ClickAggregator.restore(config({ watermarkDelayMs: 1 }), 2, snap, 0);
+  ok.onWatermark(Infinity);
+  assert.equal(ok.takeOutput().rows.length, 2);
+});

@@ -1,0 +1,108 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { DedupTable } from '../../../src/core/dedup/dedup-table.js';
+
+test('a key is a duplicate while its expiry is after the watermark, and not at it', () => {
+  const t = new DedupTable();
+  assert.equal(t.seen(1, 2, 3, 4, 1_000, -Infinity), false, 'first sighting');
+  assert.equal(t.seen(1, 2, 3, 4, 5_000, -Infinity), true, 'again: duplicate');
+  assert.equal(t.seen(1, 2, 3, 4, 5_000, 999), true, 'expiry 1000 > watermark 999');
+  // expiry ≤ watermark: forgotten, so this sighting counts and is remembered anew
+  assert.equal(t.seen(1, 2, 3, 4, 5_000, 1_000), false);
+  assert.equal(t.seen(1, 2, 3, 4, 9_000, 4_999), true, 'remembered with the new expiry 5000');
+  assert.equal(t.seen(1, 2, 3, 4, 9_000, 5_000), false);
+});
+
+test('keys differ by any of their four words; unsigned and signed words are the same key', () => {
+  const t = new DedupTable();
+  t.seen(1, 2, 3, 4, 100, 0);
+  for (const k of [
+    [0, 2, 3, 4],
+    [1, 0, 3, 4],
+    [1, 2, 0, 4],
+    [1, 2, 3, 0],
+  ] as const)
+    assert.equal(t.has(k[0], k[1], k[2], k[3], 0), false);
+  t.seen(0xffffffff, 0x80000000, 7, 8, 100, 0);
+  assert.equal(t.has(-1, -0x80000000, 7, 8, 0), true);
+});
+
+test('an entry dead on arrival is not stored', () => {
+  const t = new DedupTable();
+  assert.equal(t.seen(1, 1, 1, 1, 50, 100), false);
+  assert.equal(t.size, 0);
+  assert.equal(t.seen(1, 1, 1, 1, 50, 100), false);
+});
+
+test('grows, sweeps dead entries, and stays equivalent to a Map model', () => {
+  fc.assert(
+    fc.property(
+      fc.array(
+        fc.oneof(
+          fc.record({
+            kind: fc.constant('see' as const),
+            key: fc.integer({ min: 0, max: 3000 }),
+            exp: fc.integer({ min: 0, max: 100 }),
+          }),
+          fc.record({ kind: fc.constant('wm' as const), by: fc.integer({ min: 0, max: 10 }) }),
+          fc.constant({ kind: 'sweep' as const }),
+        ),
+        { maxLength: 2000 },
+      ),
+      (ops) => {
+        const t = new DedupTable(16);
+        const model = new Map<number, number>();
+        let wm = 0;
+        for (const op of ops) {
+          if (op.kind === 'see') {
+            // expiries as minutes, so the per-minute sweep accounting is exercised
+            const exp = (wm + op.exp) * 60_000;
+            const k = op.key;
+            const m = model.get(k);
+            const dup = m !== undefined && m > wm * 60_000;
+            if (!dup) model.set(k, exp);
+            assert.equal(t.seen(k, k * 7, ~k, k ^ 0x5555, exp, wm * 60_000), dup);
+          } else if (op.kind === 'wm') {
+            wm += op.by;
+            t.maintain(wm * 60_000);
+          } else {
+            t.sweep(wm * 60_000);
+          }
+        }
+        let alive = 0;
+        for (const exp of model.values()) if (exp > wm * 60_000) alive++;
+        assert.equal(t.countAlive(wm * 60_000), alive);
+        t.sweep(wm * 60_000);
+        assert.equal(t.size, alive, 'a sweep leaves exactly the live entries');
+      },
+    ),
+    { numRuns: 100 },
+  );
+});
+
+test('memory: 24-byte slots at most 70 % full', () => {
+  const t = new DedupTable();
+  const n = 100_000;
+  for (let i = 0; i < n; i++) t.seen(Math.imul(i, 0x9e3779b1), i, i, i, 1e12, 0);
+  assert.equal(t.size, n);
+  const perId = t.memoryBytes / n;
+  assert.ok(perId >= 24 / 0.7 - 1e-9 && perId <= 24 / 0.35 + 1e-9, `bytes per id ${perId}`);
+});
+
+test('an expiry of exactly 0 is remembered (stored as −0, not taken for an empty slot)', () => {
+  const t = new DedupTable();
+  assert.equal(t.seen(5, 6, 7, 8, 0, -1), false);
+  assert.equal(t.size, 1);
+  assert.equal(t.seen(5, 6, 7, 8, 0, -1), true);
+  assert.equal(t.countAlive(-1), 1);
+  let seen = 0;
+  t.forEachAlive(-1, (_a, _b, _c, _d, exp) => {
+    assert.equal(exp, 0);
+    seen++;
+  });
+  assert.equal(seen, 1);
+  for (let i = 0; i < 100; i++) t.seen(i * 977, i, i * 13, i, 10, -1); // grow past it
+  assert.equal(t.has(5, 6, 7, 8, -1), true);
+  assert.equal(t.has(5, 6, 7, 8, 0), false);
+});

@@ -1,0 +1,92 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { ByteInterner } from '../../../src/core/aggregate/interner.js';
+import { CountMap, PairCountMap } from '../../../src/core/aggregate/count-map.js';
+import { DimensionValues } from '../../../src/core/aggregate/dimensions.js';
+
+const enc = new TextEncoder();
+
+test('the interner gives dense first-seen ids, found from bytes in place', () => {
+  const it = new ByteInterner(2);
+  const buf = enc.encode('xxad-1yyad-2');
+  assert.equal(it.intern(buf, 2, 6), 0);
+  assert.equal(it.intern(buf, 8, 12), 1);
+  assert.equal(it.internString('ad-1'), 0);
+  assert.equal(it.find(buf, 0, 2), -1);
+  assert.equal(it.text(1), 'ad-2');
+  assert.equal(it.size, 2);
+});
+
+test('the interner survives growth and orders ids by their bytes', () => {
+  fc.assert(
+    fc.property(
+      fc.uniqueArray(fc.stringMatching(/^[A-Za-z0-9_.:-]{1,12}$/), { maxLength: 300 }),
+      (ads) => {
+        const it = new ByteInterner(1);
+        ads.forEach((ad, i) => assert.equal(it.internString(ad), i));
+        ads.forEach((ad, i) => {
+          assert.equal(it.findString(ad), i);
+          assert.equal(it.text(i), ad);
+        });
+        for (let i = 1; i < ads.length; i++) {
+          const a = ads[i - 1]!;
+          const b = ads[i]!;
+          assert.equal(Math.sign(it.compare(i - 1, i)), a < b ? -1 : a > b ? 1 : 0);
+        }
+      },
+    ),
+    { numRuns: 100 },
+  );
+});
+
+test('count maps equal a Map model; entry indexes are stable across growth', () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.tuple(fc.integer({ min: 0, max: 500 }), fc.integer({ min: 0, max: 3 })), {
+        maxLength: 1000,
+      }),
+      (adds) => {
+        const one = new CountMap(2);
+        const two = new PairCountMap(2);
+        const m1 = new Map<number, number>();
+        const m2 = new Map<string, number>();
+        const entry1 = new Map<number, number>();
+        for (const [a, b] of adds) {
+          const e = one.add(a, 1);
+          if (entry1.has(a)) assert.equal(e, entry1.get(a));
+          entry1.set(a, e);
+          two.add(a, b, 2);
+          m1.set(a, (m1.get(a) ?? 0) + 1);
+          m2.set(`${a},${b}`, (m2.get(`${a},${b}`) ?? 0) + 2);
+        }
+        assert.equal(one.size, m1.size);
+        assert.equal(two.size, m2.size);
+        for (const [a, c] of m1) assert.equal(one.get(a), c);
+        for (const [k, c] of m2) {
+          const [a, b] = k.split(',').map(Number) as [number, number];
+          assert.equal(two.get(a, b), c);
+        }
+        assert.equal(one.get(9999), 0);
+        assert.equal(two.get(1, 99), 0);
+      },
+    ),
+    { numRuns: 100 },
+  );
+});
+
+test('dimension values: one id per (dimension, value), keys like country=US', () => {
+  const d = new DimensionValues();
+  const b = enc.encode('USFR10.0.0.1US');
+  const us = d.id(0, b, 0, 2);
+  const fr = d.id(0, b, 2, 4);
+  assert.notEqual(us, fr);
+  assert.equal(d.id(0, b, 12, 14), us);
+  // the same bytes under another dimension are another value
+  const ipUs = d.id(2, b, 0, 2);
+  assert.notEqual(ipUs, us);
+  assert.equal(d.key(us), 'country=US');
+  assert.equal(d.key(ipUs), 'ip=US');
+  assert.equal(d.key(d.id(2, b, 4, 12)), 'ip=10.0.0.1');
+  assert.equal(d.key(d.id(1, enc.encode('ünï'), 0, 5)), 'user_id=ünï');
+});
