@@ -160,6 +160,9 @@ export class ClickAggregator {
   private late: LateEvent[] = [];
   private stats: OperatorStats = { events: 0, duplicates: 0, late: 0 };
 
+  /** wall clock at construction; a restored operator keeps its original one (snapshot) */
+  private startedAt: number;
+
   /** `tuning` changes memory layouts only, never results (the tests run both ways). */
   constructor(cfg: AggregatorConfig, partitions: number, now: number, tuning: EngineTuning = {}) {
     this.cfg = normaliseAggregatorConfig(cfg);
@@ -167,7 +170,8 @@ export class ClickAggregator {
       throw new TallyError('TALLY_CONFIG_INVALID', `partitions must be an integer in 1…65536`, {
         field: 'partitions',
       });
-    void now; // idleness is measured from each partition's last arrival; nothing arrived yet
+    // a new operator has heard nothing yet: the wall-clock rule waits idleTimeout from here
+    this.startedAt = now;
     const ads = Math.max(1, tuning.initialAds ?? 4096);
     this.ads = new ByteInterner(ads);
     this.owner = new Int32Array(ads);
@@ -238,7 +242,7 @@ export class ClickAggregator {
 
   /** The watermark the pipeline may advance to at wall time `now` (not applied). */
   computeWatermark(now: number): number {
-    return pipelineWatermark(this.progress, now, this.cfg, this.W);
+    return pipelineWatermark(this.progress, now, this.cfg, this.W, this.startedAt);
   }
 
   /** Advances W to max(W, wm) and emits what closed, what was corrected, and the top lists. */
@@ -610,6 +614,7 @@ export class ClickAggregator {
    * it first (the runner commits a cycle's output together with the snapshot).
    *
    *   u32 magic "TLYA", u16 version, config fingerprint, u32 partitions, f64 W,
+   *   f64 startedAt (wall clock of the first construction);
    *   per partition: f64 maxEventTime (NaN: none), f64 lastArrival (NaN: none), f64 nextOffset;
    *   u32 ads, per ad: u8 length, bytes, u32 node; u32 dimension values, per value: u16, bytes;
    *   per node: u32 panes, each: f64 minute, u8 flags, '*' map, [dimension map];
@@ -629,6 +634,7 @@ export class ClickAggregator {
     writeConfig(w, this.cfg);
     w.u32(this.nodes.length);
     w.f64(this.W);
+    w.f64(this.startedAt);
     for (const p of this.progress) {
       w.f64(p.maxEventTime ?? NaN);
       w.f64(p.lastArrival ?? NaN);
@@ -724,6 +730,7 @@ export class ClickAggregator {
     const W = r.f64();
     if (Number.isNaN(W)) invalid('bad watermark');
     this.W = W;
+    this.startedAt = r.f64();
     for (const p of this.progress) {
       const max = r.f64();
       const arr = r.f64();

@@ -34,21 +34,29 @@ export function isIdle(p: PartitionProgress, now: number, rules: WatermarkRules)
 /**
  * The pipeline watermark as of wall time `now`, never below `previous`. A partition that is
  * active but has no watermark yet (it only received duplicates) holds the watermark back.
+ * The wall-clock rule applies once no event AT ALL has arrived for idleTimeout: counted from
+ * the last arrival anywhere, or from `startedAt` when nothing ever arrived — a pipeline that
+ * just started must not close every minute before its first events come in.
  */
 export function pipelineWatermark(
   parts: readonly PartitionProgress[],
   now: number,
   rules: WatermarkRules,
   previous: number,
+  startedAt: number,
 ): number {
   let min = Infinity;
   let active = 0;
+  let quietSince = startedAt;
   for (const p of parts) {
+    if (p.lastArrival !== undefined && p.lastArrival > quietSince) quietSince = p.lastArrival;
     if (isIdle(p, now, rules)) continue;
     active++;
     const wm = partitionWatermark(p, rules);
     min = Math.min(min, wm === undefined ? -Infinity : wm);
   }
-  const wm = active === 0 ? now - rules.watermarkDelayMs : min;
-  return Math.max(previous, wm);
+  if (active > 0) return Math.max(previous, min);
+  return now - quietSince >= rules.idleTimeoutMs
+    ? Math.max(previous, now - rules.watermarkDelayMs)
+    : previous;
 }

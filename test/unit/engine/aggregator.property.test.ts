@@ -247,7 +247,7 @@ test(`engine = oracle, call for call (${RUNS} runs)`, (t) => {
   fc.assert(
     fc.property(scenarioArb, (sc) => {
       const eng = new ClickAggregator(sc.cfg, sc.partitions, 0, sc.tuning);
-      const orc = new Oracle(sc.cfg, sc.partitions);
+      const orc = new Oracle(sc.cfg, sc.partitions, 0);
       const folded = new Map<string, number>();
       const emittedTops = new Set<string>();
       const emittedMinutes = new Set<number>();
@@ -294,7 +294,7 @@ test(`snapshot/restore at a random point changes nothing (${Math.ceil(RUNS / 2)}
     fc.property(scenarioArb, (sc) => {
       const straight = new ClickAggregator(sc.cfg, sc.partitions, 0, sc.tuning);
       let restored: ClickAggregator | null = null;
-      const orc = new Oracle(sc.cfg, sc.partitions);
+      const orc = new Oracle(sc.cfg, sc.partitions, 0);
       const cut = sc.snapshotAt % (sc.ops.length + 1);
       play(
         { ...sc, ops: [...sc.ops, { kind: 'drain' }] },

@@ -22,7 +22,7 @@ for (const tuning of [{}, { denseMinAds: 0, initialAds: 1 }])
     const zipf = new ZipfSampler(3_000, 1.05);
     const countries = ['US', 'FR', 'DE', 'IN', 'BR'];
     let engine = new ClickAggregator(cfg, P, T0, tuning);
-    const oracle = new Oracle(cfg, P);
+    const oracle = new Oracle(cfg, P, T0);
     const offsets = new Array<number>(P).fill(0);
     const recent: ClickEvent[] = [];
     const events = 60_000;

@@ -46,6 +46,8 @@ export class Oracle {
   constructor(
     private readonly cfg: AggregatorConfig,
     partitions: number,
+    /** wall clock at start: the all-idle rule waits idleTimeout from here before any event */
+    private readonly startedAt: number,
   ) {
     this.maxTs = new Array<number | undefined>(partitions).fill(undefined);
     this.lastArrival = new Array<number | undefined>(partitions).fill(undefined);
@@ -96,7 +98,12 @@ export class Oracle {
       const max = this.maxTs[p];
       min = Math.min(min, max === undefined ? -Infinity : max - this.cfg.watermarkDelayMs);
     }
-    return Math.max(this.W, active === 0 ? now - this.cfg.watermarkDelayMs : min);
+    if (active > 0) return Math.max(this.W, min);
+    const arrivals = this.lastArrival.filter((a): a is number => a !== undefined);
+    const quietSince = Math.max(this.startedAt, ...arrivals);
+    return now - quietSince >= this.cfg.idleTimeoutMs
+      ? Math.max(this.W, now - this.cfg.watermarkDelayMs)
+      : this.W;
   }
 
   onWatermark(wm: number): void {

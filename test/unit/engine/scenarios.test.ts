@@ -66,7 +66,7 @@ function runScenario(dir: string): void {
 
   let now = 0;
   let engine = new ClickAggregator(cfg, parts, now);
-  const oracle = new Oracle(cfg, parts);
+  const oracle = new Oracle(cfg, parts, now);
   const offsets = new Array<number>(parts).fill(0);
   const last = new Map<string, number>();
   const emitted = new Map<string, number[]>();

@@ -28,9 +28,9 @@ test('the pipeline watermark is the minimum over partitions that are not idle', 
     // idle (its last arrival is 10 s old): excluded although it is far behind
     { maxEventTime: 10_000, lastArrival: 45_000 },
   ];
-  assert.equal(pipelineWatermark(parts, 55_000, rules, -Infinity), 85_000);
+  assert.equal(pipelineWatermark(parts, 55_000, rules, -Infinity, 0), 85_000);
   // once partition 1 is idle too, partition 0 leads
-  assert.equal(pipelineWatermark(parts, 65_000, rules, -Infinity), 185_000);
+  assert.equal(pipelineWatermark(parts, 65_000, rules, -Infinity, 0), 185_000);
 });
 
 test('when every partition is idle the watermark follows the wall clock', () => {
@@ -38,12 +38,25 @@ test('when every partition is idle the watermark follows the wall clock', () => 
     { maxEventTime: 100_000, lastArrival: 0 },
     { maxEventTime: undefined, lastArrival: undefined },
   ];
-  assert.equal(pipelineWatermark(parts, 1_000_000, rules, -Infinity), 985_000);
+  assert.equal(pipelineWatermark(parts, 1_000_000, rules, -Infinity, 0), 985_000);
+});
+
+test('a pipeline that just started waits idleTimeout before following the wall clock', () => {
+  const never = [
+    { maxEventTime: undefined, lastArrival: undefined },
+    { maxEventTime: undefined, lastArrival: undefined },
+  ];
+  assert.equal(pipelineWatermark(never, 1_009_999, rules, -Infinity, 1_000_000), -Infinity);
+  assert.equal(pipelineWatermark(never, 1_010_000, rules, -Infinity, 1_000_000), 995_000);
+  // the quiet period counts from the last arrival anywhere, not only from the start
+  const quiet = [{ maxEventTime: 5_000, lastArrival: 1_005_000 }, never[0]!];
+  assert.equal(pipelineWatermark(quiet, 1_014_999, rules, -10_000, 1_000_000), -10_000);
+  assert.equal(pipelineWatermark(quiet, 1_015_000, rules, -10_000, 1_000_000), 1_000_000);
 });
 
 test('the watermark never goes backwards', () => {
   const parts = [{ maxEventTime: 100_000, lastArrival: 0 }];
-  assert.equal(pipelineWatermark(parts, 5_000, rules, 90_000), 90_000);
+  assert.equal(pipelineWatermark(parts, 5_000, rules, 90_000, 0), 90_000);
 });
 
 test('an active partition without a watermark holds the pipeline watermark', () => {
@@ -51,12 +64,13 @@ test('an active partition without a watermark holds the pipeline watermark', () 
     { maxEventTime: 100_000, lastArrival: 0 },
     { maxEventTime: undefined, lastArrival: 1_000 },
   ];
-  assert.equal(pipelineWatermark(parts, 2_000, rules, 7), 7);
+  assert.equal(pipelineWatermark(parts, 2_000, rules, 7, 0), 7);
 });
 
 test('the operator computes but does not apply the watermark', () => {
   const agg = new ClickAggregator(config(), 2, 0);
-  assert.equal(agg.computeWatermark(0), -15_000, 'nothing arrived: all idle, the wall clock');
+  assert.equal(agg.computeWatermark(0), -Infinity, 'nothing arrived yet: no watermark');
+  assert.equal(agg.computeWatermark(10_000), -5_000, 'nothing for idleTimeout: the wall clock');
   agg.onEvents(0, [click('a', T0 + 30_000)], 0, 1_000);
   // partition 1 never received anything: idle; partition 0 leads
   assert.equal(agg.computeWatermark(2_000), T0 + 15_000);
