@@ -6,6 +6,8 @@ import type { IngestService } from '../ingest/ingest-service.js';
 import type { Logger } from '../observability/logger.js';
 
 const TICK_MS = 100;
+/** the demo starts with this much history, so closed minutes show at once */
+const BACKFILL_MS = 2 * 60_000;
 
 /**
  * `tally start --demo`: synthetic clicks at the wall clock, through the same ingest path as
@@ -27,7 +29,7 @@ export class DemoFeeder {
   ) {}
 
   start(): void {
-    this.startTime = this.clock.now();
+    this.startTime = this.clock.now() - BACKFILL_MS;
     this.gen = new ClickGenerator({
       seed: this.opts.seed,
       count: Number.MAX_SAFE_INTEGER,
@@ -49,11 +51,13 @@ export class DemoFeeder {
     const due = Math.floor(
       ((this.clock.now() - this.startTime) * this.opts.eventsPerSecond) / 1000,
     );
-    const n = Math.min(due - this.sent, this.opts.eventsPerSecond); // at most 1 s of catch-up
+    // the backfill goes at once; later a stalled loop catches up at most 1 s at a time
+    const catchUp = this.sent === 0 ? due : this.opts.eventsPerSecond;
+    const n = Math.min(due - this.sent, catchUp);
     if (n <= 0) return;
     const records: ParsedRecord[] = new Array(n);
     for (let i = 0; i < n; i++) records[i] = parseNdjsonLine(gen.next(), i, 0);
-    this.sent = due;
+    this.sent += n;
     this.busy = this.busy
       .then(() => this.ingest.ingest(records, 'demo'))
       .catch((err: unknown) => this.logger.warn({ err }, 'demo batch not ingested'));
