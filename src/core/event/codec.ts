@@ -162,7 +162,14 @@ export class RecordWriter {
     const idLen = r.eventIdStart < 0 ? -1 : r.eventIdEnd - r.eventIdStart;
     const userLen = r.userIdStart < 0 ? -1 : r.userIdEnd - r.userIdStart;
     const worst =
-      RECORD_HEADER_BYTES + adLen + 2 + (idLen + 2) + (userLen + 2) + (r.ipLength + 2) + 4 + r.extraBytes;
+      RECORD_HEADER_BYTES +
+      adLen +
+      2 +
+      (idLen + 2) +
+      (userLen + 2) +
+      (r.ipLength + 2) +
+      4 +
+      r.extraBytes;
     this.ensure(this.pos + worst);
     const buf = this.buf;
     const view = this.view;
@@ -264,7 +271,13 @@ export class RecordWriter {
 }
 
 /** Copies `src[start, end)` to `out[p]`; returns the position after. */
-function copyBytes(src: Uint8Array, start: number, end: number, out: Uint8Array, p: number): number {
+function copyBytes(
+  src: Uint8Array,
+  start: number,
+  end: number,
+  out: Uint8Array,
+  p: number,
+): number {
   if (end - start > 64) {
     out.set(src.subarray(start, end), p);
     return p + end - start;

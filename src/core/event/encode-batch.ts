@@ -35,13 +35,16 @@ import {
   K_NUMBER,
   K_STRING,
   K_TRUE,
+  kindOf,
   ScannedObject,
   scanObject,
   skipWs,
 } from './scan.js';
 import type { ValidationOptions } from './types.js';
+import { parseIsoBytes } from './time.js';
 import {
   AD_ID_MAX,
+  MAX_EPOCH_MS,
   EVENT_ID_MAX,
   USER_ID_MAX,
   countryPair,
@@ -104,7 +107,7 @@ const lineDecoder = new TextDecoder('utf-8', { ignoreBOM: true });
 const encoder = new TextEncoder();
 
 /** `src[start, end)` as text (UTF-8, U+FFFD for invalid bytes), as the stream decoder gives it. */
-export function decodeUtf8(src: Uint8Array, start: number, end: number): string {
+function decodeUtf8(src: Uint8Array, start: number, end: number): string {
   return lineDecoder.decode(src.subarray(start, end));
 }
 
@@ -116,23 +119,8 @@ function asciiText(src: Uint8Array, start: number, end: number): string {
 }
 
 /** Whether bytes at `i` are a UTF-8 BOM. */
-export function isBomAt(src: Uint8Array, i: number, end: number): boolean {
+function isBomAt(src: Uint8Array, i: number, end: number): boolean {
   return i + 2 < end && src[i] === BOM0 && src[i + 1] === BOM1 && src[i + 2] === BOM2;
-}
-
-/**
- * Whether the line `src[start, end)` is blank as parse-body.ts judges its text: only spaces,
- * tabs, CR, LF and BOMs (U+FEFF). Invalid UTF-8 decodes to U+FFFD, which is not blank.
- */
-export function isBlankLine(src: Uint8Array, start: number, end: number): boolean {
-  let i = start;
-  while (i < end) {
-    const c = src[i]!;
-    if (c === 32 || c === 9 || c === 13 || c === 10) i++;
-    else if (isBomAt(src, i, end)) i += 3;
-    else return false;
-  }
-  return true;
 }
 
 /**
@@ -141,7 +129,11 @@ export function isBlankLine(src: Uint8Array, start: number, end: number): boolea
  * ahead of them are counted. A malformed record's message names its index and line, so it is
  * made again by parseNdjsonLine from the payload (the line's text), as the stream would have.
  */
-export function rebaseNdjsonBatch(b: EncodedBatch, firstIndex: number, firstLine: number): EncodedBatch {
+export function rebaseNdjsonBatch(
+  b: EncodedBatch,
+  firstIndex: number,
+  firstLine: number,
+): EncodedBatch {
   if (firstIndex === 0 && firstLine === 1) return b;
   for (const r of b.rejected) {
     r.index += firstIndex;
@@ -175,7 +167,13 @@ export class BatchEncoder {
    * LF. CRLF is handled; blank lines are skipped and not indexed. A leading BOM is not
    * stripped here: the caller strips the stream's (see NdjsonChunker).
    */
-  encodeNdjson(src: Uint8Array, opts: EncodeOptions, start = 0, end = src.length): EncodedBatch {
+  encodeNdjson(
+    bytes: Uint8Array,
+    opts: EncodeOptions,
+    start = 0,
+    end = bytes.length,
+  ): EncodedBatch {
+    const src = plainView(bytes);
     this.begin(opts);
     let index = opts.firstIndex ?? 0;
     const firstIndex = index;
@@ -235,7 +233,7 @@ export class BatchEncoder {
       // a string with a lone surrogate has no UTF-8 form: parse it as text
       if (!isWellFormed(body)) return this.encodeParsed(parseBody(body, contentType), opts);
       bytes = encoder.encode(body);
-    } else bytes = body;
+    } else bytes = plainView(body);
     const n = bytes.length;
     const start = isBomAt(bytes, 0, n) ? 3 : 0;
     // the first character that is not blank (parseBody's test: whitespace and BOMs)
@@ -251,7 +249,48 @@ export class BatchEncoder {
     if (bytes[first] !== 91 && !(json && !this.notOneValue(bytes, start, n))) {
       return this.encodeNdjson(bytes, opts, start, n);
     }
+    if (bytes[first] === 91 && skipWs(bytes, start, n) === first) {
+      const b = this.encodeArray(bytes, first, n, opts);
+      if (b !== undefined) return b;
+    }
     return this.encodeParsed(parseBody(textOf(body), contentType), opts);
+  }
+
+  /**
+   * A JSON array body whose elements are all objects the scanner reads (then JSON.parse of
+   * the whole body succeeds, and parseJsonArray gives one record per element: index = its
+   * position, line 0, a rejected one's payload re-serialised). Undefined when any part is
+   * not of that shape: the caller parses the body as text.
+   */
+  private encodeArray(
+    src: Uint8Array,
+    open: number,
+    end: number,
+    opts: EncodeOptions,
+  ): EncodedBatch | undefined {
+    this.begin(opts);
+    let i = skipWs(src, open + 1, end);
+    let index = 0;
+    if (i < end && src[i] === 93) i++;
+    else {
+      for (;;) {
+        if (i >= end || src[i] !== 123) return undefined;
+        const after = scanObject(src, i, end, this.scanned, true);
+        if (after < 0) return undefined;
+        if (!this.fastAccept(src)) this.materialised(src, index, 0, i, after, true);
+        index++;
+        i = skipWs(src, after, end);
+        if (i >= end) return undefined;
+        if (src[i] === 93) {
+          i++;
+          break;
+        }
+        if (src[i] !== 44) return undefined;
+        i = skipWs(src, i + 1, end);
+      }
+    }
+    if (skipWs(src, i, end) !== end) return undefined;
+    return this.finish(index, 0);
   }
 
   /**
@@ -307,7 +346,13 @@ export class BatchEncoder {
   }
 
   /** The slow path for one line; false when the line is blank (not a record). */
-  private slowLine(src: Uint8Array, start: number, end: number, index: number, line: number): boolean {
+  private slowLine(
+    src: Uint8Array,
+    start: number,
+    end: number,
+    index: number,
+    line: number,
+  ): boolean {
     const text = decodeUtf8(src, start, end);
     if (isBlankText(text)) return false;
     this.stats.slow++;
@@ -359,33 +404,40 @@ export class BatchEncoder {
    */
   private fastAccept(src: Uint8Array): boolean {
     const s = this.scanned;
-    const kind = s.kind;
     const r = this.ranges;
 
     // ad_id: 1–64 characters of [A-Za-z0-9_.:-] (ASCII, so bytes are characters)
-    if (kind[F_AD_ID] !== K_STRING) return false;
+    if (kindOf(s, F_AD_ID) !== K_STRING) return false;
     const adStart = s.start[F_AD_ID]!;
     const adEnd = s.end[F_AD_ID]!;
     if (adEnd - adStart < 1 || adEnd - adStart > AD_ID_MAX) return false;
     for (let i = adStart; i < adEnd; i++) if (!isAdIdChar(src[i]!)) return false;
 
     // exactly one of timestamp / click_timestamp (both: the rules compare them)
-    const tsGiven = kind[F_TIMESTAMP]! > K_NULL;
-    const ctGiven = kind[F_CLICK_TIMESTAMP]! > K_NULL;
-    if (tsGiven === ctGiven) return false;
-    const tf = tsGiven ? F_TIMESTAMP : F_CLICK_TIMESTAMP;
-    let t: unknown;
-    if (kind[tf] === K_NUMBER) {
+    const tsKind = kindOf(s, F_TIMESTAMP);
+    const ctKind = kindOf(s, F_CLICK_TIMESTAMP);
+    if (tsKind > K_NULL === ctKind > K_NULL) return false;
+    const tf = tsKind > K_NULL ? F_TIMESTAMP : F_CLICK_TIMESTAMP;
+    const tKind = tsKind > K_NULL ? tsKind : ctKind;
+    let ms: number;
+    if (tKind === K_NUMBER) {
       const v = s.num[tf]!;
-      t = Number.isNaN(v) ? Number(asciiText(src, s.start[tf]!, s.end[tf]!)) : v;
-    } else if (kind[tf] === K_STRING && s.ascii[tf] === 1) {
-      t = asciiText(src, s.start[tf]!, s.end[tf]!);
+      const t = parseTime(
+        Number.isNaN(v) ? Number(asciiText(src, s.start[tf]!, s.end[tf]!)) : v,
+        tf === F_TIMESTAMP ? 'timestamp' : 'click_timestamp',
+      );
+      if (typeof t !== 'number') return false;
+      ms = t;
+    } else if (tKind === K_STRING) {
+      // parseTime's string rule, when it accepts: ISO text (never numeric-looking) in range
+      const t = parseIsoBytes(src, s.start[tf]!, s.end[tf]!);
+      if (typeof t !== 'number' || t < 0 || t > MAX_EPOCH_MS) return false;
+      ms = t;
     } else return false;
-    const ms = parseTime(t, tf === F_TIMESTAMP ? 'timestamp' : 'click_timestamp');
-    if (typeof ms !== 'number' || isInFuture(ms, this.opts)) return false;
+    if (isInFuture(ms, this.opts)) return false;
 
     // event_id: 1–128 characters (valid UTF-8: no lone surrogate)
-    const idKind = kind[F_EVENT_ID]!;
+    const idKind = kindOf(s, F_EVENT_ID);
     if (idKind > K_NULL) {
       if (idKind !== K_STRING) return false;
       const n = s.chars[F_EVENT_ID]!;
@@ -395,7 +447,7 @@ export class BatchEncoder {
     } else r.eventIdStart = r.eventIdEnd = -1;
 
     // user_id: at most 128 characters
-    const userKind = kind[F_USER_ID]!;
+    const userKind = kindOf(s, F_USER_ID);
     if (userKind > K_NULL) {
       if (userKind !== K_STRING || s.chars[F_USER_ID]! > USER_ID_MAX) return false;
       r.userIdStart = s.start[F_USER_ID]!;
@@ -403,7 +455,7 @@ export class BatchEncoder {
     } else r.userIdStart = r.userIdEnd = -1;
 
     // ip: canonical text (ip.ts, the same parser the string rule uses)
-    const ipKind = kind[F_IP]!;
+    const ipKind = kindOf(s, F_IP);
     if (ipKind > K_NULL) {
       if (ipKind !== K_STRING || s.ascii[F_IP] !== 1) return false;
       const n = canonicalIpBytes(src, s.start[F_IP]!, s.end[F_IP]!, r.ipBuf, 0);
@@ -412,7 +464,7 @@ export class BatchEncoder {
     } else r.ipLength = -1;
 
     // country: two letters, upper-cased, an assigned code
-    const countryKind = kind[F_COUNTRY]!;
+    const countryKind = kindOf(s, F_COUNTRY);
     if (countryKind > K_NULL) {
       const cs = s.start[F_COUNTRY]!;
       if (countryKind !== K_STRING || s.end[F_COUNTRY]! - cs !== 2) return false;
@@ -437,7 +489,7 @@ export class BatchEncoder {
   /** The known field `f` as JSON.parse gives it (null as undefined: absent). */
   private value(src: Uint8Array, f: number): unknown {
     const s = this.scanned;
-    switch (s.kind[f]) {
+    switch (kindOf(s, f)) {
       case K_STRING:
         return decodeUtf8(src, s.start[f]!, s.end[f]!);
       case K_NUMBER:
@@ -460,6 +512,7 @@ export class BatchEncoder {
     line: number,
     lineStart: number,
     lineEnd: number,
+    element = false,
   ): void {
     this.stats.checked++;
     const f: FieldValues = {
@@ -473,7 +526,10 @@ export class BatchEncoder {
     };
     const v = validateFields(f, this.opts);
     if (!v.ok) {
-      this.reject(index, line, v.rejection, decodeUtf8(src, lineStart, lineEnd));
+      // an NDJSON record's payload is its line; an array element's is re-serialised, as
+      // parseJsonArray keeps no raw text when the whole body parses
+      const text = decodeUtf8(src, lineStart, lineEnd);
+      this.reject(index, line, v.rejection, element ? JSON.stringify(JSON.parse(text)) : text);
       return;
     }
     const s = this.scanned;
@@ -482,7 +538,10 @@ export class BatchEncoder {
       for (let k = 0; k < s.unknownCount; k++) {
         const u = s.unknown;
         if (k > 0) extra += ',';
-        extra += decodeUtf8(src, u[4 * k]!, u[4 * k + 1]!) + ':' + decodeUtf8(src, u[4 * k + 2]!, u[4 * k + 3]!);
+        extra +=
+          decodeUtf8(src, u[4 * k]!, u[4 * k + 1]!) +
+          ':' +
+          decodeUtf8(src, u[4 * k + 2]!, u[4 * k + 3]!);
       }
       v.event.extra = extra + '}';
     }
@@ -501,6 +560,16 @@ function isBlankText(s: string): boolean {
 
 function textOf(body: string | Uint8Array): string {
   return typeof body === 'string' ? body : decodeUtf8(body, 0, body.length);
+}
+
+/**
+ * `b` as a plain Uint8Array (the same memory): a subclass such as node's Buffer has other
+ * hidden classes, which would make the scanner's loops polymorphic.
+ */
+function plainView(b: Uint8Array): Uint8Array {
+  return Object.getPrototypeOf(b) === Uint8Array.prototype
+    ? b
+    : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
 
 /** Whether `s` has no lone surrogate (String#isWellFormed, with a fallback for older engines). */
@@ -541,7 +610,11 @@ export function encodeBodyBatch(
  * stream, as the text path skips them (TextDecoder drops one, NdjsonLineSplitter another).
  */
 export class NdjsonChunker {
-  private carry: Uint8Array = EMPTY;
+  // the bytes after the last LF so far, in pieces: joined once, when a LF ends the line, so a
+  // very long line costs linear time
+  private carry: Uint8Array[] = [];
+  private carryBytes = 0;
+  private head: Uint8Array = EMPTY;
   private started = false;
   private boms = 0;
 
@@ -549,14 +622,14 @@ export class NdjsonChunker {
   push(chunk: Uint8Array): Uint8Array | undefined {
     let data = chunk;
     if (!this.started) {
-      data = concat(this.carry, chunk);
-      this.carry = EMPTY;
+      data = concat(this.head, chunk);
+      this.head = EMPTY;
       while (this.boms < 2 && isBomAt(data, 0, data.length)) {
         data = data.subarray(3);
         this.boms++;
       }
       if (this.boms < 2 && data.length < 3 && isBomPrefix(data)) {
-        this.carry = copyOf(data, 0, data.length); // too few bytes yet to tell a BOM
+        this.head = copyOf(data, 0, data.length); // too few bytes yet to tell a BOM
         return undefined;
       }
       if (data.length === 0) return undefined;
@@ -564,20 +637,41 @@ export class NdjsonChunker {
     }
     const last = data.lastIndexOf(10);
     if (last < 0) {
-      this.carry = concat(this.carry, copyOf(data, 0, data.length));
+      this.keep(data, 0);
       return undefined;
     }
-    const out = new Uint8Array(this.carry.length + last + 1);
-    out.set(this.carry, 0);
-    out.set(data.subarray(0, last + 1), this.carry.length);
-    this.carry = copyOf(data, last + 1, data.length);
+    const out = new Uint8Array(this.carryBytes + last + 1);
+    let p = 0;
+    for (const piece of this.carry) {
+      out.set(piece, p);
+      p += piece.length;
+    }
+    out.set(data.subarray(0, last + 1), p);
+    this.carry = [];
+    this.carryBytes = 0;
+    this.keep(data, last + 1);
     return out;
   }
 
+  /** The last line when the stream did not end with a LF (a new buffer), or undefined. */
   end(): Uint8Array | undefined {
-    const rest = this.carry;
-    this.carry = EMPTY;
+    const rest = new Uint8Array(this.head.length + this.carryBytes);
+    rest.set(this.head, 0);
+    let p = this.head.length;
+    for (const piece of this.carry) {
+      rest.set(piece, p);
+      p += piece.length;
+    }
+    this.head = EMPTY;
+    this.carry = [];
+    this.carryBytes = 0;
     return rest.length > 0 ? rest : undefined;
+  }
+
+  private keep(data: Uint8Array, from: number): void {
+    if (from >= data.length) return;
+    this.carry.push(copyOf(data, from, data.length));
+    this.carryBytes += data.length - from;
   }
 }
 

@@ -48,20 +48,39 @@ function ensureKeyScratch(n: number): Uint8Array {
   return keyScratch;
 }
 
-/** Writes the decimal digits of a non-negative integer `v` (< 2^53) at `out[p]` as JSON.stringify does. */
-function writeUint(out: Uint8Array, p: number, v: number): number {
-  if (v === 0) {
-    out[p++] = 48;
-    return p;
-  }
-  let digits = 0;
-  for (let t = v; t >= 1; t = Math.floor(t / 10)) digits++;
+/** Writes the decimal digits of `v` (an integer, 0 ≤ v < 2^31) at `out[p]`; the position after. */
+function writeSmallUint(out: Uint8Array, p: number, v: number): number {
+  let digits = 1;
+  for (let t = v; t >= 10; t = (t / 10) | 0) digits++;
   let q = p + digits;
-  for (let t = v; t >= 1; t = Math.floor(t / 10)) out[--q] = 48 + (t % 10);
+  for (let t = v; q > p; t = (t / 10) | 0) out[--q] = 48 + (t % 10);
   return p + digits;
 }
 
-function writeJsonText(out: Uint8Array, p: number, src: Uint8Array, start: number, end: number): number {
+/**
+ * Writes the decimal digits of a non-negative integer `v` (< 2^53) at `out[p]`, as
+ * JSON.stringify writes it (-0 as 0); the position after.
+ */
+function writeUint(out: Uint8Array, p: number, v: number): number {
+  if (v < 1e8) return writeSmallUint(out, p, v);
+  // two exact halves: epoch ms have 13 digits
+  const hi = Math.floor(v / 1e8);
+  let lo = v - hi * 1e8;
+  p = writeSmallUint(out, p, hi);
+  for (let q = p + 7; q >= p; q--) {
+    out[q] = 48 + (lo % 10);
+    lo = (lo / 10) | 0;
+  }
+  return p + 8;
+}
+
+function writeJsonText(
+  out: Uint8Array,
+  p: number,
+  src: Uint8Array,
+  start: number,
+  end: number,
+): number {
   out[p++] = 34;
   for (let i = start; i < end; i++) out[p++] = src[i]!;
   out[p++] = 34;
@@ -97,7 +116,8 @@ export function dedupKeyOfRanges(r: EventRanges, out: Uint32Array): Uint32Array 
   // JSON.stringify([adId, timestamp, userId ?? null, ip ?? null, country ?? null])
   const userLen = r.userIdStart < 0 ? 0 : r.userIdEnd - r.userIdStart;
   const need = adLen + userLen + r.ipBuf.length + 64;
-  if (need > canonScratch.length) canonScratch = new Uint8Array(Math.max(need, canonScratch.length * 2));
+  if (need > canonScratch.length)
+    canonScratch = new Uint8Array(Math.max(need, canonScratch.length * 2));
   const c = canonScratch;
   let p = 0;
   c[p++] = 91; // [

@@ -21,8 +21,25 @@ export {
   partitionFor,
 } from './hash.js';
 export { canonicalEventId, dedupKey } from './identity.js';
-export { validateEvent, DEFAULT_MAX_FUTURE_SKEW_MS, type ValidationResult } from './validate.js';
+export {
+  validateEvent,
+  validateFields,
+  DEFAULT_MAX_FUTURE_SKEW_MS,
+  type FieldValues,
+  type ValidationResult,
+} from './validate.js';
 export { validateBatch, type RejectedRecord, type ValidatedBatch } from './batch.js';
+export {
+  BatchEncoder,
+  NdjsonChunker,
+  encodeNdjsonBatch,
+  encodeBodyBatch,
+  rebaseNdjsonBatch,
+  type EncodeOptions,
+  type EncodedBatch,
+  type EncodedPartition,
+  type EncodedRejection,
+} from './encode-batch.js';
 export {
   parseBody,
   parseNdjson,
@@ -32,6 +49,6 @@ export {
   NdjsonRecordStream,
   type ParsedRecord,
 } from './parse-body.js';
-export { canonicalIp, isIpv4, isIpv6 } from './ip.js';
+export { canonicalIp, canonicalIpBytes, isIpv4, isIpv6 } from './ip.js';
 export { COUNTRY_CODES, isCountryCode } from './countries.js';
-export { parseIsoTimestamp, formatIsoTimestamp } from './time.js';
+export { parseIsoTimestamp, parseIsoBytes, formatIsoTimestamp } from './time.js';

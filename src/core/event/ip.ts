@@ -167,7 +167,7 @@ function formatIpv6(out: Uint8Array, p: number): number {
   }
   let bestStart = -1;
   let bestLen = 1;
-  for (let k = 0; k < 8; ) {
+  for (let k = 0; k < 8;) {
     if (groups[k] !== 0) {
       k++;
       continue;

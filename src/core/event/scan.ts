@@ -39,20 +39,17 @@ export const K_FALSE = 5;
 /** unknown fields kept per record before the scanner gives up */
 export const MAX_UNKNOWN = 32;
 
-const NAMES: readonly Uint8Array[] = [
-  'ad_id',
-  'timestamp',
-  'click_timestamp',
-  'event_id',
-  'user_id',
-  'ip',
-  'country',
-].map((s) => Uint8Array.from(s, (c) => c.charCodeAt(0)));
+const NAME_LENGTHS = [5, 9, 15, 8, 7, 2, 7];
+
+/** The K_… of known field `f` in what scanObject found. */
+export function kindOf(s: ScannedObject, f: number): number {
+  return (s.kinds >>> (3 * f)) & 7;
+}
 
 /** What scanObject found; reused from record to record (typed arrays: no allocation). */
 export class ScannedObject {
-  /** per known field: K_… */
-  readonly kind = new Uint8Array(KNOWN_FIELD_COUNT);
+  /** the K_… of every known field, 3 bits each (field f at bit 3f): see kindOf */
+  kinds = 0;
   /** strings: the bytes between the quotes; numbers: the number's text */
   readonly start = new Int32Array(KNOWN_FIELD_COUNT);
   readonly end = new Int32Array(KNOWN_FIELD_COUNT);
@@ -191,43 +188,94 @@ function scanNumber(src: Uint8Array, i: number, end: number): number {
   return i;
 }
 
-function literal(src: Uint8Array, i: number, end: number, a: number, b: number, c: number, d: number): boolean {
+function literal(
+  src: Uint8Array,
+  i: number,
+  end: number,
+  a: number,
+  b: number,
+  c: number,
+  d: number,
+): boolean {
   return i + 4 <= end && src[i] === a && src[i + 1] === b && src[i + 2] === c && src[i + 3] === d;
 }
 
+/** Whether `src[i, i + 4)` is the four bytes `a b c d`. */
+function four(src: Uint8Array, i: number, a: number, b: number, c: number, d: number): boolean {
+  return src[i] === a && src[i + 1] === b && src[i + 2] === c && src[i + 3] === d;
+}
+
 /**
- * The known field whose name, then a closing quote, stands at `src[start]`; -1 when none does
- * (then the key is scanned as any string).
+ * The known field whose name, then a closing quote, stands at `src[i]`; -1 when none does
+ * (then the key is scanned as any string). Spelled out byte by byte: it runs for every key.
  */
-function knownKeyAt(src: Uint8Array, start: number, end: number): number {
-  let f: number;
-  switch (src[start]) {
-    case 97: // a
-      f = F_AD_ID;
-      break;
-    case 116: // t
-      f = F_TIMESTAMP;
-      break;
-    case 99: // c
-      f = src[start + 1] === 108 ? F_CLICK_TIMESTAMP : F_COUNTRY;
-      break;
-    case 101: // e
-      f = F_EVENT_ID;
-      break;
-    case 117: // u
-      f = F_USER_ID;
-      break;
-    case 105: // i
-      f = F_IP;
-      break;
+function knownKeyAt(src: Uint8Array, i: number, end: number): number {
+  if (i + 16 > end) return knownKeyNearEnd(src, i, end);
+  switch (src[i]) {
+    case 97: // ad_id"
+      return four(src, i + 1, 100, 95, 105, 100) && src[i + 5] === 34 ? F_AD_ID : -1;
+    case 116: // timestamp"
+      return four(src, i + 1, 105, 109, 101, 115) &&
+        four(src, i + 5, 116, 97, 109, 112) &&
+        src[i + 9] === 34
+        ? F_TIMESTAMP
+        : -1;
+    case 99: // country" or click_timestamp"
+      if (
+        four(src, i + 1, 111, 117, 110, 116) &&
+        src[i + 5] === 114 &&
+        src[i + 6] === 121 &&
+        src[i + 7] === 34
+      ) {
+        return F_COUNTRY;
+      }
+      return four(src, i + 1, 108, 105, 99, 107) &&
+        four(src, i + 5, 95, 116, 105, 109) &&
+        four(src, i + 9, 101, 115, 116, 97) &&
+        src[i + 13] === 109 &&
+        src[i + 14] === 112 &&
+        src[i + 15] === 34
+        ? F_CLICK_TIMESTAMP
+        : -1;
+    case 101: // event_id"
+      return four(src, i + 1, 118, 101, 110, 116) && four(src, i + 5, 95, 105, 100, 34)
+        ? F_EVENT_ID
+        : -1;
+    case 117: // user_id"
+      return four(src, i + 1, 115, 101, 114, 95) &&
+        src[i + 5] === 105 &&
+        src[i + 6] === 100 &&
+        src[i + 7] === 34
+        ? F_USER_ID
+        : -1;
+    case 105: // ip"
+      return src[i + 1] === 112 && src[i + 2] === 34 ? F_IP : -1;
     default:
       return -1;
   }
-  const name = NAMES[f]!;
-  const n = name.length;
-  if (start + n >= end || src[start + n] !== 34) return -1;
-  for (let k = 1; k < n; k++) if (src[start + k] !== name[k]) return -1;
-  return f;
+}
+
+const NAMES: readonly Uint8Array[] = [
+  'ad_id',
+  'timestamp',
+  'click_timestamp',
+  'event_id',
+  'user_id',
+  'ip',
+  'country',
+].map((n) => Uint8Array.from(n, (c) => c.charCodeAt(0)));
+
+/** knownKeyAt within the last bytes of the input, bounds-checked. */
+function knownKeyNearEnd(src: Uint8Array, i: number, end: number): number {
+  for (let f = 0; f < NAMES.length; f++) {
+    const name = NAMES[f]!;
+    const n = name.length;
+    if (i + n >= end || src[i + n] !== 34) continue;
+    let k = 0;
+    while (k < n && src[i + k] === name[k]) k++;
+    if (k === n) return f;
+  }
+  return -1;
 }
 
 function sameBytes(src: Uint8Array, a: number, b: number, n: number): boolean {
@@ -248,13 +296,13 @@ export function scanObject(
   out: ScannedObject,
   multiline: boolean,
 ): number {
-  const kind = out.kind;
-  for (let f = 0; f < KNOWN_FIELD_COUNT; f++) kind[f] = K_ABSENT;
+  let kinds = 0;
   out.unknownCount = 0;
   let extraBytes = 0;
   let seen = 0;
   let i = skipWsIn(src, pos + 1, end, multiline);
   if (i < end && src[i] === 125) {
+    out.kinds = 0;
     out.extraBytes = 0;
     return i + 1;
   }
@@ -264,7 +312,7 @@ export function scanObject(
     const keyStart = i + 1;
     const field = knownKeyAt(src, keyStart, end);
     let keyEnd: number;
-    if (field >= 0) keyEnd = keyStart + NAMES[field]!.length;
+    if (field >= 0) keyEnd = keyStart + NAME_LENGTHS[field]!;
     else {
       // not a known name (which has one spelling without escapes): any other key
       keyEnd = scanString(src, keyStart, end);
@@ -311,7 +359,7 @@ export function scanObject(
       const bit = 1 << field;
       if ((seen & bit) !== 0) return -1;
       seen |= bit;
-      kind[field] = k;
+      kinds |= k << (3 * field);
       out.start[field] = text0;
       out.end[field] = text1;
       if (k === K_STRING) {
@@ -350,6 +398,7 @@ export function scanObject(
       continue;
     }
     if (d !== 125) return -1;
+    out.kinds = kinds;
     out.extraBytes = out.unknownCount > 0 ? extraBytes + 1 : 0;
     return i + 1;
   }

@@ -24,17 +24,105 @@ function daysInMonth(y: number, m: number): number {
   return m === 4 || m === 6 || m === 9 || m === 11 ? 30 : 31;
 }
 
-/** `n` decimal digits of `s` at `i`, or -1. */
-function digits(s: string, i: number, n: number): number {
-  if (i + n > s.length) return -1;
+/** `n` decimal digits of `s[i, i + n)` (within `s[…, end)`), or -1. */
+function digits(s: Uint8Array, i: number, end: number, n: number): number {
+  if (i + n > end) return -1;
   let v = 0;
   for (let k = i; k < i + n; k++) {
-    const c = s.charCodeAt(k);
+    const c = s[k]!;
     if (c < 48 || c > 57) return -1;
     v = v * 10 + (c - 48);
   }
   return v;
 }
+
+const T = 84; // 'T'
+const Z = 90; // 'Z'
+
+/**
+ * parseIsoTimestamp over ASCII bytes `s[start, end)` (any byte ≥ 0x80 is no part of a valid
+ * time): the one implementation, used on request bytes by the ingest fast path.
+ */
+export function parseIsoBytes(s: Uint8Array, start: number, end: number): number | string {
+  const at = (i: number): number => (start + i < end ? s[start + i]! : -1);
+  const len = end - start;
+  const year = digits(s, start, end, 4);
+  const month = digits(s, start + 5, end, 2);
+  const day = digits(s, start + 8, end, 2);
+  if (year < 0 || at(4) !== 45 || month < 0 || at(7) !== 45 || day < 0) {
+    return 'expected a date YYYY-MM-DD';
+  }
+  if (month < 1 || month > 12) return `month ${month} does not exist`;
+  if (day < 1 || day > daysInMonth(year, month)) {
+    // the first 7 characters are digits and '-': ASCII
+    return `day ${day} does not exist in ${String.fromCharCode(...s.subarray(start, start + 7))}`;
+  }
+  if (len === 10) return 'a time and UTC offset are required after the date';
+  const sep = at(10);
+  if (sep !== T && sep !== T + 32 && sep !== 32) return "expected 'T' between date and time";
+  const hour = digits(s, start + 11, end, 2);
+  const minute = digits(s, start + 14, end, 2);
+  if (hour < 0 || at(13) !== 58 || minute < 0) return 'expected a time hh:mm';
+  if (hour > 23) return `hour ${hour} is out of range`;
+  if (minute > 59) return `minute ${minute} is out of range`;
+  let i = 16;
+  let second = 0;
+  let ms = 0;
+  if (at(i) === 58) {
+    second = digits(s, start + i + 1, end, 2);
+    if (second < 0) return 'expected seconds ss';
+    if (second > 59) return `second ${second} is out of range`;
+    i += 3;
+    if (at(i) === 46 || at(i) === 44) {
+      i++;
+      const fracStart = i;
+      while (i < len && at(i) >= 48 && at(i) <= 57) {
+        if (i - fracStart < 3) ms = ms * 10 + (at(i) - 48);
+        i++;
+      }
+      const n = i - fracStart;
+      if (n === 0) return 'expected digits after the decimal sign';
+      if (n === 1) ms *= 100;
+      else if (n === 2) ms *= 10;
+    }
+  }
+  if (i === len) return 'a UTC offset (Z or ±hh:mm) is required';
+  let offsetMin = 0;
+  const z = at(i);
+  if (z === Z || z === Z + 32) {
+    i++;
+  } else if (z === 43 || z === 45) {
+    const oh = digits(s, start + i + 1, end, 2);
+    if (oh < 0) return 'expected an offset ±hh:mm';
+    let om = 0;
+    let next = i + 3;
+    if (at(next) === 58) {
+      om = digits(s, start + next + 1, end, 2);
+      if (om < 0) return 'expected an offset ±hh:mm';
+      next += 3;
+    } else if (next < len) {
+      om = digits(s, start + next, end, 2);
+      if (om < 0) return 'expected an offset ±hh:mm';
+      next += 2;
+    }
+    if (oh > 23 || om > 59) return 'offset out of range';
+    offsetMin = (z === 45 ? -1 : 1) * (oh * 60 + om);
+    i = next;
+  } else {
+    return 'a UTC offset (Z or ±hh:mm) is required';
+  }
+  if (i !== len) return 'unexpected text after the UTC offset';
+  return (
+    daysFromCivil(year, month, day) * MS_PER_DAY +
+    hour * 3_600_000 +
+    minute * 60_000 +
+    second * 1000 +
+    ms -
+    offsetMin * 60_000
+  );
+}
+
+let text = new Uint8Array(64);
 
 /**
  * Parses an ISO-8601 / RFC 3339 date-time that carries an offset into epoch ms; returns a
@@ -44,79 +132,12 @@ function digits(s: string, i: number, n: number): number {
  * leap second 60, basic-format dates (20260101).
  */
 export function parseIsoTimestamp(s: string): number | string {
-  const year = digits(s, 0, 4);
-  const month = digits(s, 5, 2);
-  const day = digits(s, 8, 2);
-  if (year < 0 || s[4] !== '-' || month < 0 || s[7] !== '-' || day < 0) {
-    return 'expected a date YYYY-MM-DD';
+  if (s.length > text.length) text = new Uint8Array(Math.max(s.length, text.length * 2));
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    text[i] = c < 0x80 ? c : 0xff; // no non-ASCII character is part of a time
   }
-  if (month < 1 || month > 12) return `month ${month} does not exist`;
-  if (day < 1 || day > daysInMonth(year, month)) {
-    return `day ${day} does not exist in ${s.slice(0, 7)}`;
-  }
-  if (s.length === 10) return 'a time and UTC offset are required after the date';
-  const sep = s[10];
-  if (sep !== 'T' && sep !== 't' && sep !== ' ') return "expected 'T' between date and time";
-  const hour = digits(s, 11, 2);
-  const minute = digits(s, 14, 2);
-  if (hour < 0 || s[13] !== ':' || minute < 0) return 'expected a time hh:mm';
-  if (hour > 23) return `hour ${hour} is out of range`;
-  if (minute > 59) return `minute ${minute} is out of range`;
-  let i = 16;
-  let second = 0;
-  let ms = 0;
-  if (s[i] === ':') {
-    second = digits(s, i + 1, 2);
-    if (second < 0) return 'expected seconds ss';
-    if (second > 59) return `second ${second} is out of range`;
-    i += 3;
-    if (s[i] === '.' || s[i] === ',') {
-      i++;
-      const fracStart = i;
-      while (i < s.length && s.charCodeAt(i) >= 48 && s.charCodeAt(i) <= 57) {
-        if (i - fracStart < 3) ms = ms * 10 + (s.charCodeAt(i) - 48);
-        i++;
-      }
-      const n = i - fracStart;
-      if (n === 0) return 'expected digits after the decimal sign';
-      if (n === 1) ms *= 100;
-      else if (n === 2) ms *= 10;
-    }
-  }
-  if (i === s.length) return 'a UTC offset (Z or ±hh:mm) is required';
-  let offsetMin = 0;
-  const z = s[i];
-  if (z === 'Z' || z === 'z') {
-    i++;
-  } else if (z === '+' || z === '-') {
-    const oh = digits(s, i + 1, 2);
-    if (oh < 0) return 'expected an offset ±hh:mm';
-    let om = 0;
-    let next = i + 3;
-    if (s[next] === ':') {
-      om = digits(s, next + 1, 2);
-      if (om < 0) return 'expected an offset ±hh:mm';
-      next += 3;
-    } else if (next < s.length) {
-      om = digits(s, next, 2);
-      if (om < 0) return 'expected an offset ±hh:mm';
-      next += 2;
-    }
-    if (oh > 23 || om > 59) return 'offset out of range';
-    offsetMin = (z === '-' ? -1 : 1) * (oh * 60 + om);
-    i = next;
-  } else {
-    return 'a UTC offset (Z or ±hh:mm) is required';
-  }
-  if (i !== s.length) return 'unexpected text after the UTC offset';
-  return (
-    daysFromCivil(year, month, day) * MS_PER_DAY +
-    hour * 3_600_000 +
-    minute * 60_000 +
-    second * 1000 +
-    ms -
-    offsetMin * 60_000
-  );
+  return parseIsoBytes(text, 0, s.length);
 }
 
 function pad(n: number, w: number): string {

@@ -370,7 +370,10 @@ export function validateFields(f: FieldValues, opts: ValidationOptions): Validat
         `country: must be a string, got ${jsonType(countryRaw)}`,
       );
     }
-    const i = countryRaw.length === 2 ? countryPair(countryRaw.charCodeAt(0), countryRaw.charCodeAt(1)) : -1;
+    const i =
+      countryRaw.length === 2
+        ? countryPair(countryRaw.charCodeAt(0), countryRaw.charCodeAt(1))
+        : -1;
     country = i < 0 ? undefined : COUNTRY_CODES[i];
     if (country === undefined) {
       return fail(

@@ -1,7 +1,9 @@
-import { partitionFor } from '../../core/event/hash.js';
-import { RecordWriter } from '../../core/event/codec.js';
-import { validateEvent } from '../../core/event/validate.js';
-import { TallyError, type Rejection } from '../../core/errors.js';
+import {
+  BatchEncoder,
+  type EncodeOptions,
+  type EncodedBatch,
+} from '../../core/event/encode-batch.js';
+import { TallyError } from '../../core/errors.js';
 import type { ParsedRecord } from '../../core/event/parse-body.js';
 import type { Clock } from '../../ports/clock.js';
 import type { DeadLetter, DeadLetterStore } from '../../ports/dead-letters.js';
@@ -39,9 +41,14 @@ export interface IngestServiceOptions {
  * binary records, append durably; rejected records go to the dead-letter store with their
  * payload. Resolves only when both are durable. A batch is refused whole, before any work,
  * under back-pressure — never buffered without bound.
+ *
+ * The per-record work is core/event/encode-batch's (a byte scanner with a JSON.parse
+ * fallback); this service only appends what it produced, so the encoding can also run in
+ * worker threads (encode-pool.ts) and be handed in with `ingestEncoded`.
  */
 export class IngestService {
   private inflightBytes = 0;
+  private readonly encoder = new BatchEncoder();
 
   constructor(private readonly o: IngestServiceOptions) {}
 
@@ -66,75 +73,104 @@ export class IngestService {
     }
   }
 
+  /** What to encode a batch with now: the clock, the skew limit, the log's partitions. */
+  encodeOptions(): EncodeOptions {
+    return {
+      now: this.o.clock.now(),
+      maxFutureSkewMs: this.o.maxFutureSkewMs,
+      partitions: this.o.log.partitions,
+    };
+  }
+
   /**
    * Ingests one batch of parsed records (core/event/parse-body: indices are the records'
    * positions in their body or file). Back-pressure is the caller's call to `admit` (HTTP);
    * file ingest bounds its own appends in flight instead.
    */
   async ingest(records: readonly ParsedRecord[], source: string, bytes = 0): Promise<IngestResult> {
+    return this.ingestEncoded(
+      this.encoder.encodeParsed(records, this.encodeOptions()),
+      source,
+      bytes,
+    );
+  }
+
+  /**
+   * Ingests a request body as it arrived: NDJSON, a JSON array, or one JSON object
+   * (application/json), as text or UTF-8 bytes (core/event/encode-batch's encodeBody: the
+   * same records, indices and answers as parseBody + `ingest`, without JSON.parse for the
+   * common record). Throws TALLY_BAD_REQUEST when the body holds no record at all, before
+   * anything is appended. `bytes` counts toward the in-flight limit (default: the body's size).
+   */
+  async ingestBody(
+    body: string | Uint8Array,
+    contentType: string | undefined,
+    source: string,
+    bytes = typeof body === 'string' ? body.length : body.byteLength,
+  ): Promise<IngestResult> {
+    const batch = this.encoder.encodeBody(body, contentType, this.encodeOptions());
+    if (batch.records === 0) {
+      throw new TallyError(
+        'TALLY_BAD_REQUEST',
+        'the body holds no records: send NDJSON (one event per line) or a JSON array of events',
+        { field: 'body' },
+      );
+    }
+    return this.ingestEncoded(batch, source, bytes);
+  }
+
+  /**
+   * Appends a batch encoded by core/event/encode-batch (here, or in a worker of
+   * encode-pool.ts) and keeps its rejected records as dead letters; resolves once both are
+   * durable. Batches reach the log in the order of the calls: the offsets are given when this
+   * is called, not when it resolves.
+   */
+  async ingestEncoded(batch: EncodedBatch, source: string, bytes = 0): Promise<IngestResult> {
     this.inflightBytes += bytes;
     try {
-      return await this.ingestAdmitted(records, source);
+      return await this.append(batch, source);
     } finally {
       this.inflightBytes -= bytes;
     }
   }
 
-  private async ingestAdmitted(records: readonly ParsedRecord[], source: string): Promise<IngestResult> {
-    const now = this.o.clock.now();
-    const opts = { now, maxFutureSkewMs: this.o.maxFutureSkewMs };
-    const partitions = this.o.log.partitions;
-    const writers: Array<RecordWriter | undefined> = new Array(partitions);
+  private async append(batch: EncodedBatch, source: string): Promise<IngestResult> {
+    const label = sourceLabel(source);
     const rejected: RejectedRecord[] = [];
     const letters: DeadLetter[] = [];
-    let accepted = 0;
-    for (let i = 0; i < records.length; i++) {
-      const rec = records[i]!;
-      let rej: Rejection;
-      if (!rec.ok) rej = rec.rejection;
-      else {
-        const r = validateEvent(rec.value, opts);
-        if (r.ok) {
-          const p = partitionFor(r.event.adId, partitions);
-          (writers[p] ??= new RecordWriter(16 * 1024)).write(r.event);
-          accepted++;
-          continue;
-        }
-        rej = r.rejection;
-      }
-      const index = rec.index;
+    for (const r of batch.rejected) {
       rejected.push({
-        index,
-        error: rej.message,
-        code: rej.code,
-        ...(rej.field === undefined ? {} : { field: rej.field }),
+        index: r.index,
+        error: r.message,
+        code: r.code,
+        ...(r.field === undefined ? {} : { field: r.field }),
       });
       letters.push({
         source,
-        index,
-        code: rej.code,
-        field: rej.field,
-        reason: rej.message,
-        payload: rec.ok ? (rec.raw ?? JSON.stringify(rec.value) ?? String(rec.value)) : rec.raw,
-        receivedAt: now,
+        index: r.index,
+        code: r.code,
+        field: r.field,
+        reason: r.message,
+        payload: r.payload,
+        receivedAt: batch.now,
       });
-      this.o.metrics?.ingestRejected.inc({ source: sourceLabel(source), code: rej.code });
+      this.o.metrics?.ingestRejected.inc({ source: label, code: r.code });
     }
     const appends: PartitionAppend[] = [];
-    writers.forEach((w, partition) => {
-      if (w && w.count > 0) appends.push({ partition, data: w.finish(), count: w.count });
+    batch.perPartition.forEach((p, partition) => {
+      if (p.count > 0) appends.push({ partition, data: p.data, count: p.count });
     });
     const started = performance.now();
     await Promise.all([
       appends.length > 0 ? this.o.log.append(appends) : undefined,
       letters.length > 0 ? this.o.deadLetters.add(letters) : undefined,
     ]);
-    if (accepted > 0) {
+    if (batch.accepted > 0) {
       this.o.metrics?.ingestBatches.observe((performance.now() - started) / 1000);
-      this.o.metrics?.ingestEvents.inc({ source: sourceLabel(source) }, accepted);
+      this.o.metrics?.ingestEvents.inc({ source: label }, batch.accepted);
       this.o.onAppended?.();
     }
-    return { accepted, rejected };
+    return { accepted: batch.accepted, rejected };
   }
 }
 
