@@ -1,8 +1,5 @@
 import type { Command } from 'commander';
 import { openEmbedded } from '../../app/embedded.js';
-import { buildHttpServer } from '../../services/http/server.js';
-import { httpDepsFromEmbedded } from '../../services/http/embedded-deps.js';
-import { Lifecycle } from '../../services/http/lifecycle.js';
 import { DemoFeeder } from '../../services/demo/demo-feeder.js';
 import { TallyError } from '../../core/errors.js';
 import { commandConfig, type GlobalOptions } from '../context.js';
@@ -59,6 +56,12 @@ export function registerStart(program: Command): void {
           { field: 'mode' },
         );
       }
+      // the HTTP stack (fastify, OpenAPI) loads only here: other commands start faster
+      const [{ buildHttpServer }, { httpDepsFromEmbedded }, { Lifecycle }] = await Promise.all([
+        import('../../services/http/server.js'),
+        import('../../services/http/embedded-deps.js'),
+        import('../../services/http/lifecycle.js'),
+      ]);
       const app = await openEmbedded(config, { logger });
       app.runner.start();
       const lifecycle = new Lifecycle('starting');

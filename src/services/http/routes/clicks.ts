@@ -1,7 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { TallyError } from '../../../core/errors.js';
-import { parseBody } from '../../../core/event/parse-body.js';
 import type { HttpDeps } from '../deps.js';
 import { ACCEPTED_BODY_TYPES, unsupportedMediaType } from '../errors.js';
 import { ClicksResponseSchema, errorResponses } from '../schemas.js';
@@ -20,7 +19,8 @@ function declaredBytes(req: FastifyRequest): number {
 export async function clicksRoutes(scope: FastifyInstance, deps: HttpDeps): Promise<void> {
   const app = scope.withTypeProvider<TypeBoxTypeProvider>();
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser([...ACCEPTED_BODY_TYPES], { parseAs: 'string' }, (_req, body, done) =>
+  // bytes, not text: the core's scanner reads UTF-8 directly (no decode and re-encode)
+  app.addContentTypeParser([...ACCEPTED_BODY_TYPES], { parseAs: 'buffer' }, (_req, body, done) =>
     done(null, body),
   );
   // anything else (form posts from curl -d, multipart, …) is 415, naming what was sent
@@ -57,19 +57,12 @@ export async function clicksRoutes(scope: FastifyInstance, deps: HttpDeps): Prom
       },
     },
     async (req) => {
-      const text = typeof req.body === 'string' ? req.body : '';
-      const records = parseBody(text, req.headers['content-type']);
-      if (records.length === 0) {
-        throw new TallyError(
-          'TALLY_BAD_REQUEST',
-          'the body holds no records: send NDJSON (one event per line) or a JSON array of events',
-          { field: 'body' },
-        );
-      }
-      const bytes = declaredBytes(req) || text.length;
+      const body = req.body instanceof Uint8Array ? req.body : new Uint8Array(0);
+      const bytes = body.byteLength;
       // checked again with what really arrived: other batches may have started meanwhile
-      deps.ingest.admit(bytes);
-      return deps.ingest.ingest(records, `http:${req.ip}`, bytes);
+      if (bytes > 0) deps.ingest.admit(bytes);
+      // parsing is per record (an empty body is TALLY_BAD_REQUEST); answers once durable
+      return deps.ingest.ingestBody(body, req.headers['content-type'], `http:${req.ip}`, bytes);
     },
   );
 }
