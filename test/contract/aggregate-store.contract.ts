@@ -1,20 +1,30 @@
 /**
- * The AggregateStore contract, run by every adapter (SQLite, PostgreSQL): idempotent absolute
- * counts, atomic commits, checkpoints for exactly-once replay, and the query semantics.
+ * The AggregateStore contract, run by every adapter (SQLite now, PostgreSQL later): idempotent
+ * absolute counts, atomic commits, checkpoints for exactly-once replay, and query semantics.
+ * Every test gets a fresh, empty store.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import type { AggregateStore, CommitBatch, MinuteRow } from '../../src/ports/aggregate-store.js';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import type {
+  AggregateStore,
+  CommitBatch,
+  LateRecord,
+  MinuteRow,
+  RankedAd,
+} from '../../src/ports/aggregate-store.js';
 
 export interface AggregateStoreFixture {
   store: AggregateStore;
-  /** closes the store and opens it again over the same storage */
+  /** closes `store` (if still open) and opens the same storage again */
   reopen: () => Promise<AggregateStore>;
+  /** closes whatever is open and removes the storage */
   cleanup: () => Promise<void>;
 }
 
 const M = 60_000;
 const T0 = Date.UTC(2026, 10, 25, 10, 0);
+/** minute i of the test timeline */
+const m = (i: number) => T0 + i * M;
 
 function batch(over: Partial<CommitBatch> = {}): CommitBatch {
   return {
@@ -29,172 +39,572 @@ function batch(over: Partial<CommitBatch> = {}): CommitBatch {
 }
 
 function row(minute: number, adId: string, count: number, dim = '*'): MinuteRow {
-  return { minute: T0 + minute * M, adId, dim, count };
+  return { minute: m(minute), adId, dim, count };
 }
 
-export function runAggregateStoreContract(name: string, make: () => Promise<AggregateStoreFixture>): void {
+function lateRecord(partition: number, offset: number): LateRecord {
+  return {
+    partition,
+    offset,
+    adId: `late-${partition}-${offset}`,
+    timestamp: m(0) + offset,
+    eventId: `e-${partition}-${offset}`,
+    watermark: m(10),
+    raw: JSON.stringify({ ad_id: `late-${partition}-${offset}`, n: offset }),
+  };
+}
+
+const isStoreFailure = (e: unknown) =>
+  (e as { code?: unknown }).code === 'TALLY_STORE_FAILURE' ? true : assert.fail(String(e));
+
+/** Deterministic pseudo-random numbers (mulberry32), so a failure reproduces. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The reference top-N: sums, count descending, ad_id ascending by code unit (= byte order). */
+function oracleTop(rows: MinuteRow[], from: number, to: number, n: number, dims: string[]) {
+  const sums = new Map<string, number>();
+  for (const r of rows) {
+    if (r.minute >= from && r.minute < to && dims.includes(r.dim)) {
+      sums.set(r.adId, (sums.get(r.adId) ?? 0) + r.count);
+    }
+  }
+  return [...sums]
+    .map(([adId, count]): RankedAd => ({ adId, count }))
+    .sort((a, b) => b.count - a.count || (a.adId < b.adId ? -1 : a.adId > b.adId ? 1 : 0))
+    .slice(0, n);
+}
+
+export function runAggregateStoreContract(
+  name: string,
+  make: () => Promise<AggregateStoreFixture>,
+): void {
   describe(`AggregateStore contract: ${name}`, () => {
     let fx: AggregateStoreFixture;
     let store: AggregateStore;
-    before(async () => {
+    beforeEach(async () => {
       fx = await make();
       store = fx.store;
     });
-    after(async () => fx.cleanup());
+    afterEach(async () => fx.cleanup());
 
-    it('starts empty', async () => {
-      const cp = await store.loadCheckpoint('nobody');
-      assert.equal(cp.snapshot, undefined);
-      assert.equal(cp.cycles.length, 0);
-      assert.equal(cp.offsets.size, 0);
-      assert.equal(cp.watermark, -Infinity);
-      assert.deepEqual(cp.totals, { events: 0, duplicates: 0, late: 0 });
-      assert.equal(await store.count('a', -Infinity, Infinity), 0);
+    describe('an empty store', () => {
+      it('has an empty checkpoint', async () => {
+        const cp = await store.loadCheckpoint('nobody');
+        assert.deepEqual(cp, {
+          seq: 0,
+          snapshotSeq: 0,
+          snapshotOffsets: new Map(),
+          snapshotWatermark: -Infinity,
+          snapshot: undefined,
+          cycles: [],
+          offsets: new Map(),
+          watermark: -Infinity,
+          totals: { events: 0, duplicates: 0, late: 0 },
+        });
+      });
+
+      it('answers every query with nothing', async () => {
+        assert.equal(await store.count('a', -Infinity, Infinity), 0);
+        assert.equal(await store.count('a', m(0), m(60)), 0);
+        assert.deepEqual(await store.timeseries('a', m(0), m(60)), []);
+        assert.deepEqual(await store.top(m(0), m(60), 10), []);
+        assert.deepEqual(await store.rows(-Infinity, Infinity, '*'), []);
+        assert.equal(await store.storedTop(1, m(1)), undefined);
+        assert.deepEqual(await store.late(10), []);
+        assert.deepEqual(await store.status(), { consumers: [], lateRecords: 0 });
+      });
     });
 
-    it('upserts absolute counts: the same batch twice changes nothing', async () => {
-      const b = batch({ consumer: 'idem', rows: [row(0, 'a', 3), row(1, 'a', 4), row(0, 'a', 2, 'country=US')] });
-      await store.commit(b);
-      await store.commit(b);
-      assert.equal(await store.count('a', T0, T0 + 2 * M), 7);
-      await store.commit(batch({ consumer: 'idem', rows: [row(0, 'a', 5)] })); // a correction
-      assert.equal(await store.count('a', T0, T0 + 2 * M), 9);
-      assert.equal(await store.count('a', T0, T0 + 2 * M, { dims: ['country=US'] }), 2);
-    });
+    describe('commit', () => {
+      it('upserts absolute counts: the same batch twice changes nothing', async () => {
+        const b = batch({
+          rows: [row(0, 'a', 3), row(1, 'a', 4), row(0, 'a', 2, 'country=US')],
+          late: [lateRecord(0, 5)],
+          top: [{ windowMinutes: 1, endMinute: m(1), ads: [{ adId: 'a', count: 3 }] }],
+        });
+        await store.commit(b);
+        await store.commit(b);
+        assert.equal(await store.count('a', m(0), m(2)), 7);
+        assert.equal(await store.count('a', m(0), m(2), { dims: ['country=US'] }), 2);
+        assert.equal((await store.late(10)).length, 1);
+        assert.deepEqual((await store.storedTop(1, m(1)))?.ads, [{ adId: 'a', count: 3 }]);
+      });
 
-    it('counts half-open minute ranges', async () => {
-      await store.commit(batch({ consumer: 'range', rows: [row(10, 'r', 1), row(11, 'r', 10), row(12, 'r', 100)] }));
-      assert.equal(await store.count('r', T0 + 11 * M, T0 + 12 * M), 10);
-      assert.equal(await store.count('r', T0 + 10 * M + 1, T0 + 12 * M + 1), 110);
-      assert.equal(await store.count('r', T0 + 10 * M, T0 + 10 * M), 0);
-      const series = await store.timeseries('r', T0 + 10 * M, T0 + 13 * M);
-      assert.deepEqual(series, [
-        { minute: T0 + 10 * M, count: 1 },
-        { minute: T0 + 11 * M, count: 10 },
-        { minute: T0 + 12 * M, count: 100 },
-      ]);
-    });
+      it('replaces a count with a corrected one, never adds to it', async () => {
+        await store.commit(batch({ rows: [row(0, 'a', 3)] }));
+        await store.commit(batch({ rows: [row(0, 'a', 5)] }));
+        assert.equal(await store.count('a', m(0), m(1)), 5);
+        await store.commit(batch({ rows: [row(0, 'a', 0)] }));
+        assert.equal(await store.count('a', m(0), m(1)), 0);
+      });
 
-    it('ranks exactly, ties by ad_id ascending, with dimension filters', async () => {
-      const rows = [
-        row(20, 'b', 5),
-        row(20, 'a', 5),
-        row(21, 'c', 4),
-        row(21, 'a', 1),
-        row(20, 'b', 5, 'country=US'),
-        row(20, 'a', 2, 'country=CA'),
-        row(21, 'c', 4, 'country=CA'),
-      ];
-      await store.commit(batch({ consumer: 'rank', rows }));
-      assert.deepEqual(await store.top(T0 + 20 * M, T0 + 22 * M, 3), [
-        { adId: 'a', count: 6 },
-        { adId: 'b', count: 5 },
-        { adId: 'c', count: 4 },
-      ]);
-      assert.deepEqual(await store.top(T0 + 20 * M, T0 + 21 * M, 2), [
-        { adId: 'a', count: 5 },
-        { adId: 'b', count: 5 },
-      ]);
-      assert.deepEqual(await store.top(T0 + 20 * M, T0 + 22 * M, 5, { dims: ['country=CA'] }), [
-        { adId: 'c', count: 4 },
-        { adId: 'a', count: 2 },
-      ]);
-      assert.deepEqual(await store.top(T0 + 20 * M, T0 + 22 * M, 5, { dims: ['country=CA', 'country=US'] }), [
-        { adId: 'b', count: 5 },
-        { adId: 'c', count: 4 },
-        { adId: 'a', count: 2 },
-      ]);
-      assert.deepEqual(
-        (await store.rows(T0 + 20 * M, T0 + 21 * M, '*')).map((r) => [r.adId, r.count]),
-        [
-          ['a', 5],
-          ['b', 5],
-        ],
-      );
-    });
-
-    it('stores the precomputed top lists, replacing a corrected one', async () => {
-      const top = { windowMinutes: 5, endMinute: T0 + 30 * M, ads: [{ adId: 'x', count: 9 }] };
-      await store.commit(batch({ consumer: 'top', top: [top] }));
-      await store.commit(batch({ consumer: 'top', top: [{ ...top, ads: [{ adId: 'y', count: 10 }, { adId: 'x', count: 9 }] }] }));
-      assert.deepEqual((await store.storedTop(5, T0 + 30 * M))?.ads.map((a) => a.adId), ['y', 'x']);
-      assert.equal(await store.storedTop(1, T0 + 30 * M), undefined);
-    });
-
-    it('keeps late records once, whatever is replayed, and pages them', async () => {
-      const late = [0, 1, 2].map((i) => ({
-        partition: 1,
-        offset: 100 + i,
-        adId: 'l',
-        timestamp: T0 + i,
-        eventId: `e${i}`,
-        watermark: T0 + 10 * M,
-        raw: `{"i":${i}}`,
-      }));
-      const before = await store.lateCount();
-      await store.commit(batch({ consumer: 'late', late }));
-      await store.commit(batch({ consumer: 'late', late }));
-      assert.equal((await store.lateCount()) - before, 3);
-      const page1 = await store.late(2);
-      const page2 = await store.late(10, { partition: page1[1]!.partition, offset: page1[1]!.offset });
-      const seen = [...page1, ...page2].filter((l) => l.adId === 'l').map((l) => l.eventId);
-      assert.deepEqual(seen, ['e0', 'e1', 'e2']);
-      assert.equal(page1[0]!.watermark, T0 + 10 * M);
-    });
-
-    it('keeps the cycles after the last snapshot, with offsets and watermarks, and totals', async () => {
-      const c = 'cp';
-      const o = (n: number) => new Map([[0, n], [1, 2 * n]]);
-      await store.commit(batch({ consumer: c, offsets: o(1), watermark: T0 + 1, stats: { events: 5, duplicates: 1, late: 0 } }));
-      await store.commit(
-        batch({ consumer: c, offsets: o(2), watermark: T0 + 2, snapshot: new Uint8Array([1, 2, 3]), stats: { events: 5, duplicates: 0, late: 2 } }),
-      );
-      await store.commit(batch({ consumer: c, offsets: o(3), watermark: T0 + 3 }));
-      await store.commit(batch({ consumer: c, offsets: o(4), watermark: Infinity }));
-      const cp = await store.loadCheckpoint(c);
-      assert.deepEqual([...(cp.snapshot ?? [])], [1, 2, 3]);
-      assert.deepEqual([...cp.snapshotOffsets], [...o(2)]);
-      assert.deepEqual(
-        cp.cycles.map((x) => [[...x.offsets], x.watermark]),
-        [
-          [[...o(3)], T0 + 3],
-          [[...o(4)], Infinity],
-        ],
-      );
-      assert.deepEqual([...cp.offsets], [...o(4)]);
-      assert.equal(cp.watermark, Infinity);
-      assert.deepEqual(cp.totals, { events: 10, duplicates: 1, late: 2 });
-      assert.ok(cp.cycles[0]!.seq < cp.cycles[1]!.seq);
-    });
-
-    it('commits atomically: a failing commit leaves nothing of itself', async () => {
-      const c = 'atomic';
-      await store.commit(batch({ consumer: c, rows: [row(40, 'z', 1)], offsets: new Map([[0, 10]]) }));
-      const before = await store.loadCheckpoint(c);
-      await assert.rejects(
-        store.commit(
+      it('is atomic: a commit that fails midway leaves nothing of itself', async () => {
+        await store.commit(
           batch({
-            consumer: c,
-            rows: [row(40, 'z', 2), row(41, 'z', -1)], // a negative count violates the schema
-            offsets: new Map([[0, 20]]),
-            snapshot: new Uint8Array([9]),
+            rows: [row(40, 'z', 1)],
+            offsets: new Map([[0, 10]]),
+            late: [lateRecord(0, 1)],
+            top: [{ windowMinutes: 1, endMinute: m(41), ads: [{ adId: 'z', count: 1 }] }],
+            stats: { events: 1, duplicates: 0, late: 1 },
           }),
-        ),
-        (e: Error & { code?: string }) => e.code === 'TALLY_STORE_FAILURE',
-      );
-      const afterFail = await store.loadCheckpoint(c);
-      assert.deepEqual([...afterFail.offsets], [...before.offsets]);
-      assert.equal(afterFail.snapshot, undefined);
-      assert.equal(afterFail.cycles.length, before.cycles.length);
-      assert.equal(await store.count('z', T0, T0 + 60 * M), 1);
+        );
+        const before = await store.loadCheckpoint('agg');
+        const statusBefore = await store.status();
+        const failing = batch({
+          // good rows first, the bad one last: the failure comes after everything else
+          rows: [row(40, 'z', 2), row(41, 'y', 7), row(42, 'z', -1)],
+          offsets: new Map([
+            [0, 20],
+            [1, 5],
+          ]),
+          watermark: m(50),
+          late: [lateRecord(0, 2)],
+          top: [{ windowMinutes: 1, endMinute: m(41), ads: [{ adId: 'y', count: 7 }] }],
+          snapshot: new Uint8Array([9]),
+          stats: { events: 100, duplicates: 3, late: 1 },
+        });
+        await assert.rejects(store.commit(failing), isStoreFailure);
+        assert.deepEqual(await store.loadCheckpoint('agg'), before);
+        assert.deepEqual(await store.status(), statusBefore);
+        assert.equal(await store.count('z', m(0), m(60)), 1);
+        assert.equal(await store.count('y', m(0), m(60)), 0);
+        assert.deepEqual(
+          (await store.late(10)).map((l) => l.offset),
+          [1],
+        );
+        assert.deepEqual((await store.storedTop(1, m(41)))?.ads, [{ adId: 'z', count: 1 }]);
+        // the store stays usable: the corrected batch goes through
+        await store.commit({ ...failing, rows: [row(40, 'z', 2), row(41, 'y', 7)] });
+        assert.equal(await store.count('z', m(0), m(60)), 2);
+        assert.equal((await store.loadCheckpoint('agg')).seq, 2);
+      });
+
+      it('fences: a commit expecting another seq is refused whole', async () => {
+        await store.commit(batch({ expectedSeq: 0, rows: [row(0, 'a', 1)] }));
+        await store.commit(batch({ expectedSeq: 1, rows: [row(0, 'a', 2)] }));
+        const before = await store.loadCheckpoint('agg');
+        // a zombie that still believes seq 1 is the latest
+        await assert.rejects(
+          store.commit(
+            batch({ expectedSeq: 1, rows: [row(0, 'a', 99)], offsets: new Map([[0, 99]]) }),
+          ),
+          isStoreFailure,
+        );
+        assert.deepEqual(await store.loadCheckpoint('agg'), before);
+        assert.equal(await store.count('a', m(0), m(1)), 2);
+        // without expectedSeq no check is made
+        await store.commit(batch({ rows: [row(0, 'a', 3)] }));
+        assert.equal((await store.loadCheckpoint('agg')).seq, 3);
+      });
+
+      it('commits a large batch whole', async () => {
+        const rows = Array.from({ length: 20_000 }, (_, i) => row(i % 10, `ad-${i}`, 1 + (i % 7)));
+        await store.commit(batch({ rows }));
+        const expected = rows.reduce((s, r) => s + r.count, 0);
+        const all = await store.rows(-Infinity, Infinity, '*');
+        assert.equal(all.length, rows.length);
+        assert.equal(
+          all.reduce((s, r) => s + r.count, 0),
+          expected,
+        );
+      });
     });
 
-    it('keeps everything across a reopen', async () => {
-      store = await fx.reopen();
-      assert.equal(await store.count('a', T0, T0 + 2 * M), 9);
-      const cp = await store.loadCheckpoint('cp');
-      assert.equal(cp.cycles.length, 2);
-      assert.equal(cp.watermark, Infinity);
+    describe('checkpoint', () => {
+      const offsets = (n: number) =>
+        new Map([
+          [0, n],
+          [1, 2 * n],
+        ]);
+
+      it('numbers commits and keeps every cycle until a snapshot', async () => {
+        await store.commit(batch({ offsets: offsets(1), watermark: m(1) }));
+        await store.commit(batch({ offsets: offsets(2), watermark: m(2) }));
+        const cp = await store.loadCheckpoint('agg');
+        assert.equal(cp.seq, 2);
+        assert.equal(cp.snapshot, undefined);
+        assert.equal(cp.snapshotSeq, 0);
+        assert.deepEqual(cp.snapshotOffsets, new Map());
+        assert.deepEqual(cp.cycles, [
+          { seq: 1, offsets: offsets(1), watermark: m(1) },
+          { seq: 2, offsets: offsets(2), watermark: m(2) },
+        ]);
+        assert.deepEqual(cp.offsets, offsets(2));
+        assert.equal(cp.watermark, m(2));
+      });
+
+      it('round-trips a snapshot and prunes the cycles it reflects', async () => {
+        await store.commit(batch({ offsets: offsets(1), watermark: m(1) }));
+        await store.commit(
+          batch({ offsets: offsets(2), watermark: m(2), snapshot: new Uint8Array([1, 2, 3]) }),
+        );
+        let cp = await store.loadCheckpoint('agg');
+        assert.ok(cp.snapshot instanceof Uint8Array);
+        assert.deepEqual([...(cp.snapshot ?? [])], [1, 2, 3]);
+        assert.equal(cp.snapshotSeq, 2);
+        assert.deepEqual(cp.snapshotOffsets, offsets(2));
+        assert.equal(cp.snapshotWatermark, m(2));
+        assert.deepEqual(cp.cycles, []);
+
+        await store.commit(batch({ offsets: offsets(3), watermark: m(3) }));
+        await store.commit(batch({ offsets: offsets(4), watermark: Infinity }));
+        cp = await store.loadCheckpoint('agg');
+        assert.equal(cp.seq, 4);
+        assert.deepEqual(cp.cycles, [
+          { seq: 3, offsets: offsets(3), watermark: m(3) },
+          { seq: 4, offsets: offsets(4), watermark: Infinity },
+        ]);
+        assert.deepEqual(cp.offsets, offsets(4));
+        assert.equal(cp.watermark, Infinity);
+
+        // a newer snapshot replaces the older one
+        const big = new Uint8Array(300_000).map((_, i) => i & 0xff);
+        await store.commit(batch({ offsets: offsets(5), watermark: m(5), snapshot: big }));
+        cp = await store.loadCheckpoint('agg');
+        assert.equal(cp.snapshotSeq, 5);
+        assert.deepEqual(cp.snapshot, big);
+        assert.deepEqual(cp.cycles, []);
+      });
+
+      it('records all offsets in each cycle, also partitions the batch did not name', async () => {
+        await store.commit(batch({ offsets: offsets(1) }));
+        await store.commit(batch({ offsets: new Map([[1, 7]]) }));
+        const cp = await store.loadCheckpoint('agg');
+        const expected = new Map([
+          [0, 1],
+          [1, 7],
+        ]);
+        assert.deepEqual(cp.offsets, expected);
+        assert.deepEqual(cp.cycles[1]?.offsets, expected);
+      });
+
+      it('keeps the watermark -Infinity until one is committed', async () => {
+        await store.commit(batch({ watermark: -Infinity }));
+        const cp = await store.loadCheckpoint('agg');
+        assert.equal(cp.watermark, -Infinity);
+        assert.equal(cp.cycles[0]?.watermark, -Infinity);
+      });
+
+      it('accumulates totals once per commit', async () => {
+        await store.commit(batch({ stats: { events: 5, duplicates: 1, late: 0 } }));
+        await store.commit(batch({ stats: { events: 7, duplicates: 0, late: 2 } }));
+        await store.commit(batch({ snapshot: new Uint8Array([1]) })); // no stats: no change
+        assert.deepEqual((await store.loadCheckpoint('agg')).totals, {
+          events: 12,
+          duplicates: 1,
+          late: 2,
+        });
+      });
+
+      it('keeps consumers apart', async () => {
+        await store.commit(
+          batch({
+            consumer: 'a',
+            offsets: offsets(1),
+            stats: { events: 1, duplicates: 0, late: 0 },
+          }),
+        );
+        await store.commit(
+          batch({ consumer: 'b', offsets: offsets(9), snapshot: new Uint8Array([2]) }),
+        );
+        const a = await store.loadCheckpoint('a');
+        const b = await store.loadCheckpoint('b');
+        assert.equal(a.seq, 1);
+        assert.equal(a.snapshot, undefined);
+        assert.deepEqual(a.offsets, offsets(1));
+        assert.deepEqual(a.totals.events, 1);
+        assert.equal(b.seq, 1);
+        assert.deepEqual(b.offsets, offsets(9));
+        assert.deepEqual(b.totals.events, 0);
+        const status = await store.status();
+        assert.deepEqual(
+          status.consumers.map((c) => [c.consumer, c.seq, c.snapshotSeq]),
+          [
+            ['a', 1, 0],
+            ['b', 1, 1],
+          ],
+        );
+      });
+
+      it('survives a reopen, all of it', async () => {
+        await store.commit(
+          batch({
+            rows: [row(0, 'a', 3), row(0, 'a', 1, 'country=US')],
+            top: [{ windowMinutes: 1, endMinute: m(1), ads: [{ adId: 'a', count: 3 }] }],
+            late: [lateRecord(0, 1)],
+            offsets: offsets(1),
+            watermark: m(1),
+            snapshot: new Uint8Array([4, 5]),
+            stats: { events: 3, duplicates: 1, late: 1 },
+          }),
+        );
+        await store.commit(batch({ offsets: offsets(2), watermark: m(2) }));
+        const cp = await store.loadCheckpoint('agg');
+        const status = await store.status();
+        store = await fx.reopen();
+        assert.deepEqual(await store.loadCheckpoint('agg'), cp);
+        assert.deepEqual(await store.status(), status);
+        assert.equal(await store.count('a', m(0), m(1)), 3);
+        assert.equal(await store.count('a', m(0), m(1), { dims: ['country=US'] }), 1);
+        assert.deepEqual((await store.storedTop(1, m(1)))?.ads, [{ adId: 'a', count: 3 }]);
+        assert.deepEqual(await store.late(10), [lateRecord(0, 1)]);
+        // and goes on numbering where it was
+        await store.commit(batch({ offsets: offsets(3) }));
+        assert.equal((await store.loadCheckpoint('agg')).seq, 3);
+      });
+    });
+
+    describe('count and timeseries', () => {
+      beforeEach(async () => {
+        await store.commit(
+          batch({
+            rows: [
+              row(10, 'r', 1),
+              row(11, 'r', 10),
+              row(12, 'r', 100),
+              row(10, 'r', 1, 'country=US'),
+              row(11, 'r', 6, 'country=US'),
+              row(11, 'r', 4, 'country=CA'),
+              row(12, 'r', 100, 'country=CA'),
+              row(11, 'other', 1000),
+            ],
+          }),
+        );
+      });
+
+      it('sums the minutes of a half-open range', async () => {
+        assert.equal(await store.count('r', m(10), m(13)), 111);
+        assert.equal(await store.count('r', m(11), m(12)), 10);
+        assert.equal(await store.count('r', m(10), m(10)), 0);
+        assert.equal(await store.count('r', m(12), m(10)), 0);
+        assert.equal(await store.count('r', m(13), m(20)), 0);
+        assert.equal(await store.count('r', -Infinity, Infinity), 111);
+        assert.equal(await store.count('nobody', m(0), m(60)), 0);
+      });
+
+      it('takes minute m when from ≤ m < to, also for bounds inside a minute', async () => {
+        assert.equal(await store.count('r', m(10) + 1, m(12) + 1), 110);
+        assert.equal(await store.count('r', m(9) + 1, m(11) - 1), 1);
+      });
+
+      it('filters on dimension values, a union of values of one attribute', async () => {
+        assert.equal(await store.count('r', m(10), m(13), { dims: ['country=US'] }), 7);
+        assert.equal(
+          await store.count('r', m(10), m(13), { dims: ['country=US', 'country=CA'] }),
+          111,
+        );
+        assert.equal(
+          await store.count('r', m(10), m(13), { dims: ['country=US', 'country=US'] }),
+          7,
+        );
+        assert.equal(await store.count('r', m(10), m(13), { dims: ['country=FR'] }), 0);
+        assert.equal(await store.count('r', m(10), m(13), { dims: [] }), 0);
+      });
+
+      it('gives a point per minute with rows, ascending', async () => {
+        assert.deepEqual(await store.timeseries('r', m(0), m(60)), [
+          { minute: m(10), count: 1 },
+          { minute: m(11), count: 10 },
+          { minute: m(12), count: 100 },
+        ]);
+        assert.deepEqual(await store.timeseries('r', m(11), m(12)), [{ minute: m(11), count: 10 }]);
+        assert.deepEqual(
+          await store.timeseries('r', m(0), m(60), { dims: ['country=US', 'country=CA'] }),
+          [
+            { minute: m(10), count: 1 },
+            { minute: m(11), count: 10 },
+            { minute: m(12), count: 100 },
+          ],
+        );
+        assert.deepEqual(await store.timeseries('r', m(11), m(11)), []);
+      });
+
+      it('lists the rows of one dimension value in key order', async () => {
+        assert.deepEqual(await store.rows(m(11), m(12), '*'), [
+          row(11, 'other', 1000),
+          row(11, 'r', 10),
+        ]);
+        assert.deepEqual(await store.rows(-Infinity, Infinity, 'country=CA'), [
+          row(11, 'r', 4, 'country=CA'),
+          row(12, 'r', 100, 'country=CA'),
+        ]);
+      });
+    });
+
+    describe('top', () => {
+      it('ranks exactly, ties by ad_id ascending in byte order', async () => {
+        await store.commit(
+          batch({
+            rows: [
+              row(20, 'b', 5),
+              row(20, 'a', 5),
+              row(21, 'c', 4),
+              row(21, 'a', 1),
+              row(20, 'B', 3),
+              row(20, 'ad10', 3),
+              row(20, 'ad9', 3),
+              row(20, 'b', 5, 'country=US'),
+              row(20, 'a', 2, 'country=CA'),
+              row(21, 'c', 4, 'country=CA'),
+            ],
+          }),
+        );
+        assert.deepEqual(await store.top(m(20), m(22), 3), [
+          { adId: 'a', count: 6 },
+          { adId: 'b', count: 5 },
+          { adId: 'c', count: 4 },
+        ]);
+        assert.deepEqual(await store.top(m(20), m(21), 10), [
+          { adId: 'a', count: 5 },
+          { adId: 'b', count: 5 },
+          { adId: 'B', count: 3 },
+          { adId: 'ad10', count: 3 },
+          { adId: 'ad9', count: 3 },
+        ]);
+        assert.deepEqual(await store.top(m(20), m(22), 5, { dims: ['country=CA'] }), [
+          { adId: 'c', count: 4 },
+          { adId: 'a', count: 2 },
+        ]);
+        assert.deepEqual(await store.top(m(20), m(22), 5, { dims: ['country=CA', 'country=US'] }), [
+          { adId: 'b', count: 5 },
+          { adId: 'c', count: 4 },
+          { adId: 'a', count: 2 },
+        ]);
+        assert.deepEqual(await store.top(m(21), m(21), 5), []);
+        assert.deepEqual(await store.top(m(20), m(22), 0), []);
+        assert.deepEqual(await store.top(m(22), m(30), 5), []);
+      });
+
+      it('agrees with a reference ranking on random data', async () => {
+        const rand = rng(42);
+        const dims = ['*', 'country=US', 'country=CA', 'country=DE'];
+        const rows: MinuteRow[] = [];
+        for (let minute = 0; minute < 12; minute++) {
+          for (let ad = 0; ad < 300; ad++) {
+            if (rand() < 0.4) continue;
+            for (const dim of dims) {
+              if (dim === '*' || rand() < 0.5) {
+                rows.push(row(minute, `ad-${ad}`, Math.floor(rand() * 5), dim));
+              }
+            }
+          }
+        }
+        await store.commit(batch({ rows }));
+        for (const [from, to, n, filter] of [
+          [0, 1, 10, ['*']],
+          [0, 12, 50, ['*']],
+          [3, 7, 25, ['country=US']],
+          [2, 11, 40, ['country=US', 'country=DE']],
+          [0, 12, 1000, ['country=CA']],
+        ] as const) {
+          assert.deepEqual(
+            await store.top(m(from), m(to), n, { dims: [...filter] }),
+            oracleTop(rows, m(from), m(to), n, [...filter]),
+            `top ${n} over [${from}, ${to}) ${filter.join(',')}`,
+          );
+        }
+      });
+
+      it('stores the precomputed lists, replacing a corrected one', async () => {
+        const top = { windowMinutes: 5, endMinute: m(30), ads: [{ adId: 'x', count: 9 }] };
+        await store.commit(batch({ top: [top] }));
+        const corrected = [
+          { adId: 'y', count: 10 },
+          { adId: 'x', count: 9 },
+        ];
+        await store.commit(batch({ top: [{ ...top, ads: corrected }] }));
+        assert.deepEqual(await store.storedTop(5, m(30)), { ...top, ads: corrected });
+        assert.equal(await store.storedTop(1, m(30)), undefined);
+        assert.equal(await store.storedTop(5, m(31)), undefined);
+      });
+    });
+
+    describe('late records', () => {
+      it('keeps each once, whatever is replayed, and pages them by (partition, offset)', async () => {
+        const records = [lateRecord(1, 100), lateRecord(0, 7), lateRecord(1, 3), lateRecord(0, 9)];
+        await store.commit(batch({ late: records }));
+        await store.commit(batch({ late: records.slice(1, 3) }));
+        const order = [lateRecord(0, 7), lateRecord(0, 9), lateRecord(1, 3), lateRecord(1, 100)];
+        assert.deepEqual(await store.late(10), order);
+        const page1 = await store.late(2);
+        assert.deepEqual(page1, order.slice(0, 2));
+        const last = page1[1]!;
+        const page2 = await store.late(2, { partition: last.partition, offset: last.offset });
+        assert.deepEqual(page2, order.slice(2));
+        assert.deepEqual(await store.late(2, { partition: 1, offset: 100 }), []);
+        assert.deepEqual(await store.late(0), []);
+        assert.equal((await store.status()).lateRecords, 4);
+      });
+    });
+
+    describe('status', () => {
+      it('shows every consumer with its seq, offsets, watermark and totals', async () => {
+        await store.commit(
+          batch({
+            offsets: new Map([[2, 30]]),
+            watermark: m(3),
+            stats: { events: 9, duplicates: 2, late: 1 },
+            late: [lateRecord(2, 1)],
+          }),
+        );
+        assert.deepEqual(await store.status(), {
+          consumers: [
+            {
+              consumer: 'agg',
+              seq: 1,
+              snapshotSeq: 0,
+              offsets: new Map([[2, 30]]),
+              watermark: m(3),
+              totals: { events: 9, duplicates: 2, late: 1 },
+            },
+          ],
+          lateRecords: 1,
+        });
+      });
+    });
+
+    describe('pruneBefore', () => {
+      it('deletes older minutes and the lists that end by then, nothing else', async () => {
+        await store.commit(
+          batch({
+            rows: [row(0, 'a', 1), row(1, 'a', 2), row(2, 'a', 4), row(1, 'a', 2, 'country=US')],
+            top: [
+              { windowMinutes: 1, endMinute: m(1), ads: [] },
+              { windowMinutes: 1, endMinute: m(2), ads: [] },
+              { windowMinutes: 2, endMinute: m(3), ads: [] },
+            ],
+            late: [lateRecord(0, 1)],
+            snapshot: new Uint8Array([1]),
+          }),
+        );
+        const cp = await store.loadCheckpoint('agg');
+        assert.deepEqual(await store.pruneBefore(m(2)), { rows: 3, topRows: 2 });
+        assert.equal(await store.count('a', -Infinity, Infinity), 4);
+        assert.equal(await store.storedTop(1, m(2)), undefined);
+        assert.notEqual(await store.storedTop(2, m(3)), undefined);
+        assert.equal((await store.late(10)).length, 1);
+        assert.deepEqual(await store.loadCheckpoint('agg'), cp);
+        assert.deepEqual(await store.pruneBefore(m(2)), { rows: 0, topRows: 0 });
+      });
+    });
+
+    describe('close', () => {
+      it('is idempotent, and later calls fail with TALLY_STORE_FAILURE', async () => {
+        await store.close();
+        await store.close();
+        await assert.rejects(store.count('a', m(0), m(1)), isStoreFailure);
+        await assert.rejects(store.commit(batch()), isStoreFailure);
+        await assert.rejects(store.loadCheckpoint('agg'), isStoreFailure);
+      });
     });
   });
 }

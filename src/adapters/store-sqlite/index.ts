@@ -1,1 +1,3 @@
-export { openSqliteStore, SqliteStore, type SqliteStoreOptions } from './sqlite-store.js';
+export { openSqliteStore } from './open.js';
+export type { SqliteAggregateStore, SqliteStoreOptions } from './open.js';
+export type { StoreLogger } from './logger.js';

@@ -1,0 +1,109 @@
+/** Recovery and status reads: one read transaction each, so they see one consistent commit. */
+import type Database from 'better-sqlite3';
+import type { Checkpoint, ConsumerStatus, StoreStatus } from '../../ports/aggregate-store.js';
+import { decodeOffsets, decodeWatermark } from './codec.js';
+
+interface StateRow {
+  consumer: string;
+  seq: number;
+  watermark: number | null;
+  events: number;
+  duplicates: number;
+  late: number;
+}
+
+interface SnapshotRow {
+  seq: number;
+  offsets: string;
+  watermark: number | null;
+  state: Buffer;
+}
+
+interface CycleRow {
+  seq: number;
+  offsets: string;
+  watermark: number | null;
+}
+
+export interface CheckpointReads {
+  loadCheckpoint(consumer: string): Checkpoint;
+  status(): StoreStatus;
+}
+
+export function prepareCheckpointReads(db: Database.Database): CheckpointReads {
+  const state = db.prepare(
+    'SELECT consumer, seq, watermark, events, duplicates, late FROM consumer_state WHERE consumer = ?',
+  ) as Database.Statement<[string], StateRow>;
+  const allStates = db.prepare(
+    'SELECT consumer, seq, watermark, events, duplicates, late FROM consumer_state ORDER BY consumer',
+  ) as Database.Statement<[], StateRow>;
+  const snapshot = db.prepare(
+    'SELECT seq, offsets, watermark, state FROM snapshots WHERE consumer = ?',
+  ) as Database.Statement<[string], SnapshotRow>;
+  const snapshotSeqs = db.prepare('SELECT consumer, seq FROM snapshots') as Database.Statement<
+    [],
+    { consumer: string; seq: number }
+  >;
+  const cycles = db.prepare(
+    'SELECT seq, offsets, watermark FROM cycles WHERE consumer = ? AND seq > ? ORDER BY seq',
+  ) as Database.Statement<[string, number], CycleRow>;
+  const offsets = db.prepare(
+    'SELECT partition_id, next_offset FROM consumer_offsets WHERE consumer = ? ORDER BY partition_id',
+  ) as Database.Statement<[string], { partition_id: number; next_offset: number }>;
+  const lateCount = db.prepare('SELECT count(*) FROM late_events').pluck() as Database.Statement<
+    [],
+    number
+  >;
+
+  const offsetsOf = (consumer: string) =>
+    new Map(offsets.all(consumer).map((r) => [r.partition_id, r.next_offset]));
+  const totalsOf = (s: StateRow | undefined) => ({
+    events: s?.events ?? 0,
+    duplicates: s?.duplicates ?? 0,
+    late: s?.late ?? 0,
+  });
+
+  const loadCheckpoint = db.transaction((consumer: string): Checkpoint => {
+    const s = state.get(consumer);
+    const snap = snapshot.get(consumer);
+    const snapshotSeq = snap?.seq ?? 0;
+    return {
+      seq: s?.seq ?? 0,
+      snapshotSeq,
+      snapshotOffsets: snap === undefined ? new Map() : decodeOffsets(snap.offsets),
+      snapshotWatermark: decodeWatermark(snap?.watermark),
+      // a view, not a copy: the port speaks Uint8Array, the driver returns a Buffer
+      snapshot:
+        snap === undefined
+          ? undefined
+          : new Uint8Array(snap.state.buffer, snap.state.byteOffset, snap.state.byteLength),
+      cycles: cycles.all(consumer, snapshotSeq).map((c) => ({
+        seq: c.seq,
+        offsets: decodeOffsets(c.offsets),
+        watermark: decodeWatermark(c.watermark),
+      })),
+      offsets: offsetsOf(consumer),
+      watermark: decodeWatermark(s?.watermark),
+      totals: totalsOf(s),
+    };
+  });
+
+  const status = db.transaction((): StoreStatus => {
+    const snapSeq = new Map(snapshotSeqs.all().map((r) => [r.consumer, r.seq]));
+    const consumers: ConsumerStatus[] = allStates.all().map((s) => ({
+      consumer: s.consumer,
+      seq: s.seq,
+      snapshotSeq: snapSeq.get(s.consumer) ?? 0,
+      offsets: offsetsOf(s.consumer),
+      watermark: decodeWatermark(s.watermark),
+      totals: totalsOf(s),
+    }));
+    return { consumers, lateRecords: lateCount.get() ?? 0 };
+  });
+
+  // DEFERRED: a read transaction, which never blocks the writer under WAL
+  return {
+    loadCheckpoint: (consumer) => loadCheckpoint.deferred(consumer),
+    status: () => status.deferred(),
+  };
+}

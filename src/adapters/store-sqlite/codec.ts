@@ -1,0 +1,44 @@
+/**
+ * Value encodings between the port's types and SQLite columns. Pure functions: the same text
+ * formats suit the PostgreSQL adapter.
+ */
+import { TallyError } from '../../core/errors.js';
+import type { RankedAd } from '../../ports/aggregate-store.js';
+
+/** -Infinity ("nothing seen yet") is stored as NULL: portable to SQL types without infinities. */
+export function encodeWatermark(watermark: number): number | null {
+  if (Number.isNaN(watermark)) {
+    throw new TallyError('TALLY_INTERNAL', 'a watermark is NaN');
+  }
+  return watermark === -Infinity ? null : watermark;
+}
+
+export function decodeWatermark(value: number | null | undefined): number {
+  return value === null || value === undefined ? -Infinity : value;
+}
+
+/** Offsets as a JSON object keyed by partition, partitions ascending: `{"0":120,"3":7}`. */
+export function encodeOffsets(offsets: ReadonlyMap<number, number>): string {
+  const entries = [...offsets].sort((a, b) => a[0] - b[0]);
+  return JSON.stringify(Object.fromEntries(entries));
+}
+
+export function decodeOffsets(text: string): Map<number, number> {
+  const parsed = JSON.parse(text) as Record<string, number>;
+  return new Map(Object.entries(parsed).map(([p, o]) => [Number(p), o]));
+}
+
+/** A most-clicked list as compact JSON pairs: `[["ad1",42],["ad7",40]]`. */
+export function encodeRanked(ads: readonly RankedAd[]): string {
+  return JSON.stringify(ads.map((a) => [a.adId, a.count]));
+}
+
+export function decodeRanked(text: string): RankedAd[] {
+  const pairs = JSON.parse(text) as Array<[string, number]>;
+  return pairs.map(([adId, count]) => ({ adId, count }));
+}
+
+/** Minutes are identified by their start: the first whole minute at or after `t`. */
+export function ceilToMinute(t: number): number {
+  return Math.ceil(t / 60_000) * 60_000;
+}

@@ -1,0 +1,107 @@
+/**
+ * The one write path: a whole aggregator cycle in a single IMMEDIATE transaction. Rows carry
+ * absolute counts (an upsert, never an increment) and late records are keyed by their log
+ * position, so re-committing the same content changes nothing; totals are accumulated in the
+ * same transaction as the offsets they account for, so they can neither be lost nor doubled
+ * by a crash (recovery replays cycles into the operator, it never commits them again).
+ */
+import type Database from 'better-sqlite3';
+import { TallyError } from '../../core/errors.js';
+import type { CommitBatch } from '../../ports/aggregate-store.js';
+import { encodeOffsets, encodeRanked, encodeWatermark } from './codec.js';
+
+export type CommitFn = (batch: CommitBatch) => void;
+
+export function prepareCommit(db: Database.Database): CommitFn {
+  const currentSeq = db
+    .prepare('SELECT seq FROM consumer_state WHERE consumer = ?')
+    .pluck() as Database.Statement<[string], number>;
+  const upsertState = db.prepare(`
+    INSERT INTO consumer_state (consumer, seq, watermark, events, duplicates, late)
+    VALUES (@consumer, @seq, @watermark, @events, @duplicates, @late)
+    ON CONFLICT (consumer) DO UPDATE SET
+      seq = excluded.seq,
+      watermark = excluded.watermark,
+      events = events + excluded.events,
+      duplicates = duplicates + excluded.duplicates,
+      late = late + excluded.late`);
+  const upsertOffset = db.prepare(`
+    INSERT INTO consumer_offsets (consumer, partition_id, next_offset) VALUES (?, ?, ?)
+    ON CONFLICT (consumer, partition_id) DO UPDATE SET next_offset = excluded.next_offset`);
+  const allOffsets = db.prepare(
+    'SELECT partition_id, next_offset FROM consumer_offsets WHERE consumer = ?',
+  ) as Database.Statement<[string], { partition_id: number; next_offset: number }>;
+  const insertCycle = db.prepare(
+    'INSERT INTO cycles (consumer, seq, offsets, watermark) VALUES (?, ?, ?, ?)',
+  );
+  const upsertSnapshot = db.prepare(`
+    INSERT INTO snapshots (consumer, seq, offsets, watermark, state) VALUES (?, ?, ?, ?, ?)
+    ON CONFLICT (consumer) DO UPDATE SET
+      seq = excluded.seq, offsets = excluded.offsets,
+      watermark = excluded.watermark, state = excluded.state`);
+  const pruneCycles = db.prepare('DELETE FROM cycles WHERE consumer = ? AND seq <= ?');
+  const upsertTop = db.prepare(`
+    INSERT INTO most_clicked_ads (window_minutes, end_minute, ads) VALUES (?, ?, ?)
+    ON CONFLICT (window_minutes, end_minute) DO UPDATE SET ads = excluded.ads`);
+  const insertLate = db.prepare(`
+    INSERT INTO late_events
+      (partition_id, log_offset, ad_id, event_time, event_id, watermark, raw)
+    VALUES (?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (partition_id, log_offset) DO NOTHING`);
+  const upsertRow = db.prepare(`
+    INSERT INTO minute_counts (minute, dim, ad_id, count) VALUES (?, ?, ?, ?)
+    ON CONFLICT (minute, dim, ad_id) DO UPDATE SET count = excluded.count`);
+
+  const run = db.transaction((batch: CommitBatch) => {
+    const previous = currentSeq.get(batch.consumer) ?? 0;
+    if (batch.expectedSeq !== undefined && batch.expectedSeq !== previous) {
+      throw new TallyError(
+        'TALLY_STORE_FAILURE',
+        `commit of ${batch.consumer} refused: expected seq ${batch.expectedSeq}, store has ${previous} (another writer committed)`,
+        { details: { reason: 'fenced', expectedSeq: batch.expectedSeq, storedSeq: previous } },
+      );
+    }
+    const seq = previous + 1;
+    const watermark = encodeWatermark(batch.watermark);
+    upsertState.run({
+      consumer: batch.consumer,
+      seq,
+      watermark,
+      events: batch.stats?.events ?? 0,
+      duplicates: batch.stats?.duplicates ?? 0,
+      late: batch.stats?.late ?? 0,
+    });
+
+    for (const [partition, next] of batch.offsets)
+      upsertOffset.run(batch.consumer, partition, next);
+    // cycles and snapshots record ALL offsets, so each one alone says where replay stands
+    const offsets = encodeOffsets(
+      new Map(allOffsets.all(batch.consumer).map((r) => [r.partition_id, r.next_offset])),
+    );
+    if (batch.snapshot === undefined) {
+      insertCycle.run(batch.consumer, seq, offsets, watermark);
+    } else {
+      // the snapshot reflects this cycle and every earlier one: none needs replaying any more
+      upsertSnapshot.run(batch.consumer, seq, offsets, watermark, batch.snapshot);
+      pruneCycles.run(batch.consumer, seq);
+    }
+
+    for (const t of batch.top) upsertTop.run(t.windowMinutes, t.endMinute, encodeRanked(t.ads));
+    for (const l of batch.late) {
+      insertLate.run(
+        l.partition,
+        l.offset,
+        l.adId,
+        l.timestamp,
+        l.eventId,
+        encodeWatermark(l.watermark),
+        l.raw,
+      );
+    }
+    for (const r of batch.rows) upsertRow.run(r.minute, r.dim, r.adId, r.count);
+  });
+
+  // IMMEDIATE: take the write lock up front, so a concurrent writer waits (busy_timeout)
+  // instead of failing to upgrade a read lock halfway through the cycle
+  return (batch) => run.immediate(batch);
+}
