@@ -254,14 +254,11 @@ describe('query routes', () => {
     });
   }
 
-  test(
-    '400 naming from: an impossible date (Feb 30) is refused, not rolled over',
-    async () => {
-      const res = await get('/v1/ads/ad-a/aggregated_count?from=2026-02-30T00:00:00Z');
-      assert.equal(res.statusCode, 400, res.body);
-      assert.equal(res.json<ErrorShape>().parameter, 'from');
-    },
-  );
+  test('400 naming from: an impossible date (Feb 30) is refused, not rolled over', async () => {
+    const res = await get('/v1/ads/ad-a/aggregated_count?from=2026-02-30T00:00:00Z');
+    assert.equal(res.statusCode, 400, res.body);
+    assert.equal(res.json<ErrorShape>().parameter, 'from');
+  });
 
   test('every bad request leaves the server serving', async () => {
     const res = await get(`/v1/ads/ad-a/aggregated_count?from=${m(0)}&to=${m(3)}`);
