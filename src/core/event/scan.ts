@@ -17,6 +17,7 @@
  * text between the quotes, numbers are `Number(text)` (what JSON.parse computes), and an
  * unknown field's `"key":value` text is what JSON.stringify writes for it.
  */
+import { KNOWN_FIELD_NAMES } from './fields.js';
 
 /** known fields, in validateEvent's order of checks */
 export const F_AD_ID = 0;
@@ -255,15 +256,9 @@ function knownKeyAt(src: Uint8Array, i: number, end: number): number {
   }
 }
 
-const NAMES: readonly Uint8Array[] = [
-  'ad_id',
-  'timestamp',
-  'click_timestamp',
-  'event_id',
-  'user_id',
-  'ip',
-  'country',
-].map((n) => Uint8Array.from(n, (c) => c.charCodeAt(0)));
+const NAMES: readonly Uint8Array[] = KNOWN_FIELD_NAMES.map((n) =>
+  Uint8Array.from(n, (c) => c.charCodeAt(0)),
+);
 
 /** knownKeyAt within the last bytes of the input, bounds-checked. */
 function knownKeyNearEnd(src: Uint8Array, i: number, end: number): number {

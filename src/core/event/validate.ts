@@ -25,6 +25,7 @@ import { canonicalEventId } from './identity.js';
 import { canonicalIp } from './ip.js';
 import { COUNTRY_CODES, countryIndex } from './countries.js';
 import { formatIsoTimestamp, parseIsoTimestamp } from './time.js';
+import { KNOWN_FIELD_NAMES } from './fields.js';
 
 export type ValidationResult =
   { ok: true; event: ClickEvent } | { ok: false; rejection: Rejection };
@@ -34,15 +35,7 @@ export const AD_ID_MAX = 64;
 export const EVENT_ID_MAX = 128;
 export const USER_ID_MAX = 128;
 
-const KNOWN_FIELDS: ReadonlySet<string> = new Set([
-  'ad_id',
-  'timestamp',
-  'click_timestamp',
-  'event_id',
-  'user_id',
-  'ip',
-  'country',
-]);
+const KNOWN_FIELDS: ReadonlySet<string> = new Set(KNOWN_FIELD_NAMES);
 
 /** the largest epoch ms JavaScript dates can hold; beyond it a time is not a time */
 export const MAX_EPOCH_MS = 8.64e15;
