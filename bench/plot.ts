@@ -195,12 +195,14 @@ function panel(
     out.push(
       `<rect x="${left}" y="${y + 3}" width="${w.toFixed(1)}" height="${rowH - 6}" class="${cls}"/>`,
     );
-    out.push(
-      `<text x="${(left + w + 4).toFixed(1)}" y="${y + 15}" class="value">${short(b.value)}</text>`,
-    );
-    if (b.target !== undefined) {
-      const tx = x(b.target).toFixed(1);
-      out.push(`<line x1="${tx}" y1="${y + 1}" x2="${tx}" y2="${y + rowH - 1}" class="target"/>`);
+    const end = left + w;
+    const tx = b.target === undefined ? undefined : x(b.target);
+    // the value's label goes past the target's tick when the tick sits just after the bar
+    const labelX = tx !== undefined && tx > end - 3 && tx < end + 45 ? tx + 5 : end + 4;
+    out.push(`<text x="${labelX.toFixed(1)}" y="${y + 15}" class="value">${short(b.value)}</text>`);
+    if (tx !== undefined) {
+      const t = tx.toFixed(1);
+      out.push(`<line x1="${t}" y1="${y + 1}" x2="${t}" y2="${y + rowH - 1}" class="target"/>`);
     }
   });
   return { svg: out.join('\n'), height: bottom + 40 - y0 };
