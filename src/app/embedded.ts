@@ -1,6 +1,7 @@
+import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Config } from '../config/index.js';
-import { lockDataDir } from '../adapters/fs/dir-lock.js';
+import { acquireDirLock } from '../adapters/fs/dir-lock.js';
 import { openEmbeddedLog } from '../adapters/log-embedded/index.js';
 import { openFileDeadLetters } from '../adapters/deadletters-file/index.js';
 import { openSqliteStore } from '../adapters/store-sqlite/index.js';
@@ -54,7 +55,9 @@ export async function openEmbedded(
   const metrics = deps.metrics ?? createMetrics();
   const logger = deps.logger;
   const paths = dataPaths(config.dataDir);
-  const lock = lockDataDir(paths.root);
+  // one owner per data dir: the same pid lock the log and the dead letters take on theirs
+  await mkdir(paths.root, { recursive: true });
+  const lock = await acquireDirLock(paths.root);
   const opened: Array<{ close(): Promise<void> }> = [];
   try {
     const log = await openEmbeddedLog({
@@ -124,13 +127,13 @@ export async function openEmbedded(
           await runner.stop();
         } finally {
           for (const c of opened.reverse()) await c.close();
-          lock.release();
+          await lock.release();
         }
       },
     };
   } catch (err) {
     for (const c of opened.reverse()) await c.close().catch(() => undefined);
-    lock.release();
+    await lock.release();
     throw err;
   }
 }

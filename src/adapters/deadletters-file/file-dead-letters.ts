@@ -3,7 +3,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { TallyError } from '../../core/errors.js';
 import type { DeadLetter, DeadLetterStore } from '../../ports/dead-letters.js';
-import { tryAcquireDirLock, type DirLock } from '../log-embedded/dir-lock.js';
+import { tryAcquireDirLock, type DirLock } from '../fs/dir-lock.js';
 import { fsyncDir, readAt, writeAllAt } from '../log-embedded/fs-durable.js';
 import { GroupCommitQueue } from '../log-embedded/group-commit.js';
 import { silentLogger, type Durability, type LogLogger } from '../log-embedded/types.js';

@@ -4,7 +4,7 @@ import { TallyError } from '../../core/errors.js';
 import type { AppendResult, EventLog, PartitionAppend, ReadResult } from '../../ports/event-log.js';
 import { MAX_BATCH_PAYLOAD_BYTES, encodeBatchHeader, BATCH_HEADER_BYTES } from './batch-header.js';
 import { crc32 } from './crc32.js';
-import { acquireDirLock, type DirLock } from './dir-lock.js';
+import { acquireDirLock, type DirLock } from '../fs/dir-lock.js';
 import { loadOrCreateMeta } from './dir-meta.js';
 import { fsyncDir } from './fs-durable.js';
 import { GroupCommitQueue } from './group-commit.js';
