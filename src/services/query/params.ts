@@ -60,15 +60,16 @@ export interface TimeRange {
   to: number;
 }
 
-/** `to` defaults to now, `from` to `to` − 1 min; ranges are half-open on minute starts. */
+/** `to` defaults to now, `from` to `to` − `defaultMinutes` (1); ranges are half-open on minute starts. */
 export function parseRange(
   fromRaw: string | undefined,
   toRaw: string | undefined,
   now: number,
   maxMinutes: number,
+  defaultMinutes = 1,
 ): TimeRange {
   const to = parseTime('to', toRaw) ?? now;
-  const from = parseTime('from', fromRaw) ?? to - MINUTE;
+  const from = parseTime('from', fromRaw) ?? to - defaultMinutes * MINUTE;
   if (from > to) throw bad('from', `must not be after to (${new Date(to).toISOString()})`);
   if (to - from > maxMinutes * MINUTE) {
     throw bad('from', `the range may span at most ${maxMinutes} minutes`);

@@ -72,10 +72,7 @@ export class QueryService {
 
   async timeseries(adIdRaw: string | undefined, q: CountQuery) {
     const adId = parseAdId(adIdRaw);
-    const now = this.o.clock.now();
-    const to = parseTime('to', q.to) ?? now;
-    const from = parseTime('from', q.from) ?? to - 60 * MINUTE;
-    const range = parseRange(String(from), String(to), now, MAX_SERIES_MINUTES);
+    const range = parseRange(q.from, q.to, this.o.clock.now(), MAX_SERIES_MINUTES, 60);
     const f = this.resolveFilter(q.filter);
     const points = f.raw
       ? await this.requireRaw().timeseries(adId, range.from, range.to, f.raw)
