@@ -14,7 +14,7 @@ import autocannon from 'autocannon';
 import { openEmbedded } from '../src/app/embedded.js';
 import { loadConfig } from '../src/config/index.js';
 import { ClickGenerator } from '../src/core/generate/generate.js';
-import { httpDepsFromEmbedded } from '../src/services/http/embedded-deps.js';
+import { httpDepsFromEmbedded } from '../src/app/http.js';
 import { buildHttpServer } from '../src/services/http/server.js';
 import { silentLogger } from '../src/services/observability/logger.js';
 

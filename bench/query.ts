@@ -18,7 +18,7 @@ import { openEmbedded, type EmbeddedApp } from '../src/app/embedded.js';
 import { loadConfig } from '../src/config/index.js';
 import { parseNdjson } from '../src/core/event/parse-body.js';
 import { ClickGenerator } from '../src/core/generate/generate.js';
-import { httpDepsFromEmbedded } from '../src/services/http/embedded-deps.js';
+import { httpDepsFromEmbedded } from '../src/app/http.js';
 import { buildHttpServer } from '../src/services/http/server.js';
 import { silentLogger } from '../src/services/observability/logger.js';
 import type { BenchResult } from './http-ingest.js';

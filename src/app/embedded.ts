@@ -1,36 +1,25 @@
 import { mkdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
 import type { Config } from '../config/index.js';
+import { systemClock } from '../adapters/clock/system-clock.js';
 import { acquireDirLock } from '../adapters/fs/dir-lock.js';
 import { openEmbeddedLog } from '../adapters/log-embedded/index.js';
 import { openFileDeadLetters } from '../adapters/deadletters-file/index.js';
 import { openSqliteStore } from '../adapters/store-sqlite/index.js';
-import type { AggregateStore } from '../ports/aggregate-store.js';
+import type { Clock } from '../ports/clock.js';
 import type { DeadLetterStore } from '../ports/dead-letters.js';
 import type { EventLog } from '../ports/event-log.js';
-import { systemClock, type Clock } from '../ports/clock.js';
 import { AggregatorRunner } from '../services/aggregator/runner.js';
 import { IngestService } from '../services/ingest/ingest-service.js';
-import { QueryService } from '../services/query/query-service.js';
+import type { QueryService } from '../services/query/query-service.js';
 import { RawScanner } from '../services/query/raw-scan.js';
 import type { Logger } from '../services/observability/logger.js';
 import { createMetrics, type Metrics } from '../services/observability/metrics.js';
-
-/** Where the embedded default keeps its state, below --data-dir. */
-export function dataPaths(dataDir: string) {
-  const root = resolve(dataDir);
-  return {
-    root,
-    log: join(root, 'log'),
-    store: join(root, 'tally.sqlite'),
-    deadLetters: join(root, 'deadletters'),
-  };
-}
+import { dataPaths } from './paths.js';
+import { queryService } from './query.js';
 
 export interface EmbeddedApp {
   config: Readonly<Config>;
   log: EventLog;
-  store: AggregateStore;
   deadLetters: DeadLetterStore;
   ingest: IngestService;
   runner: AggregatorRunner;
@@ -97,13 +86,9 @@ export async function openEmbedded(
       lag: () => runner.lag(),
       onAppended: () => runner.notify(),
     });
-    const query = new QueryService({
-      store,
+    const query = queryService(config, {
+      reader: store,
       clock,
-      dimensions: config.aggregation.dimensions,
-      namedFilters: config.filters,
-      topN: config.aggregation.topN,
-      topWindows: config.aggregation.topWindows,
       watermark: () => runner.watermark,
       rawScanner: new RawScanner(log),
     });
@@ -111,7 +96,6 @@ export async function openEmbedded(
     return {
       config,
       log,
-      store,
       deadLetters,
       ingest,
       runner,

@@ -1,19 +1,17 @@
-import { loadConfig, type Config, type DeepPartial } from '../config/index.js';
-import { createLogger, type Logger } from '../services/observability/logger.js';
+import type { Command } from 'commander';
+import { appContext, type AppContext } from '../app/context.js';
+import type { Config, DeepPartial } from '../config/index.js';
 
-export interface GlobalOptions {
+interface GlobalOptions {
   dataDir?: string;
   config?: string;
 }
 
-/** Config for a command: defaults ← --config file ← environment ← flags. */
-export function commandConfig(
-  global: GlobalOptions,
-  overrides: DeepPartial<Config> = {},
-): { config: Readonly<Config>; logger: Logger } {
-  const config = loadConfig({
+/** A command's context: defaults ← --config file ← environment ← flags (--data-dir, then its own). */
+export function commandContext(program: Command, overrides: DeepPartial<Config> = {}): AppContext {
+  const global = program.opts<GlobalOptions>();
+  return appContext({
     file: global.config,
     overrides: { ...overrides, ...(global.dataDir ? { dataDir: global.dataDir } : {}) },
   });
-  return { config, logger: createLogger(config.logLevel) };
 }

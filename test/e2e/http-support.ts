@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { openEmbedded, type EmbeddedApp } from '../../src/app/embedded.js';
 import { loadConfig, type Config, type DeepPartial } from '../../src/config/index.js';
 import { ClickGenerator, type GenerateOptions } from '../../src/core/generate/generate.js';
-import { httpDepsFromEmbedded } from '../../src/services/http/embedded-deps.js';
+import { httpDepsFromEmbedded } from '../../src/app/http.js';
 import { buildHttpServer } from '../../src/services/http/server.js';
 import { silentLogger } from '../../src/services/observability/logger.js';
 import { createMetrics } from '../../src/services/observability/metrics.js';

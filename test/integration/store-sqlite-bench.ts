@@ -10,7 +10,8 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openSqliteStore } from '../../src/adapters/store-sqlite/index.js';
-import type { DimFilter, MinuteRow } from '../../src/ports/aggregate-store.js';
+import type { DimFilter } from '../../src/ports/aggregate-reader.js';
+import type { MinuteRow } from '../../src/ports/aggregates.js';
 import { tempDir } from '../helpers/cli.js';
 
 const { values: args } = parseArgs({

@@ -5,7 +5,7 @@
  * Usage: node store-sqlite-child.js <file> <rowsPerCommit>
  */
 import { openSqliteStore } from '../../src/adapters/store-sqlite/index.js';
-import type { CommitBatch } from '../../src/ports/aggregate-store.js';
+import type { CommitBatch } from '../../src/ports/aggregate-sink.js';
 
 export const CONSUMER = 'kill';
 export const T0 = Date.UTC(2026, 10, 25, 10, 0);

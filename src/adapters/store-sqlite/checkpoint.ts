@@ -1,6 +1,7 @@
 /** Recovery and status reads: one read transaction each, so they see one consistent commit. */
 import type Database from 'better-sqlite3';
-import type { Checkpoint, ConsumerStatus, StoreStatus } from '../../ports/aggregate-store.js';
+import type { ConsumerStatus, StoreStatus } from '../../ports/aggregate-reader.js';
+import type { Checkpoint } from '../../ports/aggregate-sink.js';
 import { decodeOffsets, decodeWatermark } from './codec.js';
 
 interface StateRow {

@@ -3,7 +3,7 @@
  * formats suit the PostgreSQL adapter.
  */
 import { TallyError } from '../../core/errors.js';
-import type { RankedAd } from '../../ports/aggregate-store.js';
+import type { RankedAd } from '../../ports/aggregates.js';
 
 /** -Infinity ("nothing seen yet") is stored as NULL: portable to SQL types without infinities. */
 export function encodeWatermark(watermark: number): number | null {

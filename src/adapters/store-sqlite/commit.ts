@@ -7,7 +7,7 @@
  */
 import type Database from 'better-sqlite3';
 import { TallyError } from '../../core/errors.js';
-import type { CommitBatch } from '../../ports/aggregate-store.js';
+import type { CommitBatch } from '../../ports/aggregate-sink.js';
 import { encodeOffsets, encodeRanked, encodeWatermark } from './codec.js';
 
 const ROWS_PER_STATEMENT = 128;

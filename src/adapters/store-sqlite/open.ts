@@ -7,12 +7,14 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { TallyError } from '../../core/errors.js';
-import type { AggregateStore } from '../../ports/aggregate-store.js';
+import type { AggregateReader } from '../../ports/aggregate-reader.js';
+import type { AggregateSink } from '../../ports/aggregate-sink.js';
+import type { DimKey, MinuteRow } from '../../ports/aggregates.js';
 import { prepareCheckpointReads } from './checkpoint.js';
 import { prepareCommit } from './commit.js';
 import { guard, storeFailure } from './errors.js';
 import type { StoreLogger } from './logger.js';
-import { preparePrune } from './prune.js';
+import { preparePrune, type PruneResult } from './prune.js';
 import { prepareQueries } from './queries.js';
 import { checkVersion, ensureIndex, hasIndex, migrate } from './schema.js';
 
@@ -44,7 +46,21 @@ export interface SqliteStoreOptions {
   logger?: StoreLogger;
 }
 
-export interface SqliteAggregateStore extends AggregateStore {
+/**
+ * Both ports over one SQLite file, plus what only this adapter's own tests call today:
+ * `rows` (every row of one dimension value, in key order; the reconciliation job will read
+ * through it) and `pruneBefore` (retention). Whoever opens the store closes it.
+ */
+export interface SqliteAggregateStore extends AggregateSink, AggregateReader {
+  /** every row of one dimension key over fromMinute ≤ m < toMinute, by minute then ad_id */
+  rows(fromMinute: number, toMinute: number, dim: DimKey): Promise<MinuteRow[]>;
+  /**
+   * Retention: deletes minute rows with minute < `minute` and most-clicked lists whose window
+   * ends at or before it. Late records and checkpoints are kept.
+   */
+  pruneBefore(minute: number): Promise<PruneResult>;
+  /** idempotent; every later call fails with TALLY_STORE_FAILURE */
+  close(): Promise<void>;
   readonly file: string;
   readonly schemaVersion: number;
   /** whether count/timeseries read the per-ad index */

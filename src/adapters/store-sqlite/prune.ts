@@ -4,7 +4,13 @@
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type Database from 'better-sqlite3';
-import type { PruneResult } from '../../ports/aggregate-store.js';
+
+export interface PruneResult {
+  /** minute rows deleted */
+  rows: number;
+  /** most-clicked lists deleted */
+  topRows: number;
+}
 
 export function preparePrune(
   db: Database.Database,

@@ -5,15 +5,9 @@
  * With the index, count and timeseries scan (ad_id, dim, minute) instead.
  */
 import type Database from 'better-sqlite3';
-import type {
-  DimFilter,
-  DimKey,
-  LateRecord,
-  MinuteRow,
-  RankedAd,
-  TopRow,
-} from '../../ports/aggregate-store.js';
-import { ALL_DIMS } from '../../ports/aggregate-store.js';
+import type { DimFilter } from '../../ports/aggregate-reader.js';
+import type { DimKey, LateRecord, MinuteRow, RankedAd, TopRow } from '../../ports/aggregates.js';
+import { ALL_DIMS } from '../../ports/aggregates.js';
 import { ceilToMinute, decodeRanked, decodeWatermark } from './codec.js';
 import { OPTIONAL_INDEXES } from './schema.js';
 

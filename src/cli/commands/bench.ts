@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { commandConfig, type GlobalOptions } from '../context.js';
+import { runBenchSuite } from '../../app/bench.js';
+import { commandContext } from '../context.js';
 
 export function registerBench(program: Command): void {
   program
@@ -11,18 +12,13 @@ export function registerBench(program: Command): void {
     .option('--quick', 'small workloads: finishes in under a minute')
     .option('--json', 'print one JSON array of {name, metric, value, unit}')
     .action(async (opts: { only?: string; quick?: boolean; json?: boolean }) => {
-      const { config, logger } = commandConfig(program.opts<GlobalOptions>());
-      // loaded on demand: the suite pulls in DuckDB and autocannon, which no other command needs
-      const { runBench } = await import('../../../bench/index.js');
-      await runBench({
+      await runBenchSuite(commandContext(program), {
         only: opts.only
           ?.split(',')
           .map((s) => s.trim())
           .filter(Boolean),
         quick: opts.quick === true,
         json: opts.json === true,
-        config,
-        logger,
       });
     });
 }

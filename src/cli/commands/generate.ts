@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
-import { generateNdjson, type GenerateOptions } from '../../core/generate/index.js';
+import { clickLines } from '../../app/generate.js';
 import { TallyError } from '../../core/errors.js';
-import { parseTime } from '../../services/query/params.js';
 
 function num(name: string, raw: string | undefined): number | undefined {
   if (raw === undefined) return undefined;
@@ -52,28 +51,27 @@ export function registerGenerate(program: Command): void {
     .option('--invalid <rate>', 'share of invalid records (default 0.01)')
     .option('--disorder <ms>', 'maximum backwards jitter of on-time events (default 30000)')
     .action(async (f: GenerateFlags) => {
-      const count = num('count', f.count) ?? 100_000;
-      const rate = num('rate', f.rate) ?? 1000;
-      const start = parseTime('start', f.start) ?? Date.now() - Math.ceil((count * 1000) / rate);
-      const opts: GenerateOptions = {
-        seed: num('seed', f.seed) ?? 1,
-        count,
-        startTime: start,
-        eventsPerSecond: rate,
-        ...(f.ads === undefined ? {} : { ads: num('ads', f.ads)! }),
-        ...(f.zipf === undefined ? {} : { zipfExponent: num('zipf', f.zipf)! }),
-        ...(f.duplicates === undefined ? {} : { duplicateRate: num('duplicates', f.duplicates)! }),
-        ...(f.late === undefined ? {} : { lateRate: num('late', f.late)! }),
-        ...(f.invalid === undefined ? {} : { invalidRate: num('invalid', f.invalid)! }),
-        ...(f.disorder === undefined ? {} : { disorderMs: num('disorder', f.disorder)! }),
-      };
+      const it = clickLines(
+        {
+          count: num('count', f.count),
+          ads: num('ads', f.ads),
+          seed: num('seed', f.seed),
+          start: f.start,
+          rate: num('rate', f.rate),
+          zipf: num('zipf', f.zipf),
+          duplicates: num('duplicates', f.duplicates),
+          late: num('late', f.late),
+          invalid: num('invalid', f.invalid),
+          disorder: num('disorder', f.disorder),
+        },
+        Date.now(),
+      );
       let closed = false;
       process.stdout.on('error', (e: NodeJS.ErrnoException) => {
         if (e.code === 'EPIPE')
           closed = true; // `tally generate | head`: the reader left
         else throw e;
       });
-      const it = generateNdjson(opts);
       for (;;) {
         const r = it.next();
         if (r.done) {

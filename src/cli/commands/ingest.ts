@@ -1,16 +1,11 @@
-import { createReadStream, existsSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { TallyError } from '../../core/errors.js';
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
-import { openEmbedded } from '../../app/embedded.js';
-import { EncodePool } from '../../services/ingest/encode-pool.js';
-import { ingestNdjsonStream } from '../../services/ingest/file-ingest.js';
-import { commandConfig, type GlobalOptions } from '../context.js';
+import { ingestFiles } from '../../app/ingest.js';
+import { TallyError } from '../../core/errors.js';
+import { commandContext } from '../context.js';
 import { printJson } from '../output.js';
-
-/** read size: each chunk of whole lines (~8k records) becomes one append */
-const CHUNK_BYTES = 1 << 20;
 
 /**
  * Encoding runs on the main thread unless --encode-workers says otherwise: on the shared
@@ -31,7 +26,7 @@ export function registerIngest(program: Command): void {
       `worker threads that parse and encode records beside the main thread (0–${MAX_ENCODE_WORKERS}; default 0)`,
     )
     .action(async (files: string[], cmd: { encodeWorkers?: string }) => {
-      const { config, logger } = commandConfig(program.opts<GlobalOptions>());
+      const ctx = commandContext(program);
       for (const f of files) {
         if (f !== '-' && !existsSync(f)) {
           throw new TallyError('TALLY_BAD_PARAMETER', `file: cannot read "${f}": no such file`, {
@@ -47,15 +42,7 @@ export function registerIngest(program: Command): void {
           { field: 'encode-workers' },
         );
       }
-      const sizes = files.map((f) => (f === '-' ? 0 : statSync(f).size));
-      const totalBytes = sizes.reduce((a, b) => a + b, 0);
-      // small inputs are not worth a worker's start-up
-      const pool =
-        workers > 0 && (totalBytes === 0 || totalBytes > 4 * CHUNK_BYTES)
-          ? new EncodePool(workers)
-          : undefined;
-      const app = await openEmbedded(config, { logger, restoreAggregator: false });
-      const totals = { accepted: 0, rejected: 0 };
+      const totalBytes = files.reduce((sum, f) => sum + (f === '-' ? 0 : statSync(f).size), 0);
       const bar =
         process.stderr.isTTY && totalBytes > 8 * 1024 * 1024
           ? new cliProgress.SingleBar(
@@ -68,26 +55,14 @@ export function registerIngest(program: Command): void {
           : undefined;
       let done = 0;
       bar?.start(Math.ceil(totalBytes / 2 ** 20), 0);
-      try {
-        for (const file of files) {
-          const input =
-            file === '-' ? process.stdin : createReadStream(file, { highWaterMark: CHUNK_BYTES });
-          const source = file === '-' ? 'stdin' : `file:${file}`;
-          const t = await ingestNdjsonStream(app.ingest, input, source, {
-            pool,
-            onBytes: (n) => {
-              done += n;
-              bar?.update(Math.floor(done / 2 ** 20));
-            },
-          });
-          totals.accepted += t.accepted;
-          totals.rejected += t.rejected;
-        }
-      } finally {
-        bar?.stop();
-        await pool?.close();
-        await app.close();
-      }
+      const totals = await ingestFiles(ctx, files, {
+        workers,
+        totalBytes,
+        onBytes: (n) => {
+          done += n;
+          bar?.update(Math.floor(done / 2 ** 20));
+        },
+      }).finally(() => bar?.stop());
       printJson(totals);
     });
 }

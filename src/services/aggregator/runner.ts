@@ -1,17 +1,22 @@
 import type { Config } from '../../config/index.js';
 import { ClickAggregator, type AggregatorConfig } from '../../core/operator/aggregator.js';
 import type { LateEvent } from '../../core/aggregate/types.js';
+import { isTallyError } from '../../core/errors.js';
 import type { EventLog } from '../../ports/event-log.js';
-import type { AggregateStore, CommitBatch, LateRecord } from '../../ports/aggregate-store.js';
+import type { AggregateSink, CommitBatch } from '../../ports/aggregate-sink.js';
+import type { LateRecord } from '../../ports/aggregates.js';
 import type { Clock } from '../../ports/clock.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 
 const MINUTE = 60_000;
 
+/** the consumer name the aggregator commits under unless told otherwise */
+export const DEFAULT_CONSUMER = 'aggregator';
+
 export interface RunnerOptions {
   log: EventLog;
-  store: AggregateStore;
+  store: AggregateSink;
   aggregation: Config['aggregation'];
   clock: Clock;
   logger: Logger;
@@ -65,6 +70,8 @@ function toLateRecord(l: LateEvent): LateRecord {
 export class AggregatorRunner {
   private op!: ClickAggregator;
   private offsets = new Map<number, number>();
+  /** seq of this consumer's latest commit: each commit expects it, so a second writer is fenced */
+  private seq = 0;
   private lastSnapshotAt = 0;
   private lastCommitAt = 0;
   private running = false;
@@ -78,7 +85,7 @@ export class AggregatorRunner {
   private lastArrivalToCommit = 0;
 
   constructor(private readonly o: RunnerOptions) {
-    this.consumer = o.consumer ?? 'aggregator';
+    this.consumer = o.consumer ?? DEFAULT_CONSUMER;
     this.cfg = operatorConfig(o.aggregation);
     this.maxCycleRecords = o.maxCycleRecords ?? 1_000_000;
   }
@@ -144,6 +151,7 @@ export class AggregatorRunner {
       }
     }
     this.totals = { ...cp.totals };
+    this.seq = cp.seq;
     this.lastSnapshotAt = clock.now();
     const ms = Date.now() - started;
     this.o.logger.info(
@@ -208,11 +216,13 @@ export class AggregatorRunner {
       offsets: new Map(this.offsets),
       watermark: this.op.watermark,
       stats: out.stats,
+      expectedSeq: this.seq,
       ...(snapshotDue ? { snapshot: this.op.snapshot() } : {}),
     };
     const t0 = performance.now();
     await this.o.store.commit(batch);
     const commitMs = performance.now() - t0;
+    this.seq++;
     const committedAt = clock.now();
     if (snapshotDue) this.lastSnapshotAt = committedAt;
     this.lastCommitAt = committedAt;
@@ -290,6 +300,12 @@ export class AggregatorRunner {
         const fed = await this.cycle();
         if (fed >= this.maxCycleRecords / 2) continue; // behind: go again at once
       } catch (err) {
+        if (isTallyError(err) && err.details?.reason === 'fenced') {
+          // another aggregator committed for this consumer: it owns the offsets now
+          this.o.logger.error({ err }, 'aggregator fenced by another writer; stopping');
+          this.running = false;
+          break;
+        }
         this.o.logger.error({ err }, 'aggregator cycle failed; retrying');
       }
       const wait = Math.max(10, interval - (this.o.clock.now() - this.lastCommitAt));

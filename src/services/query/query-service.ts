@@ -1,6 +1,6 @@
 import type { Dimension, RankedAd } from '../../core/aggregate/types.js';
 import { TallyError } from '../../core/errors.js';
-import type { AggregateStore, DimFilter } from '../../ports/aggregate-store.js';
+import type { AggregateReader, DimFilter } from '../../ports/aggregate-reader.js';
 import type { Clock } from '../../ports/clock.js';
 import { dimKeysFor, parseFilter, type ParsedFilter } from './filters.js';
 import { floorMinute, parseAdId, parseIntParam, parseRange, parseTime } from './params.js';
@@ -11,7 +11,7 @@ const MAX_RANGE_MINUTES = 366 * 24 * 60;
 const MAX_SERIES_MINUTES = 7 * 24 * 60;
 
 export interface QueryServiceOptions {
-  store: AggregateStore;
+  store: AggregateReader;
   clock: Clock;
   dimensions: readonly Dimension[];
   namedFilters: Readonly<Record<string, string>>;

@@ -7,7 +7,7 @@ import { loadConfig, type Config, type DeepPartial } from '../../../src/config/i
 import { silentLogger } from '../../../src/services/observability/logger.js';
 import { createMetrics } from '../../../src/services/observability/metrics.js';
 import type { HttpDeps } from '../../../src/services/http/deps.js';
-import { httpDepsFromEmbedded } from '../../../src/services/http/embedded-deps.js';
+import { httpDepsFromEmbedded } from '../../../src/app/http.js';
 import { buildHttpServer } from '../../../src/services/http/server.js';
 
 export const MINUTE = 60_000;

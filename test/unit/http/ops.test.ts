@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Lifecycle } from '../../../src/services/http/lifecycle.js';
-import { httpDepsFromEmbedded } from '../../../src/services/http/embedded-deps.js';
+import { httpDepsFromEmbedded } from '../../../src/app/http.js';
 import { ndjson, openTestServer, pastMinute, type ErrorShape, type TestServer } from './helpers.js';
 
 type Json = Record<string, unknown>;

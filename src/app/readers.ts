@@ -1,0 +1,91 @@
+/**
+ * What the CLI's read commands open: the store and the dead letters for reading, the log only
+ * when a filter needs raw events. SQLite serves readers beside a running `tally start`, so
+ * queries work while it runs; the log and the dead letters belong to their owning process.
+ */
+import { systemClock } from '../adapters/clock/system-clock.js';
+import { openFileDeadLetters } from '../adapters/deadletters-file/index.js';
+import { openEmbeddedLog } from '../adapters/log-embedded/index.js';
+import { openSqliteStore } from '../adapters/store-sqlite/index.js';
+import { TallyError } from '../core/errors.js';
+import type { LateRecord } from '../ports/aggregates.js';
+import type { DeadLetter } from '../ports/dead-letters.js';
+import { DEFAULT_CONSUMER } from '../services/aggregator/runner.js';
+import { parseIntParam } from '../services/query/params.js';
+import type { QueryService } from '../services/query/query-service.js';
+import { RawScanner } from '../services/query/raw-scan.js';
+import type { AppContext } from './context.js';
+import { dataPaths } from './paths.js';
+import { queryService } from './query.js';
+
+/**
+ * Runs `fn` with a query service over the data dir's store. The default `to` of `top` comes
+ * from the aggregator's last committed watermark.
+ */
+export async function withQuery<T>(
+  ctx: AppContext,
+  fn: (q: QueryService) => Promise<T>,
+): Promise<T> {
+  const { config, logger } = ctx;
+  const paths = dataPaths(config.dataDir);
+  const store = await openSqliteStore({ file: paths.store, logger });
+  // filters on attributes that are not pre-aggregated read raw events: the log is opened
+  // only then, and only when no running process owns it
+  const raw = new RawScanner(() =>
+    openEmbeddedLog({ dir: paths.log, logger }).catch((e: unknown) => {
+      throw new TallyError(
+        'TALLY_UNAVAILABLE',
+        `this filter reads raw events, and the log cannot be opened (${(e as Error).message}); ask the running server's HTTP API instead`,
+        { field: 'filter', cause: e },
+      );
+    }),
+  );
+  try {
+    const aggregator = (await store.status()).consumers.find(
+      (c) => c.consumer === DEFAULT_CONSUMER,
+    );
+    const watermark = aggregator?.watermark ?? -Infinity;
+    const q = queryService(config, {
+      reader: store,
+      clock: systemClock,
+      watermark: () => watermark,
+      rawScanner: raw,
+    });
+    return await fn(q);
+  } finally {
+    await raw.close();
+    await store.close();
+  }
+}
+
+/** `tally deadletters`: rejected records, oldest first. */
+export async function listDeadLetters(
+  ctx: AppContext,
+  page: { limit?: string | undefined; offset?: string | undefined },
+): Promise<DeadLetter[]> {
+  const limit = parseIntParam('limit', page.limit, 1000, 1, 10_000_000);
+  const offset = parseIntParam('offset', page.offset, 0, 0, Number.MAX_SAFE_INTEGER);
+  const dl = await openFileDeadLetters(dataPaths(ctx.config.dataDir).deadLetters);
+  try {
+    return await dl.list(limit, offset);
+  } finally {
+    await dl.close();
+  }
+}
+
+/** `tally late`: events that came beyond the allowed lateness, in (partition, offset) order. */
+export async function listLate(
+  ctx: AppContext,
+  page: { limit?: string | undefined },
+): Promise<LateRecord[]> {
+  const limit = parseIntParam('limit', page.limit, 1000, 1, 10_000_000);
+  const store = await openSqliteStore({
+    file: dataPaths(ctx.config.dataDir).store,
+    logger: ctx.logger,
+  });
+  try {
+    return await store.late(limit);
+  } finally {
+    await store.close();
+  }
+}
