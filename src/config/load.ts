@@ -35,8 +35,6 @@ const ENV_KEYS: Array<[string, string[], 'string' | 'int' | 'list']> = [
   ['TALLY_COMMIT_INTERVAL_MS', ['aggregation', 'commitIntervalMs'], 'int'],
   ['TALLY_SNAPSHOT_INTERVAL_MS', ['aggregation', 'snapshotIntervalMs'], 'int'],
   ['TALLY_BODY_LIMIT_BYTES', ['http', 'bodyLimitBytes'], 'int'],
-  ['TALLY_KAFKA_BROKERS', ['kafka', 'brokers'], 'string'],
-  ['TALLY_DATABASE_URL', ['database', 'url'], 'string'],
 ];
 
 type Json = Record<string, unknown>;

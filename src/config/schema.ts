@@ -12,9 +12,8 @@ const Ms = (def: number, description: string, min = 0) =>
 export const ConfigSchema = Type.Object(
   {
     dataDir: Type.String({ minLength: 1, default: './data', description: 'where all state lives' }),
-    mode: Type.Union([Type.Literal('embedded'), Type.Literal('distributed')], {
-      default: 'embedded',
-    }),
+    /** the deployment; the distributed one (Kafka + PostgreSQL) joins when it runs */
+    mode: Type.Literal('embedded', { default: 'embedded' }),
     logLevel: Type.Union(
       ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
       { default: 'info' },
@@ -77,11 +76,6 @@ export const ConfigSchema = Type.Object(
         ads: Type.Integer({ minimum: 1, default: 5_000 }),
         seed: Type.Integer({ default: 42 }),
       },
-      { default: {} },
-    ),
-    kafka: Type.Object({ brokers: Type.String({ default: '127.0.0.1:9092' }) }, { default: {} }),
-    database: Type.Object(
-      { url: Type.String({ default: 'postgres://tally@127.0.0.1:5433/tally' }) },
       { default: {} },
     ),
   },

@@ -35,8 +35,19 @@ describe('config', () => {
     assert.deepEqual(c.aggregation.topWindows, [1, 5, 60]);
     assert.equal(c.log.partitions, 8);
     assert.equal(c.log.durability, 'fsync');
-    assert.equal(c.kafka.brokers, '127.0.0.1:9092');
-    assert.equal(c.database.url, 'postgres://tally@127.0.0.1:5433/tally');
+    assert.equal(c.mode, 'embedded');
+  });
+
+  it('refuses what this build cannot run: the distributed mode and its keys', () => {
+    assert.equal(
+      configError(() => loadConfig({ env: { TALLY_MODE: 'distributed' } })).field,
+      'mode',
+    );
+    for (const key of ['kafka', 'database']) {
+      const e = configError(() => loadConfig({ env: {}, overrides: { [key]: {} } as never }));
+      assert.equal(e.code, 'TALLY_CONFIG_INVALID');
+      assert.match(e.message, new RegExp(key));
+    }
   });
 
   it('layers file ← env ← overrides, and freezes the result', () => {
