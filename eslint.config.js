@@ -2,8 +2,76 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/**
+ * The dependency rule (docs/architecture.md): the layers under src/ each layer may import.
+ * Every arrow that is not listed is a lint error; test/lint/dependency-rule.test.ts proves
+ * that each one fires.
+ */
+export const MAY_IMPORT = {
+  core: [],
+  ports: ['core'],
+  config: ['core'],
+  adapters: ['core', 'ports', 'config'],
+  services: ['core', 'ports', 'config'],
+  app: ['core', 'ports', 'config', 'adapters', 'services'],
+  // the command line parses and prints; it reaches the core only for the error catalogue
+  cli: ['app', 'config', 'core/errors.js'],
+};
+
+/**
+ * no-restricted-imports patterns for one layer. Imports across layers climb to src/ and go
+ * down again (`../../services/…`), so a relative specifier that reaches a layer's folder names
+ * it; nothing below src/ is named like a layer.
+ */
+function layerPatterns(layer) {
+  const allowed = MAY_IMPORT[layer];
+  const patterns = [];
+  for (const other of Object.keys(MAY_IMPORT)) {
+    if (other === layer || allowed.includes(other)) continue;
+    // a layer allowed only one file of another (cli → core/errors.js)
+    const files = allowed
+      .filter((a) => a.startsWith(`${other}/`))
+      .map((a) => a.slice(other.length + 1));
+    const except = files.length
+      ? `(?!(?:${files.map((f) => f.replaceAll('.', '\\.')).join('|')})$)`
+      : '';
+    const reach = files.length ? `only ${files.join(', ')} of ${other}` : `nothing of ${other}`;
+    patterns.push({
+      regex: `^(?:\\.\\./)+${other}(?:/${except}|$)`,
+      message: `${layer} may import ${allowed.join(', ') || 'nothing outside itself'}: ${reach} (docs/architecture.md)`,
+    });
+  }
+  patterns.push({
+    regex: '^(?:\\.\\./)+(?:bench|test)(?:/|$)',
+    message: 'the product does not import its tests or benchmarks',
+  });
+  return patterns;
+}
+
+const dependencyRule = Object.keys(MAY_IMPORT).map((layer) => ({
+  files: [`src/${layer}/**/*.ts`],
+  rules: {
+    'no-restricted-imports': [
+      'error',
+      {
+        patterns: [
+          ...layerPatterns(layer),
+          ...(layer === 'core' || layer === 'ports'
+            ? [
+                {
+                  regex: '^(?!\\.)',
+                  message: `${layer} is pure: no node:* and no packages`,
+                },
+              ]
+            : []),
+        ],
+      },
+    ],
+  },
+}));
+
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'data/**', '.services/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'data/**', '.services/**', '.cache/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -24,32 +92,11 @@ export default tseslint.config(
       'no-constant-condition': ['error', { checkLoops: false }],
     },
   },
+  ...dependencyRule,
   {
-    // the dependency rule: the core is pure (no I/O, no node:*, no clock, no outer layers)
+    // the core is pure: no I/O, no clock, no timers, no environment, no randomness
     files: ['src/core/**/*.ts'],
     rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            {
-              group: ['node:*', 'fs', 'path', 'os', 'crypto', 'worker_threads', 'child_process'],
-              message: 'the core is pure: no node:* imports',
-            },
-            {
-              group: [
-                '**/adapters/**',
-                '**/services/**',
-                '**/app/**',
-                '**/cli/**',
-                '**/config/**',
-                '**/ports/**',
-              ],
-              message: 'the core imports nothing from the outer layers',
-            },
-          ],
-        },
-      ],
       'no-restricted-globals': [
         'error',
         { name: 'process', message: 'the core reads no environment' },
