@@ -194,15 +194,23 @@ export function parseBody(text: string, contentType?: string): ParsedRecord[] {
  * the last line when the stream did not end with a line break. Lines may be blank.
  */
 export class NdjsonLineSplitter {
-  private readonly decoder = new TextDecoder('utf-8');
+  // BOMs are skipped here, not by the decoder: Node 24's streaming TextDecoder drops a second
+  // BOM when the first chunk ends inside the first one
+  private readonly decoder = new TextDecoder('utf-8', { ignoreBOM: true });
   private pending = '';
-  private started = false;
+  /** leading BOMs still to skip: a byte stream's own and its text's (parseBody skips one) */
+  private leadingBoms: number | undefined;
 
   push(chunk: Uint8Array | string): string[] {
     let text = typeof chunk === 'string' ? chunk : this.decoder.decode(chunk, { stream: true });
-    if (!this.started && text.length > 0) {
-      this.started = true;
-      if (text.charCodeAt(0) === BOM) text = text.slice(1);
+    this.leadingBoms ??= typeof chunk === 'string' ? 1 : 2;
+    while (this.leadingBoms > 0 && text.length > 0) {
+      if (text.charCodeAt(0) === BOM) {
+        text = text.slice(1);
+        this.leadingBoms--;
+      } else {
+        this.leadingBoms = 0;
+      }
     }
     const lines: string[] = [];
     let start = 0;
