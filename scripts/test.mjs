@@ -1,9 +1,12 @@
 #!/usr/bin/env node
-// `npm test`: type-check and build, lint, format check, then every test file under dist/test.
-// TALLY_TEST_ONLY=<substring> narrows the test files (for local runs).
+// `npm test`: type-check and build, lint, format check, then every test file under dist/test,
+// on the Node that runs it and then on each other supported version (scripts/node-versions.mjs).
+// TALLY_TEST_ONLY=<substring> narrows the test files (for local runs); a narrowed run stays on
+// this Node unless TALLY_TEST_NODES names versions (comma-separated; empty: none).
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { OTHER_NODES, ensureNode, ensureSqliteAddon, layTree } from './node-versions.mjs';
 
 function run(cmd, args, opts = {}) {
   const started = Date.now();
@@ -36,4 +39,22 @@ if (!process.env.TALLY_SKIP_LINT) {
 run('bash', ['scripts/ensure-chromium.sh']);
 const only = process.env.TALLY_TEST_ONLY;
 const files = testFiles(join('dist', 'test')).filter((f) => !only || f.includes(only));
-run(process.execPath, ['--enable-source-maps', '--test', '--test-reporter=spec', ...files]);
+const nodeTest = ['--enable-source-maps', '--test', '--test-reporter=spec'];
+run(process.execPath, [...nodeTest, ...files]);
+
+const named = process.env.TALLY_TEST_NODES;
+const others =
+  named !== undefined
+    ? named
+        .split(',')
+        .map((v) => v.trim())
+        .filter(Boolean)
+    : only
+      ? []
+      : OTHER_NODES;
+for (const version of others) {
+  console.error(`\n── Node ${version} ──`);
+  const node = ensureNode(version);
+  const tree = layTree(version, ensureSqliteAddon(version, node));
+  run(node.bin, [...nodeTest, ...files], { cwd: tree });
+}
