@@ -1,4 +1,5 @@
 import type { Config } from '../config/index.js';
+import { operatorConfig } from '../services/aggregator/runner.js';
 import { DemoFeeder } from '../services/demo/demo-feeder.js';
 import type { HttpDeps } from '../services/http/deps.js';
 import { Lifecycle } from '../services/http/lifecycle.js';
@@ -12,20 +13,25 @@ const iso = (t: number) => new Date(t).toISOString();
 const isoOrNull = (t: number | null | undefined) =>
   typeof t === 'number' && Number.isFinite(t) ? iso(t) : null;
 
+/** `watermarkDelayMs` → `watermark_delay_ms`: the API's case for the config's keys */
+type SnakeCase<S extends string> = S extends `${infer C}${infer Rest}`
+  ? `${C extends Lowercase<C> ? C : `_${Lowercase<C>}`}${SnakeCase<Rest>}`
+  : S;
+
+function snakeCaseKeys<T extends object>(o: T): { [K in keyof T as SnakeCase<K & string>]: T[K] } {
+  return Object.fromEntries(
+    Object.entries(o).map(([k, v]) => [k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), v]),
+  ) as { [K in keyof T as SnakeCase<K & string>]: T[K] };
+}
+
 /** The config as /v1/status shows it: what an operator needs to read the numbers. */
 function configSummary(config: Readonly<Config>, partitions: number): StatusBody['config'] {
-  const a = config.aggregation;
   return {
     mode: config.mode,
     partitions,
     durability: config.log.durability,
-    watermark_delay_ms: a.watermarkDelayMs,
-    allowed_lateness_ms: a.allowedLatenessMs,
-    idle_timeout_ms: a.idleTimeoutMs,
-    dedup_horizon_ms: a.dedupHorizonMs,
-    dimensions: [...a.dimensions],
-    top_n: a.topN,
-    top_windows: [...a.topWindows],
+    // every setting of the operator, as the runner hands them to it
+    ...snakeCaseKeys(operatorConfig(config.aggregation)),
     filters: { ...config.filters },
   };
 }

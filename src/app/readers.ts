@@ -8,8 +8,6 @@ import { openFileDeadLetters } from '../adapters/deadletters-file/index.js';
 import { openEmbeddedLog } from '../adapters/log-embedded/index.js';
 import { openSqliteStore } from '../adapters/store-sqlite/index.js';
 import { TallyError } from '../core/errors.js';
-import type { LateRecord } from '../ports/aggregates.js';
-import type { DeadLetter } from '../ports/dead-letters.js';
 import { DEFAULT_CONSUMER } from '../services/aggregator/runner.js';
 import { parseIntParam } from '../services/query/params.js';
 import type { QueryService } from '../services/query/query-service.js';
@@ -58,33 +56,48 @@ export async function withQuery<T>(
   }
 }
 
-/** `tally deadletters`: rejected records, oldest first. */
-export async function listDeadLetters(
+const iso = (t: number) => new Date(t).toISOString();
+
+/** `tally deadletters`: rejected records with reason and payload, oldest first, as JSON lines. */
+export async function deadLetterLines(
   ctx: AppContext,
   page: { limit?: string | undefined; offset?: string | undefined },
-): Promise<DeadLetter[]> {
+) {
   const limit = parseIntParam('limit', page.limit, 1000, 1, 10_000_000);
   const offset = parseIntParam('offset', page.offset, 0, 0, Number.MAX_SAFE_INTEGER);
   const dl = await openFileDeadLetters(dataPaths(ctx.config.dataDir).deadLetters);
   try {
-    return await dl.list(limit, offset);
+    return (await dl.list(limit, offset)).map((l) => ({
+      source: l.source,
+      index: l.index,
+      code: l.code,
+      ...(l.field === undefined ? {} : { field: l.field }),
+      error: l.reason,
+      payload: l.payload,
+      received_at: iso(l.receivedAt),
+    }));
   } finally {
     await dl.close();
   }
 }
 
 /** `tally late`: events that came beyond the allowed lateness, in (partition, offset) order. */
-export async function listLate(
-  ctx: AppContext,
-  page: { limit?: string | undefined },
-): Promise<LateRecord[]> {
+export async function lateLines(ctx: AppContext, page: { limit?: string | undefined }) {
   const limit = parseIntParam('limit', page.limit, 1000, 1, 10_000_000);
   const store = await openSqliteStore({
     file: dataPaths(ctx.config.dataDir).store,
     logger: ctx.logger,
   });
   try {
-    return await store.late(limit);
+    return (await store.late(limit)).map((l) => ({
+      partition: l.partition,
+      offset: l.offset,
+      ad_id: l.adId,
+      timestamp: iso(l.timestamp),
+      event_id: l.eventId,
+      watermark: Number.isFinite(l.watermark) ? iso(l.watermark) : null,
+      event: JSON.parse(l.raw) as unknown,
+    }));
   } finally {
     await store.close();
   }

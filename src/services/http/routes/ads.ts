@@ -46,35 +46,39 @@ export async function adsRoutes(scope: FastifyInstance, deps: HttpDeps): Promise
     (req) => timed('popular_ads', () => deps.query.popular(req.query)),
   );
 
-  app.get(
-    '/v1/ads/:ad_id/aggregated_count',
+  // one ad over a range of minutes: the same parameters, answered by the query service
+  const adRanges = [
     {
-      schema: {
-        summary: 'Clicks of one ad over a range of minutes',
-        description:
-          'Counts the minutes from ≤ m < to (a minute is identified by its start). Defaults: to = now, from = to − 1 min.',
-        tags: ['query'],
-        params: AdParamsSchema,
-        querystring: RangeQuerySchema,
-        response: { 200: CountResponseSchema, ...errorResponses(400) },
-      },
+      route: 'aggregated_count',
+      summary: 'Clicks of one ad over a range of minutes',
+      description:
+        'Counts the minutes from ≤ m < to (a minute is identified by its start). Defaults: to = now, from = to − 1 min.',
+      response: CountResponseSchema,
+      answer: deps.query.count.bind(deps.query),
     },
-    (req) => timed('aggregated_count', () => deps.query.count(req.params.ad_id, req.query)),
-  );
-
-  app.get(
-    '/v1/ads/:ad_id/timeseries',
     {
-      schema: {
-        summary: 'Per-minute clicks of one ad, for charts',
-        description:
-          'One point per minute from ≤ m < to, zeros included. Defaults: to = now, from = to − 60 min; at most 7 days.',
-        tags: ['query'],
-        params: AdParamsSchema,
-        querystring: RangeQuerySchema,
-        response: { 200: TimeseriesResponseSchema, ...errorResponses(400) },
-      },
+      route: 'timeseries',
+      summary: 'Per-minute clicks of one ad, for charts',
+      description:
+        'One point per minute from ≤ m < to, zeros included. Defaults: to = now, from = to − 60 min; at most 7 days.',
+      response: TimeseriesResponseSchema,
+      answer: deps.query.timeseries.bind(deps.query),
     },
-    (req) => timed('timeseries', () => deps.query.timeseries(req.params.ad_id, req.query)),
-  );
+  ] as const;
+  for (const r of adRanges) {
+    app.get(
+      `/v1/ads/:ad_id/${r.route}`,
+      {
+        schema: {
+          summary: r.summary,
+          description: r.description,
+          tags: ['query'],
+          params: AdParamsSchema,
+          querystring: RangeQuerySchema,
+          response: { 200: r.response, ...errorResponses(400) },
+        },
+      },
+      (req) => timed(r.route, () => r.answer(req.params.ad_id, req.query)),
+    );
+  }
 }
