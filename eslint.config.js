@@ -4,7 +4,7 @@ import tseslint from 'typescript-eslint';
 
 /**
  * The dependency rule (docs/architecture.md): the layers under src/ each layer may import.
- * Every arrow that is not listed is a lint error; test/lint/dependency-rule.test.ts proves
+ * Every arrow that is not listed is a lint error; test/unit/lint/dependency-rule.test.ts proves
  * that each one fires.
  */
 export const MAY_IMPORT = {

@@ -33,7 +33,7 @@ function benchMissing(err: unknown, entry: string): unknown {
   const e = err as NodeJS.ErrnoException;
   if (e?.code !== 'ERR_MODULE_NOT_FOUND') return err;
   const what = e.message.includes(fileURLToPath(entry))
-    ? 'the benchmark suite is not built here: it ships with the repository, not the package. In a clone, run `npm install` (with dev dependencies), then `npx tsc -p tsconfig.json`'
+    ? 'the benchmark suite is not built here (it ships with the repository, not the package): in a clone, `npm install` with the dev dependencies builds it, as does `npx tsc -p tsconfig.json`'
     : `the benchmark suite needs the dev dependencies (${e.message.split('\n')[0]}): run \`npm install\` without --omit=dev`;
   return new TallyError('TALLY_NOT_FOUND', what, { cause: err });
 }
