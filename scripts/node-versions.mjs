@@ -96,8 +96,11 @@ export function ensureSqliteAddon(version, node) {
       PATH: `${dirname(node.bin)}:${process.env.PATH}`,
     },
   });
+  const built = join(work, 'build', 'Release', 'better_sqlite3.node');
+  // a build against the wrong headers would fail every test: refuse to cache it
+  sh(node.bin, ['-e', `process.dlopen({ exports: {} }, ${JSON.stringify(built)})`]);
   mkdirSync(dirname(addon), { recursive: true });
-  copyFileSync(join(work, 'build', 'Release', 'better_sqlite3.node'), addon);
+  copyFileSync(built, addon);
   rmSync(work, { recursive: true, force: true });
   process.stderr.write(`· built in ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
   return addon;

