@@ -23,8 +23,13 @@ import {
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The versions the full `npm test` also runs on, besides the Node that runs it. */
-export const OTHER_NODES = ['22.23.5', '24.22.3'];
+/** One version per major that `engines` admits; bump them as new releases reach the registry. */
+export const SUPPORTED_NODES = ['20.20.2', '22.23.5', '24.22.3'];
+
+/** The versions the full `npm test` also runs on: the majors other than the running one. */
+export const OTHER_NODES = SUPPORTED_NODES.filter(
+  (v) => v.split('.')[0] !== process.versions.node.split('.')[0],
+);
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const CACHE = join(ROOT, '.cache');
