@@ -11,11 +11,14 @@
  * No tombstones: dead entries are overwritten in place by inserts, and `sweep` rebuilds the
  * table without them once enough have died (counted per expiry minute, so we know when).
  */
+import { MINUTE_MS } from '../window/minute.js';
+
 const SLOT_BYTES = 24;
 const SLOT_F64 = 3;
 const SLOT_I32 = 6;
 const MAX_LOAD = 0.7;
-const BUCKET_MS = 60_000;
+// entries are counted per expiry minute
+const BUCKET_MS = MINUTE_MS;
 
 export class DedupTable {
   private f64: Float64Array;

@@ -26,11 +26,12 @@ import { canonicalIp } from './ip.js';
 import { COUNTRY_CODES, countryIndex } from './countries.js';
 import { formatIsoTimestamp, parseIsoTimestamp } from './time.js';
 import { KNOWN_FIELD_NAMES } from './fields.js';
+import { MINUTE_MS } from '../window/minute.js';
 
 export type ValidationResult =
   { ok: true; event: ClickEvent } | { ok: false; rejection: Rejection };
 
-export const DEFAULT_MAX_FUTURE_SKEW_MS = 5 * 60_000;
+export const DEFAULT_MAX_FUTURE_SKEW_MS = 5 * MINUTE_MS;
 export const AD_ID_MAX = 64;
 export const EVENT_ID_MAX = 128;
 export const USER_ID_MAX = 128;
@@ -182,7 +183,7 @@ export function parseTime(value: unknown, field: string): number | ValidationRes
 }
 
 function formatSkew(ms: number): string {
-  return ms % 60_000 === 0 ? `${ms / 60_000} min` : `${ms / 1000} s`;
+  return ms % MINUTE_MS === 0 ? `${ms / MINUTE_MS} min` : `${ms / 1000} s`;
 }
 
 /** The unknown fields of `rec` as JSON object text in key order; undefined when none. */

@@ -10,6 +10,7 @@ import type { ByteReader, ByteWriter } from './binary.js';
 import { invalid } from './binary.js';
 import type { Pane, TopList } from './node.js';
 import { DIMENSIONS } from '../aggregate/dimensions.js';
+import { MINUTE_MS } from '../window/minute.js';
 
 export const SNAPSHOT_MAGIC = 0x41594c54; // "TLYA" read as little-endian u32
 export const SNAPSHOT_VERSION = 1;
@@ -132,7 +133,7 @@ export function writePane(w: ByteWriter, p: Pane, localIds: Int32Array): void {
 
 export function readPane(r: ByteReader, ads: number, dimValues: number): Pane {
   const minute = r.f64();
-  if (!Number.isFinite(minute) || minute % 60_000 !== 0) invalid(`bad pane minute ${minute}`);
+  if (!Number.isFinite(minute) || minute % MINUTE_MS !== 0) invalid(`bad pane minute ${minute}`);
   const flags = r.u8();
   const star = readCountMap(r, ads);
   const dims = (flags & 4) !== 0 ? readPairMap(r, ads, dimValues) : null;

@@ -1,4 +1,5 @@
 import type { Config } from '../../config/index.js';
+import { MINUTE_MS, minuteOf } from '../../core/window/minute.js';
 import { ClickAggregator, type AggregatorConfig } from '../../core/operator/aggregator.js';
 import type { LateEvent } from '../../core/aggregate/types.js';
 import type { EventLog } from '../../ports/event-log.js';
@@ -6,8 +7,6 @@ import type { AggregateStore, CommitBatch, LateRecord } from '../../ports/aggreg
 import type { Clock } from '../../ports/clock.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-
-const MINUTE = 60_000;
 
 export interface RunnerOptions {
   log: EventLog;
@@ -243,7 +242,7 @@ export class AggregatorRunner {
     const minutes = new Set<number>();
     for (const r of batch.rows) minutes.add(r.minute);
     for (const minute of minutes) {
-      m.eventTimeToCommit.observe(Math.max(0, committedAt - (minute + MINUTE)) / 1000);
+      m.eventTimeToCommit.observe(Math.max(0, committedAt - (minute + MINUTE_MS)) / 1000);
     }
     for (const s of this.partitionStatus()) {
       m.partitionLag.set({ partition: String(s.partition) }, s.lag);
@@ -265,9 +264,7 @@ export class AggregatorRunner {
     for (const s of this.op.partitionStatus(this.o.clock.now())) {
       if (s.maxEventTime !== null && s.maxEventTime > maxEventTime) maxEventTime = s.maxEventTime;
     }
-    const closeAll = Number.isFinite(maxEventTime)
-      ? Math.floor(maxEventTime / MINUTE) * MINUTE + MINUTE
-      : -Infinity;
+    const closeAll = Number.isFinite(maxEventTime) ? minuteOf(maxEventTime) + MINUTE_MS : -Infinity;
     await this.cycle({ finalWatermark: closeAll, snapshot: true });
   }
 

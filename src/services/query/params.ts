@@ -1,10 +1,10 @@
 import { TallyError } from '../../core/errors.js';
 import { parseIsoTimestamp } from '../../core/event/time.js';
+import { MINUTE_MS } from '../../core/window/minute.js';
 
 /** Query-string parsing shared by the HTTP API and the CLI: every failure names its parameter. */
 
 const AD_ID = /^[A-Za-z0-9_.:-]{1,64}$/;
-const MINUTE = 60_000;
 
 function bad(param: string, message: string): TallyError {
   return new TallyError('TALLY_BAD_PARAMETER', `${param}: ${message}`, { field: param });
@@ -69,19 +69,10 @@ export function parseRange(
   defaultMinutes = 1,
 ): TimeRange {
   const to = parseTime('to', toRaw) ?? now;
-  const from = parseTime('from', fromRaw) ?? to - defaultMinutes * MINUTE;
+  const from = parseTime('from', fromRaw) ?? to - defaultMinutes * MINUTE_MS;
   if (from > to) throw bad('from', `must not be after to (${new Date(to).toISOString()})`);
-  if (to - from > maxMinutes * MINUTE) {
+  if (to - from > maxMinutes * MINUTE_MS) {
     throw bad('from', `the range may span at most ${maxMinutes} minutes`);
   }
   return { from, to };
-}
-
-/** The first minute start m with m ≥ t: minutes m in [from, to) are [ceil(from), ceil(to)). */
-export function ceilMinute(t: number): number {
-  return Math.ceil(t / MINUTE) * MINUTE;
-}
-
-export function floorMinute(t: number): number {
-  return Math.floor(t / MINUTE) * MINUTE;
 }
