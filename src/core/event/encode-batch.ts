@@ -43,18 +43,19 @@ import {
 import type { ValidationOptions } from './types.js';
 import { parseIsoBytes } from './time.js';
 import {
-  AD_ID_MAX,
   MAX_EPOCH_MS,
-  EVENT_ID_MAX,
-  USER_ID_MAX,
-  countryPair,
-  isAdIdChar,
   isInFuture,
   parseTime,
   validateEvent,
   validateFields,
   type FieldValues,
 } from './validate.js';
+import { AD_ID_MAX, FIELD, FIELDS, countryPair, isAdIdChar } from './fields.js';
+import { isWellFormed } from './utf8.js';
+
+const EVENT_ID_MIN = FIELD.eventId.minChars;
+const EVENT_ID_MAX = FIELD.eventId.maxChars;
+const USER_ID_MAX = FIELD.userId.maxChars;
 
 export interface EncodeOptions extends ValidationOptions {
   /** partitions of the log: records are routed by partitionFor(ad_id) */
@@ -441,7 +442,7 @@ export class BatchEncoder {
     if (idKind > K_NULL) {
       if (idKind !== K_STRING) return false;
       const n = s.chars[F_EVENT_ID]!;
-      if (n < 1 || n > EVENT_ID_MAX) return false;
+      if (n < EVENT_ID_MIN || n > EVENT_ID_MAX) return false;
       r.eventIdStart = s.start[F_EVENT_ID]!;
       r.eventIdEnd = s.end[F_EVENT_ID]!;
     } else r.eventIdStart = r.eventIdEnd = -1;
@@ -515,15 +516,9 @@ export class BatchEncoder {
     element = false,
   ): void {
     this.stats.checked++;
-    const f: FieldValues = {
-      adId: this.value(src, F_AD_ID),
-      timestamp: this.value(src, F_TIMESTAMP),
-      clickTimestamp: this.value(src, F_CLICK_TIMESTAMP),
-      eventId: this.value(src, F_EVENT_ID),
-      userId: this.value(src, F_USER_ID),
-      ip: this.value(src, F_IP),
-      country: this.value(src, F_COUNTRY),
-    };
+    // the scanner numbers the known fields by their place in the field table
+    const f = {} as FieldValues;
+    for (let k = 0; k < FIELDS.length; k++) f[FIELDS[k]!.key] = this.value(src, k);
     const v = validateFields(f, this.opts);
     if (!v.ok) {
       // an NDJSON record's payload is its line; an array element's is re-serialised, as
@@ -570,21 +565,6 @@ function plainView(b: Uint8Array): Uint8Array {
   return Object.getPrototypeOf(b) === Uint8Array.prototype
     ? b
     : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-}
-
-/** Whether `s` has no lone surrogate (String#isWellFormed, with a fallback for older engines). */
-export function isWellFormed(s: string): boolean {
-  const f = (s as { isWellFormed?: () => boolean }).isWellFormed;
-  if (f !== undefined) return f.call(s);
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0xd800 || c > 0xdfff) continue;
-    if (c >= 0xdc00) return false;
-    const d = i + 1 < s.length ? s.charCodeAt(i + 1) : 0;
-    if (d < 0xdc00 || d > 0xdfff) return false;
-    i++;
-  }
-  return true;
 }
 
 let shared: BatchEncoder | undefined;

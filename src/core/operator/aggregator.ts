@@ -750,8 +750,7 @@ export class ClickAggregator {
     const nDims = r.count(2);
     for (let id = 0; id < nDims; id++) {
       const b = r.bytes(r.u16());
-      if (b.length < 1 || b[0]! > 2 || this.dimValues.internTaggedBytes(b) !== id)
-        invalid(`bad dimension value at ${id}`);
+      if (this.dimValues.internTaggedBytes(b) !== id) invalid(`bad dimension value at ${id}`);
     }
     const windows = this.cfg.topWindows;
     for (const node of this.nodes) {

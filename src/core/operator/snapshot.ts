@@ -9,11 +9,18 @@ import { CountMap, PairCountMap } from '../aggregate/count-map.js';
 import type { ByteReader, ByteWriter } from './binary.js';
 import { invalid } from './binary.js';
 import type { Pane, TopList } from './node.js';
-import { DIMENSIONS } from '../aggregate/dimensions.js';
+import { dimensionTag } from '../aggregate/dimensions.js';
 import { MINUTE_MS } from '../window/minute.js';
 
 export const SNAPSHOT_MAGIC = 0x41594c54; // "TLYA" read as little-endian u32
 export const SNAPSHOT_VERSION = 1;
+
+/** the configured dimensions as a bit set by tag */
+function dimensionMask(cfg: AggregatorConfig): number {
+  let dims = 0;
+  for (const d of cfg.dimensions) dims |= 1 << dimensionTag(d);
+  return dims;
+}
 
 /** The settings a snapshot's state depends on; a restore under different ones is refused. */
 export function writeConfig(w: ByteWriter, cfg: AggregatorConfig): void {
@@ -21,9 +28,7 @@ export function writeConfig(w: ByteWriter, cfg: AggregatorConfig): void {
   w.f64(cfg.allowedLatenessMs);
   w.f64(cfg.dedupHorizonMs);
   w.f64(cfg.idleTimeoutMs);
-  let dims = 0;
-  for (const d of cfg.dimensions) dims |= 1 << DIMENSIONS.indexOf(d);
-  w.u8(dims);
+  w.u8(dimensionMask(cfg));
   w.u32(cfg.topN);
   w.u16(cfg.topWindows.length);
   for (const m of cfg.topWindows) w.u32(m);
@@ -41,8 +46,7 @@ export function checkConfig(r: ByteReader, cfg: AggregatorConfig): void {
   };
   const nw = r.u16();
   for (let i = 0; i < nw; i++) got.topWindows.push(r.u32());
-  let dims = 0;
-  for (const d of cfg.dimensions) dims |= 1 << DIMENSIONS.indexOf(d);
+  const dims = dimensionMask(cfg);
   // the idle timeout and watermark delay only steer computeWatermark: they may change freely
   const same =
     got.allowedLatenessMs === cfg.allowedLatenessMs &&

@@ -1,10 +1,9 @@
 import { TallyError } from '../../core/errors.js';
+import { AD_ID_RULE, isAdId } from '../../core/event/fields.js';
 import { parseIsoTimestamp } from '../../core/event/time.js';
 import { MINUTE_MS } from '../../core/window/minute.js';
 
 /** Query-string parsing shared by the HTTP API and the CLI: every failure names its parameter. */
-
-const AD_ID = /^[A-Za-z0-9_.:-]{1,64}$/;
 
 function bad(param: string, message: string): TallyError {
   return new TallyError('TALLY_BAD_PARAMETER', `${param}: ${message}`, { field: param });
@@ -46,11 +45,8 @@ export function parseIntParam(
 }
 
 export function parseAdId(raw: string | undefined, param = 'ad_id'): string {
-  if (raw === undefined || !AD_ID.test(raw)) {
-    throw bad(
-      param,
-      `must be 1–64 characters of [A-Za-z0-9_.:-], got "${String(raw).slice(0, 80)}"`,
-    );
+  if (raw === undefined || !isAdId(raw)) {
+    throw bad(param, `${AD_ID_RULE}, got "${String(raw).slice(0, 80)}"`);
   }
   return raw;
 }

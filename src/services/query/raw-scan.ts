@@ -1,6 +1,7 @@
 import type { RankedAd } from '../../core/aggregate/types.js';
 import { RecordCursor } from '../../core/event/codec.js';
 import type { ClickEvent } from '../../core/event/types.js';
+import { dimensionField } from '../../core/event/fields.js';
 import type { EventLog } from '../../ports/event-log.js';
 import { minuteCeil, minuteOf } from '../../core/window/minute.js';
 import type { FilterAttribute, ParsedFilter } from './filters.js';
@@ -8,9 +9,8 @@ import type { FilterAttribute, ParsedFilter } from './filters.js';
 const READ_CHUNK = 65_536;
 
 function valueOf(e: ClickEvent, attr: FilterAttribute): string | undefined {
-  if (attr === 'country') return e.country;
-  if (attr === 'user_id') return e.userId;
-  return e.ip?.toLowerCase();
+  // stored normalised, as the filter's values are (see filters.ts)
+  return e[dimensionField(attr).key];
 }
 
 function matches(e: ClickEvent, f: ParsedFilter): boolean {

@@ -6,7 +6,6 @@ import {
   NdjsonChunker,
   encodeNdjsonBatch,
   rebaseNdjsonBatch,
-  isWellFormed,
   type EncodedBatch,
   type EncodedRejection,
 } from '../../../src/core/event/encode-batch.js';
@@ -18,6 +17,7 @@ import {
   type ParsedRecord,
 } from '../../../src/core/event/parse-body.js';
 import { validateEvent } from '../../../src/core/event/validate.js';
+import { isWellFormed } from '../../../src/core/event/utf8.js';
 import { COUNTRY_CODES } from '../../../src/core/event/countries.js';
 
 const NOW = Date.UTC(2026, 0, 1, 12, 0, 0);
