@@ -17,7 +17,8 @@
  * every line; a batch that is one chunk of a larger stream starts at `firstIndex`/`firstLine`.
  */
 import type { ErrorCode, Rejection } from '../errors.js';
-import { EventRanges, RecordWriter } from './codec.js';
+import { RecordWriter } from './codec.js';
+import { EventRanges } from './event-ranges.js';
 import { partitionFor, partitionForBytes } from './hash.js';
 import { canonicalIpBytes } from './ip.js';
 import { parseBody, parseNdjsonLine, type ParsedRecord } from './parse-body.js';
@@ -461,17 +462,19 @@ export class BatchEncoder {
       if (ipKind !== K_STRING || s.ascii[F_IP] !== 1) return false;
       const n = canonicalIpBytes(src, s.start[F_IP]!, s.end[F_IP]!, r.ipBuf, 0);
       if (n < 0) return false;
-      r.ipLength = n;
-    } else r.ipLength = -1;
+      r.ipStart = 0;
+      r.ipEnd = n;
+    } else r.ipStart = r.ipEnd = -1;
 
     // country: two letters, upper-cased, an assigned code
     const countryKind = kindOf(s, F_COUNTRY);
     if (countryKind > K_NULL) {
       const cs = s.start[F_COUNTRY]!;
       if (countryKind !== K_STRING || s.end[F_COUNTRY]! - cs !== 2) return false;
-      const c = countryPair(src[cs]!, src[cs + 1]!);
-      if (c < 0) return false;
-      r.country = c;
+      const a = src[cs]!;
+      const b = src[cs + 1]!;
+      if (countryPair(a, b) < 0) return false;
+      r.country = ((a & ~32) << 8) | (b & ~32); // the code, upper-cased (countryPair's letters)
     } else r.country = -1;
 
     r.src = src;
