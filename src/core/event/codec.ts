@@ -22,6 +22,7 @@ import { TallyError } from '../errors.js';
 import type { RecordView } from './record.js';
 import type { ClickEvent } from './types.js';
 import { EventRanges } from './event-ranges.js';
+import { FIELDS, FIELD_COUNT, F_COUNTRY, F_EVENT_ID, F_IP, F_USER_ID } from './fields.js';
 import { canonicalEventId, dedupKey, dedupKeyOfRanges } from './identity.js';
 import { readUtf8, utf8MaxBytes, writeUtf8 } from './utf8.js';
 
@@ -272,15 +273,9 @@ export class RecordCursor implements RecordView {
   key1 = 0;
   key2 = 0;
   key3 = 0;
-  countryStart = -1;
-  countryEnd = -1;
-  userIdStart = -1;
-  userIdEnd = -1;
-  ipStart = -1;
-  ipEnd = -1;
-  /** UTF-8 range of the given event_id; -1 when the id is canonical */
-  eventIdStart = -1;
-  eventIdEnd = -1;
+  /** ranges of the optional fields by field number, -1 when absent (event_id: when given) */
+  readonly fieldStart = new Int32Array(FIELD_COUNT).fill(-1);
+  readonly fieldEnd = new Int32Array(FIELD_COUNT).fill(-1);
   extraStart = -1;
   extraEnd = -1;
   flags = 0;
@@ -329,35 +324,10 @@ export class RecordCursor implements RecordView {
     p += adLen;
     this.adIdEnd = p;
 
-    if ((flags & FLAG_COUNTRY) !== 0) {
-      if (p + 2 > end) corrupt(start, 'truncated country');
-      this.countryStart = p;
-      p += 2;
-      this.countryEnd = p;
-    } else {
-      this.countryStart = this.countryEnd = -1;
-    }
-    if ((flags & FLAG_EVENT_ID) !== 0) {
-      p = this.range16(p, end, start, 'event_id');
-      this.eventIdStart = this.rs;
-      this.eventIdEnd = p;
-    } else {
-      this.eventIdStart = this.eventIdEnd = -1;
-    }
-    if ((flags & FLAG_USER_ID) !== 0) {
-      p = this.range16(p, end, start, 'user_id');
-      this.userIdStart = this.rs;
-      this.userIdEnd = p;
-    } else {
-      this.userIdStart = this.userIdEnd = -1;
-    }
-    if ((flags & FLAG_IP) !== 0) {
-      p = this.range16(p, end, start, 'ip');
-      this.ipStart = this.rs;
-      this.ipEnd = p;
-    } else {
-      this.ipStart = this.ipEnd = -1;
-    }
+    p = this.section(p, end, start, F_COUNTRY, (flags & FLAG_COUNTRY) !== 0, 2);
+    p = this.section(p, end, start, F_EVENT_ID, (flags & FLAG_EVENT_ID) !== 0, 0);
+    p = this.section(p, end, start, F_USER_ID, (flags & FLAG_USER_ID) !== 0, 0);
+    p = this.section(p, end, start, F_IP, (flags & FLAG_IP) !== 0, 0);
     if ((flags & FLAG_EXTRA) !== 0) {
       if (p + 4 > end) corrupt(start, 'truncated extra length');
       const len = view.getUint32(p, true);
@@ -385,16 +355,58 @@ export class RecordCursor implements RecordView {
     return true;
   }
 
-  // start of the last range read by range16 (a field, to keep next() allocation-free)
-  private rs = -1;
-
-  private range16(p: number, end: number, recStart: number, field: string): number {
-    if (p + 2 > end) corrupt(recStart, `truncated ${field} length`);
-    const len = this.view.getUint16(p, true);
-    p += 2;
-    if (p + len > end) corrupt(recStart, `${field} length ${len} overruns the record`);
-    this.rs = p;
+  /**
+   * The optional field `f` at `p`, when `present`: `size` bytes, or (size 0) a u16 length and
+   * that many bytes. Sets its range (-1 when absent); returns the position after it.
+   */
+  private section(
+    p: number,
+    end: number,
+    recStart: number,
+    f: number,
+    present: boolean,
+    size: number,
+  ): number {
+    if (!present) {
+      this.fieldStart[f] = this.fieldEnd[f] = -1;
+      return p;
+    }
+    let len = size;
+    if (size === 0) {
+      if (p + 2 > end) corrupt(recStart, `truncated ${FIELDS[f]!.name} length`);
+      len = this.view.getUint16(p, true);
+      p += 2;
+      if (p + len > end) corrupt(recStart, `${FIELDS[f]!.name} length ${len} overruns the record`);
+    } else if (p + size > end) corrupt(recStart, `truncated ${FIELDS[f]!.name}`);
+    this.fieldStart[f] = p;
+    this.fieldEnd[f] = p + len;
     return p + len;
+  }
+
+  get countryStart(): number {
+    return this.fieldStart[F_COUNTRY]!;
+  }
+  get countryEnd(): number {
+    return this.fieldEnd[F_COUNTRY]!;
+  }
+  get userIdStart(): number {
+    return this.fieldStart[F_USER_ID]!;
+  }
+  get userIdEnd(): number {
+    return this.fieldEnd[F_USER_ID]!;
+  }
+  get ipStart(): number {
+    return this.fieldStart[F_IP]!;
+  }
+  get ipEnd(): number {
+    return this.fieldEnd[F_IP]!;
+  }
+  /** UTF-8 range of the given event_id; -1 when the id is canonical */
+  get eventIdStart(): number {
+    return this.fieldStart[F_EVENT_ID]!;
+  }
+  get eventIdEnd(): number {
+    return this.fieldEnd[F_EVENT_ID]!;
   }
 
   adId(): string {

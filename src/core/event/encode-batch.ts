@@ -23,13 +23,6 @@ import { partitionFor, partitionForBytes } from './hash.js';
 import { canonicalIpBytes } from './ip.js';
 import { parseBody, parseNdjsonLine, type ParsedRecord } from './parse-body.js';
 import {
-  F_AD_ID,
-  F_CLICK_TIMESTAMP,
-  F_COUNTRY,
-  F_EVENT_ID,
-  F_IP,
-  F_TIMESTAMP,
-  F_USER_ID,
   K_ABSENT,
   K_FALSE,
   K_NULL,
@@ -51,7 +44,20 @@ import {
   validateFields,
   type FieldValues,
 } from './validate.js';
-import { AD_ID_MAX, FIELD, FIELDS, countryPair, isAdIdChar } from './fields.js';
+import {
+  AD_ID_MAX,
+  FIELD,
+  FIELDS,
+  F_AD_ID,
+  F_CLICK_TIMESTAMP,
+  F_COUNTRY,
+  F_EVENT_ID,
+  F_IP,
+  F_TIMESTAMP,
+  F_USER_ID,
+  countryPair,
+  isAdIdChar,
+} from './fields.js';
 import { isWellFormed } from './utf8.js';
 
 const EVENT_ID_MIN = FIELD.eventId.minChars;

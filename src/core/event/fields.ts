@@ -168,10 +168,20 @@ export const FIELD = {
 
 export type FieldKey = (typeof FIELDS)[number]['key'];
 
+/** the number of known fields; a field's number is its position in FIELDS */
+export const FIELD_COUNT = FIELDS.length;
+export const F_AD_ID = fieldNumber('ad_id');
+export const F_TIMESTAMP = fieldNumber('timestamp');
+export const F_CLICK_TIMESTAMP = fieldNumber('click_timestamp');
+export const F_EVENT_ID = fieldNumber('event_id');
+export const F_USER_ID = fieldNumber('user_id');
+export const F_IP = fieldNumber('ip');
+export const F_COUNTRY = fieldNumber('country');
+
 /** the JSON names of the known fields; any other key of a record is `extra` */
 export const KNOWN_FIELD_NAMES: readonly string[] = FIELDS.map((f) => f.name);
 
-/** the position of a field in FIELDS: the byte scanner's field number */
+/** the position of a field in FIELDS: its number (the byte scanner's, the record cursor's) */
 export function fieldNumber(name: (typeof FIELDS)[number]['name']): number {
   return FIELDS.findIndex((f) => f.name === name);
 }

@@ -17,17 +17,20 @@
  * text between the quotes, numbers are `Number(text)` (what JSON.parse computes), and an
  * unknown field's `"key":value` text is what JSON.stringify writes for it.
  */
-import { FIELDS, fieldNumber } from './fields.js';
+import {
+  F_AD_ID,
+  F_CLICK_TIMESTAMP,
+  F_COUNTRY,
+  F_EVENT_ID,
+  F_IP,
+  F_TIMESTAMP,
+  F_USER_ID,
+  FIELD_COUNT,
+  FIELDS,
+} from './fields.js';
 
-/** known fields, numbered by their position in the field table (fields.ts) */
-export const F_AD_ID = fieldNumber('ad_id');
-export const F_TIMESTAMP = fieldNumber('timestamp');
-export const F_CLICK_TIMESTAMP = fieldNumber('click_timestamp');
-export const F_EVENT_ID = fieldNumber('event_id');
-export const F_USER_ID = fieldNumber('user_id');
-export const F_IP = fieldNumber('ip');
-export const F_COUNTRY = fieldNumber('country');
-export const KNOWN_FIELD_COUNT = FIELDS.length;
+/** known fields are numbered by their position in the field table (fields.ts) */
+export const KNOWN_FIELD_COUNT = FIELD_COUNT;
 
 /** value kinds, 3 bits each; K_ABSENT for a field that was not in the object */
 export const K_ABSENT = 0;

@@ -63,6 +63,7 @@ import type { LateEvent, MinuteRow, RankedAd, TopRow } from '../aggregate/types.
 import { ALL_DIMS } from '../aggregate/types.js';
 import { ByteInterner } from '../aggregate/interner.js';
 import { DimensionValues, dimensionTag } from '../aggregate/dimensions.js';
+import { fieldNumber } from '../event/fields.js';
 import { IdTopHeap, mergeTopLists } from '../aggregate/top-n.js';
 import { SharedTotals } from '../aggregate/window-sums.js';
 import { DedupTable } from '../dedup/dedup-table.js';
@@ -122,10 +123,6 @@ interface Progress extends PartitionProgress {
   nextOffset: number;
 }
 
-const DIM_COUNTRY = dimensionTag('country');
-const DIM_USER = dimensionTag('user_id');
-const DIM_IP = dimensionTag('ip');
-
 export class ClickAggregator {
   private readonly cfg: AggregatorConfig;
   private readonly nodes: AggregateNode[];
@@ -146,13 +143,12 @@ export class ClickAggregator {
   private readonly heap: IdTopHeap;
   private readonly cursor = new RecordCursor();
   private readonly lateCursor = new RecordCursor();
-  private readonly chunk = new RecordChunk();
+  private readonly chunk: RecordChunk;
   /** where the cache-warming reads go, so that they are not optimised away */
   protected sink = 0;
   private readonly longestWindowMs: number;
-  private readonly dimCountry: boolean;
-  private readonly dimUser: boolean;
-  private readonly dimIp: boolean;
+  /** the configured dimensions' tags (dimensionTag), in the chunk's order */
+  private readonly dimTags: Int32Array;
   private readonly anyDims: boolean;
 
   private rows: MinuteRow[] = [];
@@ -188,10 +184,11 @@ export class ClickAggregator {
     }
     this.heap = new IdTopHeap(this.cfg.topN, this.ads);
     this.longestWindowMs = Math.max(1, ...windows) * MINUTE_MS;
+    // which fields are counted, and how their values are tagged: the field table's, for the
+    // configured dimensions
     const dims = this.cfg.dimensions;
-    this.dimCountry = dims.includes('country');
-    this.dimUser = dims.includes('user_id');
-    this.dimIp = dims.includes('ip');
+    this.dimTags = Int32Array.from(dims, dimensionTag);
+    this.chunk = new RecordChunk(Int32Array.from(dims, (d) => fieldNumber(d)));
     this.anyDims = dims.length > 0;
   }
 
@@ -356,6 +353,8 @@ export class ClickAggregator {
     const lateLimit = W - this.cfg.allowedLatenessMs - MINUTE_MS;
     const anyDims = this.anyDims;
     const dimValues = this.dimValues;
+    const dimTags = this.dimTags;
+    const nd = dimTags.length;
     let maxTs = prog.maxEventTime ?? -Infinity;
     let events = 0;
     let dups = 0;
@@ -387,27 +386,15 @@ export class ClickAggregator {
       }
       if (!anyDims) continue;
       const dims = pane.dims!;
-      let dv = -1;
-      const cs = ch.countryStart[i]!;
-      if (this.dimCountry && cs >= 0) {
-        dv = dimValues.id(DIM_COUNTRY, buf, cs, cs + 2);
-        sink ^= dims.hint(id, dv);
+      for (let j = 0, at = i * nd; j < nd; j++, at++) {
+        const s = ch.dimStart[at]!;
+        let dv = -1;
+        if (s >= 0) {
+          dv = dimValues.id(dimTags[j]!, buf, s, ch.dimEnd[at]!);
+          sink ^= dims.hint(id, dv);
+        }
+        ch.dimValue[at] = dv;
       }
-      ch.country[i] = dv;
-      dv = -1;
-      const us = ch.userStart[i]!;
-      if (this.dimUser && us >= 0) {
-        dv = dimValues.id(DIM_USER, buf, us, ch.userEnd[i]!);
-        sink ^= dims.hint(id, dv);
-      }
-      ch.user[i] = dv;
-      dv = -1;
-      const is = ch.ipStart[i]!;
-      if (this.dimIp && is >= 0) {
-        dv = dimValues.id(DIM_IP, buf, is, ch.ipEnd[i]!);
-        sink ^= dims.hint(id, dv);
-      }
-      ch.ip[i] = dv;
     }
     if (maxTs > -Infinity) prog.maxEventTime = maxTs;
     this.stats.events += events;
@@ -426,20 +413,12 @@ export class ClickAggregator {
       }
       if (!anyDims) continue;
       const dims = pane.dims!;
-      let dv = ch.country[i]!;
-      if (dv >= 0) {
-        const e = dims.add(id, dv, 1);
-        if (closed) dims.dirty.add(e);
-      }
-      dv = ch.user[i]!;
-      if (dv >= 0) {
-        const e = dims.add(id, dv, 1);
-        if (closed) dims.dirty.add(e);
-      }
-      dv = ch.ip[i]!;
-      if (dv >= 0) {
-        const e = dims.add(id, dv, 1);
-        if (closed) dims.dirty.add(e);
+      for (let j = 0, at = i * nd; j < nd; j++, at++) {
+        const dv = ch.dimValue[at]!;
+        if (dv >= 0) {
+          const e = dims.add(id, dv, 1);
+          if (closed) dims.dirty.add(e);
+        }
       }
     }
     ch.release();
