@@ -31,7 +31,6 @@ export {
 export { validateBatch, type RejectedRecord, type ValidatedBatch } from './batch.js';
 export {
   BatchEncoder,
-  NdjsonChunker,
   encodeNdjsonBatch,
   encodeBodyBatch,
   rebaseNdjsonBatch,
@@ -40,6 +39,7 @@ export {
   type EncodedPartition,
   type EncodedRejection,
 } from './encode-batch.js';
+export { NdjsonChunker } from './ndjson-chunker.js';
 export {
   parseBody,
   parseNdjson,

@@ -40,7 +40,8 @@ function malformed(index: number, line: number, raw: string, error: unknown): Pa
   };
 }
 
-function isBlank(s: string): boolean {
+/** Whether `s` holds only JSON whitespace and BOMs: a blank line, not a record. */
+export function isBlank(s: string): boolean {
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     if (c !== 32 && c !== 9 && c !== 13 && c !== 10 && c !== BOM) return false;

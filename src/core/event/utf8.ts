@@ -82,3 +82,13 @@ export function isWellFormed(s: string): boolean {
   }
   return true;
 }
+
+/** Whether the bytes at `src[i]` are a UTF-8 byte order mark (EF BB BF) within `end`. */
+export function isBomAt(src: Uint8Array, i: number, end: number): boolean {
+  return i + 2 < end && src[i] === 0xef && src[i + 1] === 0xbb && src[i + 2] === 0xbf;
+}
+
+/** Whether `d` (under 3 bytes) may be the start of a UTF-8 byte order mark. */
+export function isBomPrefix(d: Uint8Array): boolean {
+  return (d.length < 1 || d[0] === 0xef) && (d.length < 2 || d[1] === 0xbb);
+}

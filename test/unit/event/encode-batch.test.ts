@@ -3,12 +3,12 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
   BatchEncoder,
-  NdjsonChunker,
   encodeNdjsonBatch,
   rebaseNdjsonBatch,
   type EncodedBatch,
   type EncodedRejection,
 } from '../../../src/core/event/encode-batch.js';
+import { NdjsonChunker } from '../../../src/core/event/ndjson-chunker.js';
 import { RecordWriter, decodeAll } from '../../../src/core/event/codec.js';
 import { partitionFor } from '../../../src/core/event/hash.js';
 import {
