@@ -28,7 +28,6 @@ export {
   type FieldValues,
   type ValidationResult,
 } from './validate.js';
-export { validateBatch, type RejectedRecord, type ValidatedBatch } from './batch.js';
 export {
   BatchEncoder,
   encodeNdjsonBatch,
@@ -45,8 +44,6 @@ export {
   parseNdjson,
   parseJsonArray,
   parseNdjsonLine,
-  NdjsonLineSplitter,
-  NdjsonRecordStream,
   type ParsedRecord,
 } from './parse-body.js';
 export { canonicalIp, canonicalIpBytes, isIpv4, isIpv6 } from './ip.js';

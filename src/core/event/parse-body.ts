@@ -189,73 +189,7 @@ export function parseBody(text: string, contentType?: string): ParsedRecord[] {
   return parseNdjson(text);
 }
 
-/**
- * Cuts a stream of chunks (bytes or text) into lines without their `\n` or `\r\n`; UTF-8 may
- * be split anywhere between chunks. `push` returns the lines completed so far; `end` returns
- * the last line when the stream did not end with a line break. Lines may be blank.
- */
-export class NdjsonLineSplitter {
-  private readonly decoder = new TextDecoder('utf-8');
-  private pending = '';
-  private started = false;
-
-  push(chunk: Uint8Array | string): string[] {
-    let text = typeof chunk === 'string' ? chunk : this.decoder.decode(chunk, { stream: true });
-    if (!this.started && text.length > 0) {
-      this.started = true;
-      if (text.charCodeAt(0) === BOM) text = text.slice(1);
-    }
-    const lines: string[] = [];
-    let start = 0;
-    let nl = text.indexOf('\n');
-    if (nl < 0) {
-      this.pending += text;
-      return lines;
-    }
-    lines.push(stripCr(this.pending + text.slice(0, nl)));
-    start = nl + 1;
-    while ((nl = text.indexOf('\n', start)) >= 0) {
-      lines.push(stripCr(text.slice(start, nl)));
-      start = nl + 1;
-    }
-    this.pending = text.slice(start);
-    return lines;
-  }
-
-  end(): string[] {
-    const rest = this.pending + this.decoder.decode();
-    this.pending = '';
-    return rest === '' ? [] : [stripCr(rest)];
-  }
-}
-
-function stripCr(s: string): string {
+/** An NDJSON line without the CR of its CRLF. */
+export function stripCr(s: string): string {
   return s.charCodeAt(s.length - 1) === 13 ? s.slice(0, -1) : s;
-}
-
-/**
- * Streams NDJSON into parsed records with the same index and line numbering as parseNdjson:
- * for file ingest of files larger than memory.
- */
-export class NdjsonRecordStream {
-  private readonly splitter = new NdjsonLineSplitter();
-  private index = 0;
-  private line = 0;
-
-  push(chunk: Uint8Array | string): ParsedRecord[] {
-    return this.records(this.splitter.push(chunk));
-  }
-
-  end(): ParsedRecord[] {
-    return this.records(this.splitter.end());
-  }
-
-  private records(lines: string[]): ParsedRecord[] {
-    const out: ParsedRecord[] = [];
-    for (const l of lines) {
-      this.line++;
-      if (!isBlank(l)) out.push(parseNdjsonLine(l, this.index++, this.line));
-    }
-    return out;
-  }
 }

@@ -11,11 +11,8 @@ import {
 import { NdjsonChunker } from '../../../src/core/event/ndjson-chunker.js';
 import { RecordWriter, decodeAll } from '../../../src/core/event/codec.js';
 import { partitionFor } from '../../../src/core/event/hash.js';
-import {
-  NdjsonRecordStream,
-  parseBody,
-  type ParsedRecord,
-} from '../../../src/core/event/parse-body.js';
+import { parseBody, type ParsedRecord } from '../../../src/core/event/parse-body.js';
+import { NdjsonRecordStream } from '../../helpers/ndjson-stream.js';
 import { validateEvent } from '../../../src/core/event/validate.js';
 import { isWellFormed } from '../../../src/core/event/utf8.js';
 import { COUNTRY_CODES } from '../../../src/core/event/countries.js';
