@@ -383,30 +383,10 @@ export class RecordCursor implements RecordView {
     return p + len;
   }
 
-  get countryStart(): number {
-    return this.fieldStart[F_COUNTRY]!;
-  }
-  get countryEnd(): number {
-    return this.fieldEnd[F_COUNTRY]!;
-  }
-  get userIdStart(): number {
-    return this.fieldStart[F_USER_ID]!;
-  }
-  get userIdEnd(): number {
-    return this.fieldEnd[F_USER_ID]!;
-  }
-  get ipStart(): number {
-    return this.fieldStart[F_IP]!;
-  }
-  get ipEnd(): number {
-    return this.fieldEnd[F_IP]!;
-  }
-  /** UTF-8 range of the given event_id; -1 when the id is canonical */
-  get eventIdStart(): number {
-    return this.fieldStart[F_EVENT_ID]!;
-  }
-  get eventIdEnd(): number {
-    return this.fieldEnd[F_EVENT_ID]!;
+  /** The text of optional field `f` (its field number) in the current record, or undefined. */
+  field(f: number): string | undefined {
+    const start = this.fieldStart[f]!;
+    return start < 0 ? undefined : readUtf8(this.buf, start, this.fieldEnd[f]!);
   }
 
   adId(): string {
@@ -414,17 +394,15 @@ export class RecordCursor implements RecordView {
   }
 
   country(): string | undefined {
-    return this.countryStart < 0
-      ? undefined
-      : readUtf8(this.buf, this.countryStart, this.countryEnd);
+    return this.field(F_COUNTRY);
   }
 
   userId(): string | undefined {
-    return this.userIdStart < 0 ? undefined : readUtf8(this.buf, this.userIdStart, this.userIdEnd);
+    return this.field(F_USER_ID);
   }
 
   ip(): string | undefined {
-    return this.ipStart < 0 ? undefined : readUtf8(this.buf, this.ipStart, this.ipEnd);
+    return this.field(F_IP);
   }
 
   extra(): string | undefined {
@@ -438,8 +416,10 @@ export class RecordCursor implements RecordView {
 
   /** The event id of the current record: the given one, or the canonical id recomputed. */
   eventId(): string {
-    if (this.eventIdStart >= 0) return readUtf8(this.buf, this.eventIdStart, this.eventIdEnd);
-    return canonicalEventId(this.adId(), this.timestamp, this.userId(), this.ip(), this.country());
+    return (
+      this.field(F_EVENT_ID) ??
+      canonicalEventId(this.adId(), this.timestamp, this.userId(), this.ip(), this.country())
+    );
   }
 
   /** The current record as a ClickEvent (allocates). */
@@ -448,14 +428,12 @@ export class RecordCursor implements RecordView {
     const userId = this.userId();
     const ip = this.ip();
     const country = this.country();
-    const given = this.eventIdStart >= 0;
+    const given = this.field(F_EVENT_ID);
     return {
       adId,
       timestamp: this.timestamp,
-      eventId: given
-        ? readUtf8(this.buf, this.eventIdStart, this.eventIdEnd)
-        : canonicalEventId(adId, this.timestamp, userId, ip, country),
-      eventIdGiven: given,
+      eventId: given ?? canonicalEventId(adId, this.timestamp, userId, ip, country),
+      eventIdGiven: given !== undefined,
       userId,
       ip,
       country,

@@ -78,6 +78,11 @@ export function checkConfig(r: ByteReader, cfg: AggregatorConfig): void {
 export function writeCountMap(w: ByteWriter, m: CountMap): void {
   w.u32(m.size);
   w.i32s(m.keys, m.size);
+  writeCountsAndDirty(w, m);
+}
+
+/** A map's counts in entry order, then its dirty entries. */
+function writeCountsAndDirty(w: ByteWriter, m: CountMap | PairCountMap): void {
   for (let e = 0; e < m.size; e++) w.i32(m.countAt(e));
   w.u32(m.dirty.count);
   w.i32s(m.dirty.list, m.dirty.count);
@@ -94,7 +99,7 @@ export function readCountMap(r: ByteReader, maxKey: number): CountMap {
     if (k < 0 || k >= maxKey || c <= 0) invalid(`bad count entry (${k}, ${c})`);
     if (m.add(k, c) !== i) invalid(`repeated key ${k} in a count map`);
   }
-  readDirty(r, n, (e) => m.dirty.add(e));
+  readDirty(r, n, m.dirty);
   return m;
 }
 
@@ -108,9 +113,7 @@ export function writePairMap(w: ByteWriter, m: PairCountMap): void {
   w.u32(m.size);
   w.i32s(m.keysA, m.size);
   w.i32s(m.keysB, m.size);
-  for (let e = 0; e < m.size; e++) w.i32(m.countAt(e));
-  w.u32(m.dirty.count);
-  w.i32s(m.dirty.list, m.dirty.count);
+  writeCountsAndDirty(w, m);
 }
 
 export function readPairMap(r: ByteReader, maxA: number, maxB: number): PairCountMap {
@@ -127,16 +130,16 @@ export function readPairMap(r: ByteReader, maxA: number, maxB: number): PairCoun
       invalid(`bad dimension entry (${a}, ${b}, ${c})`);
     if (m.add(a, b, c) !== i) invalid(`repeated key (${a}, ${b}) in a dimension map`);
   }
-  readDirty(r, n, (e) => m.dirty.add(e));
+  readDirty(r, n, m.dirty);
   return m;
 }
 
-function readDirty(r: ByteReader, entries: number, add: (e: number) => void): void {
+function readDirty(r: ByteReader, entries: number, dirty: { add(e: number): void }): void {
   const n = r.count(4);
   for (let i = 0; i < n; i++) {
     const e = r.i32();
     if (e < 0 || e >= entries) invalid(`dirty entry ${e} out of range`);
-    add(e);
+    dirty.add(e);
   }
 }
 

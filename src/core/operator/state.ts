@@ -15,6 +15,7 @@
  *   top list of every end that can still be corrected.
  */
 import { TallyError } from '../errors.js';
+import { grownInt32, grownUint8 } from '../aggregate/grow.js';
 import { ByteInterner } from '../aggregate/interner.js';
 import { DimensionValues } from '../aggregate/dimensions.js';
 import { SharedTotals } from '../aggregate/window-sums.js';
@@ -86,18 +87,11 @@ export class OperatorState {
   /** Ad `id` (just interned) is counted in node `partition` from now on. */
   newAd(id: number, partition: number): void {
     if (id >= this.owner.length) {
-      let n = this.owner.length;
-      while (n <= id) n *= 2;
-      const owner = new Int32Array(n);
-      owner.set(this.owner);
-      this.owner = owner;
-      const local = new Int32Array(n);
-      local.set(this.local);
-      this.local = local;
-      const corrected = new Uint8Array(n);
-      corrected.set(this.corrected);
-      this.corrected = corrected;
-      for (const s of this.shared) s?.ensure(n);
+      // ids come one at a time: the per-ad arrays double together
+      this.owner = grownInt32(this.owner, id + 1);
+      this.local = grownInt32(this.local, id + 1);
+      this.corrected = grownUint8(this.corrected, id + 1);
+      for (const s of this.shared) s?.ensure(this.owner.length);
     }
     this.owner[id] = partition;
     this.local[id] = this.nodes[partition]!.addAd(id);
