@@ -40,7 +40,7 @@ export function fastAccept(
   r: EventRanges,
   opts: ValidationOptions,
 ): boolean {
-  // ad_id: 1–64 characters of its alphabet (ASCII, so bytes are characters)
+  // ad_id: its length and alphabet (ASCII, so bytes are characters)
   if (kindOf(s, F_AD_ID) !== K_STRING) return false;
   const adStart = s.start[F_AD_ID]!;
   const adEnd = s.end[F_AD_ID]!;
@@ -70,7 +70,7 @@ export function fastAccept(
   } else return false;
   if (isInFuture(ms, opts)) return false;
 
-  // event_id: 1–128 characters (valid UTF-8: no lone surrogate)
+  // event_id: its length in characters (valid UTF-8: no lone surrogate)
   const idKind = kindOf(s, F_EVENT_ID);
   if (idKind > K_NULL) {
     if (idKind !== K_STRING) return false;
@@ -80,7 +80,7 @@ export function fastAccept(
     r.eventIdEnd = s.end[F_EVENT_ID]!;
   } else r.eventIdStart = r.eventIdEnd = -1;
 
-  // user_id: at most 128 characters
+  // user_id: its length in characters
   const userKind = kindOf(s, F_USER_ID);
   if (userKind > K_NULL) {
     if (userKind !== K_STRING || s.chars[F_USER_ID]! > USER_ID_MAX) return false;

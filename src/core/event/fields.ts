@@ -59,6 +59,9 @@ function canonicalCountry(s: string): string | undefined {
 
 // ---- the table -------------------------------------------------------------------------------
 
+/** event_id and user_id: at most this many characters */
+const ID_MAX = 128;
+
 export const TIME_RULE =
   'must be ISO-8601 with a UTC offset (e.g. 2026-01-01T12:00:00Z) or epoch milliseconds';
 
@@ -119,18 +122,18 @@ const EVENT_ID = {
   key: 'eventId',
   kind: 'text',
   about: 'idempotency key',
-  rule: 'must be 1–128 characters',
+  rule: `must be 1–${ID_MAX} characters`,
   minChars: 1,
-  maxChars: 128,
+  maxChars: ID_MAX,
 } as const satisfies FieldSpec;
 const USER_ID = {
   name: 'user_id',
   key: 'userId',
   kind: 'text',
   about: 'the user',
-  rule: 'must be at most 128 characters',
+  rule: `must be at most ${ID_MAX} characters`,
   minChars: 0,
-  maxChars: 128,
+  maxChars: ID_MAX,
   dimensionTag: 1,
 } as const satisfies FieldSpec;
 const IP = {
@@ -184,11 +187,6 @@ export const KNOWN_FIELD_NAMES: readonly string[] = FIELDS.map((f) => f.name);
 /** the position of a field in FIELDS: its number (the byte scanner's, the record cursor's) */
 export function fieldNumber(name: (typeof FIELDS)[number]['name']): number {
   return FIELDS.findIndex((f) => f.name === name);
-}
-
-/** The field whose JSON name is `name`, or undefined. */
-export function fieldNamed(name: string): FieldSpec | undefined {
-  return (FIELDS as readonly FieldSpec[]).find((f) => f.name === name);
 }
 
 // ---- dimensions --------------------------------------------------------------------------------

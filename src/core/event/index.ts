@@ -1,5 +1,14 @@
-/** The click event: validation, identity, hashing and the binary record format. */
+/** The click event: its fields, validation, identity, hashing and the binary record format. */
 export type { ClickEvent, ValidationOptions } from './types.js';
+export {
+  FIELDS,
+  FIELD,
+  AD_ID_PATTERN,
+  AD_ID_RULE,
+  isAdId,
+  type Dimension,
+  type FieldSpec,
+} from './fields.js';
 export type { RecordView } from './record.js';
 export {
   RecordWriter,
