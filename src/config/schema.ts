@@ -1,11 +1,12 @@
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static, type TLiteral, type TUnion } from '@sinclair/typebox';
+import { DIMENSIONS } from '../core/aggregate/dimensions.js';
+import type { Dimension as DimensionName } from '../core/aggregate/types.js';
 
 /** The one configuration schema: every key, its type, bounds and default. */
-const Dimension = Type.Union([
-  Type.Literal('country'),
-  Type.Literal('user_id'),
-  Type.Literal('ip'),
-]);
+// the attributes that can be pre-aggregated: the field table's (core/event/fields.ts)
+const Dimension = Type.Union(DIMENSIONS.map((d) => Type.Literal(d))) as TUnion<
+  TLiteral<DimensionName>[]
+>;
 const Ms = (def: number, description: string, min = 0) =>
   Type.Integer({ minimum: min, default: def, description });
 

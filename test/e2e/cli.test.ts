@@ -2,9 +2,8 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { MINUTE_MS as MIN } from '../../src/core/window/minute.js';
 import { tally, tempDir } from '../helpers/cli.js';
-
-const MIN = 60_000;
 
 /** The `tally` command as a user runs it: JSON on stdout, errors on stderr, exit codes. */
 describe('tally CLI (embedded)', () => {

@@ -2,8 +2,7 @@ import { dedupKey } from '../../src/core/event/identity.js';
 import { parseNdjsonLine } from '../../src/core/event/parse-body.js';
 import { validateEvent } from '../../src/core/event/validate.js';
 import type { ClickEvent } from '../../src/core/event/types.js';
-
-const MINUTE = 60_000;
+import { MINUTE_MS as MINUTE } from '../../src/core/window/minute.js';
 
 /** The distinct valid events of NDJSON lines, deduplicated by (ad_id, event_id) like Tally. */
 export function distinctEvents(lines: readonly string[], now: number): ClickEvent[] {

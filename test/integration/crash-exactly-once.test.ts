@@ -3,11 +3,10 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { generateClicks } from '../../src/core/generate/index.js';
+import { MINUTE_MS as MINUTE } from '../../src/core/window/minute.js';
 import { openSqliteStore } from '../../src/adapters/store-sqlite/index.js';
 import { countByAdMinute, distinctEvents } from '../helpers/oracle.js';
 import { exited, tally, tallySpawn, tempDir } from '../helpers/cli.js';
-
-const MINUTE = 60_000;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

@@ -2,6 +2,7 @@
  * Value encodings between the port's types and SQLite columns. Pure functions: the same text
  * formats suit the PostgreSQL adapter.
  */
+import { minuteCeil } from '../../core/window/minute.js';
 import { TallyError } from '../../core/errors.js';
 import type { RankedAd } from '../../ports/aggregates.js';
 
@@ -39,6 +40,4 @@ export function decodeRanked(text: string): RankedAd[] {
 }
 
 /** Minutes are identified by their start: the first whole minute at or after `t`. */
-export function ceilToMinute(t: number): number {
-  return Math.ceil(t / 60_000) * 60_000;
-}
+export const ceilToMinute = minuteCeil;

@@ -5,6 +5,7 @@
  * With the index, count and timeseries scan (ad_id, dim, minute) instead.
  */
 import type Database from 'better-sqlite3';
+import { MINUTE_MS } from '../../core/window/minute.js';
 import type { DimFilter } from '../../ports/aggregate-reader.js';
 import type { DimKey, LateRecord, MinuteRow, RankedAd, TopRow } from '../../ports/aggregates.js';
 import { ALL_DIMS } from '../../ports/aggregates.js';
@@ -144,7 +145,7 @@ export function prepareQueries(db: Database.Database, perAdIndex: boolean): Quer
       // LIMIT -1 would mean "no limit" to SQLite
       if (dims.length === 0 || !(from < to) || !(limit > 0)) return [];
       const first = ceilToMinute(from);
-      if (dims.length === 1 && first + 60_000 >= to) {
+      if (dims.length === 1 && first + MINUTE_MS >= to) {
         return first < to ? topOfMinute.all({ minute: first, dim: dims[0]!, n: limit }) : [];
       }
       return stmt('top', dims.length).all({ ...params(from, to, dims), n: limit }) as RankedAd[];

@@ -4,23 +4,12 @@
  * entry arrays, so iteration touches only live entries and an entry's index is stable across
  * growth (the dirty list of a closed minute refers to entries by index).
  */
+import { grownInt32, grownUint8 } from './grow.js';
 
 function nextPow2(n: number): number {
   let c = 8;
   while (c < n) c *= 2;
   return c;
-}
-
-function growInt32(a: Int32Array, min: number): Int32Array {
-  const next = new Int32Array(Math.max(a.length * 2, min, 8));
-  next.set(a);
-  return next;
-}
-
-function growUint8(a: Uint8Array, min: number): Uint8Array {
-  const next = new Uint8Array(Math.max(a.length * 2, min, 8));
-  next.set(a);
-  return next;
 }
 
 /** Marks entries changed since the last emission of a closed minute, in first-change order. */
@@ -30,10 +19,10 @@ class DirtySet {
   count = 0;
 
   add(entry: number): void {
-    if (entry >= this.mark.length) this.mark = growUint8(this.mark, entry + 1);
+    if (entry >= this.mark.length) this.mark = grownUint8(this.mark, entry + 1);
     if (this.mark[entry] === 1) return;
     this.mark[entry] = 1;
-    if (this.count === this.list.length) this.list = growInt32(this.list, this.count + 1);
+    if (this.count === this.list.length) this.list = grownInt32(this.list, this.count + 1);
     this.list[this.count++] = entry;
   }
 
@@ -81,8 +70,8 @@ export class CountMap {
     }
     const e = this.size++;
     if (e === this.keys.length) {
-      this.keys = growInt32(this.keys, e + 1);
-      this.slots = growInt32(this.slots, e + 1);
+      this.keys = grownInt32(this.keys, e + 1);
+      this.slots = grownInt32(this.slots, e + 1);
     }
     this.keys[e] = key;
     this.slots[e] = slot;
@@ -175,9 +164,9 @@ export class PairCountMap {
     }
     const e = this.size++;
     if (e === this.keysA.length) {
-      this.keysA = growInt32(this.keysA, e + 1);
-      this.keysB = growInt32(this.keysB, e + 1);
-      this.slots = growInt32(this.slots, e + 1);
+      this.keysA = grownInt32(this.keysA, e + 1);
+      this.keysB = grownInt32(this.keysB, e + 1);
+      this.slots = grownInt32(this.slots, e + 1);
     }
     this.keysA[e] = a;
     this.keysB[e] = b;

@@ -5,6 +5,7 @@
  * with entries in first-counted order, exactly as if it had been one all along.
  */
 import { CountMap } from './count-map.js';
+import { grownInt32 } from './grow.js';
 
 export class DenseCounts {
   counts: Int32Array;
@@ -18,19 +19,11 @@ export class DenseCounts {
   }
 
   add(local: number, delta: number): void {
-    if (local >= this.counts.length) {
-      const next = new Int32Array(Math.max(this.counts.length * 2, local + 1));
-      next.set(this.counts);
-      this.counts = next;
-    }
+    if (local >= this.counts.length) this.counts = grownInt32(this.counts, local + 1);
     const old = this.counts[local]!;
     this.counts[local] = old + delta;
     if (old !== 0) return;
-    if (this.size === this.touched.length) {
-      const next = new Int32Array(this.touched.length * 2);
-      next.set(this.touched);
-      this.touched = next;
-    }
+    if (this.size === this.touched.length) this.touched = grownInt32(this.touched, this.size + 1);
     this.touched[this.size++] = local;
   }
 

@@ -1,22 +1,33 @@
 /**
  * Pre-aggregated dimensions (the book's filters as a star schema): each (dimension, value)
  * pair gets a small integer id, looked up from the record's bytes without making a string.
- * The row's key, e.g. `country=US`, is made once per value, at emission.
+ * The row's key, e.g. `country=US`, is made once per value, at emission. Which attributes
+ * can be dimensions, and their tags, is the field table's (core/event/fields.ts).
  */
 import type { DimKey, Dimension } from './types.js';
+import { DIMENSION_FIELDS } from '../event/fields.js';
 import { ByteInterner } from './interner.js';
 
-export const DIMENSIONS: readonly Dimension[] = ['country', 'user_id', 'ip'];
+/** every attribute that can be a dimension, by tag */
+export const DIMENSIONS: readonly Dimension[] = DIMENSION_FIELDS.map((f) => f.name);
 
 /** the byte that prefixes a value in the interner, so equal values of two dimensions differ */
 export function dimensionTag(d: Dimension): number {
   return DIMENSIONS.indexOf(d);
 }
 
+/** The key of a minute row that counts the events with `value` of dimension `d`. */
+export function dimensionKey(d: Dimension, value: string): DimKey {
+  return `${d}=${value}`;
+}
+
 export class DimensionValues {
   private readonly interner = new ByteInterner(256);
-  /** two country bytes (b0 << 8 | b1) → id + 1: the common dimension costs one array read */
-  private readonly pairCache = new Int32Array(65536);
+  /**
+   * per tag, two value bytes (b0 << 8 | b1) → id + 1: a two-byte value (a country) costs
+   * one array read; made on the first such value of the tag
+   */
+  private readonly pairCache: (Int32Array | undefined)[] = [];
   private readonly keys: (DimKey | undefined)[] = [];
   private scratch = new Uint8Array(256);
 
@@ -26,12 +37,13 @@ export class DimensionValues {
 
   /** The id of value `buf[start, end)` of dimension `tag` (see dimensionTag). */
   id(tag: number, buf: Uint8Array, start: number, end: number): number {
-    if (tag === 0 && end - start === 2) {
+    if (end - start === 2) {
+      const cache = (this.pairCache[tag] ??= new Int32Array(65536));
       const k = (buf[start]! << 8) | buf[start + 1]!;
-      const cached = this.pairCache[k]!;
+      const cached = cache[k]!;
       if (cached !== 0) return cached - 1;
       const id = this.internTagged(tag, buf, start, end);
-      this.pairCache[k] = id + 1;
+      cache[k] = id + 1;
       return id;
     }
     return this.internTagged(tag, buf, start, end);
@@ -42,8 +54,7 @@ export class DimensionValues {
     let k = this.keys[id];
     if (k === undefined) {
       const bytes = this.interner.bytesOf(id);
-      const d = DIMENSIONS[bytes[0]!];
-      k = `${d}=${this.interner.text(id).slice(1)}`;
+      k = dimensionKey(DIMENSIONS[bytes[0]!]!, this.interner.text(id).slice(1));
       this.keys[id] = k;
     }
     return k;
@@ -54,8 +65,9 @@ export class DimensionValues {
     return this.interner.bytesOf(id);
   }
 
-  /** Re-interns tagged bytes in id order (restore). */
+  /** Re-interns tagged bytes in id order (restore); -1 when the tag is no dimension's. */
   internTaggedBytes(bytes: Uint8Array): number {
+    if (bytes.length < 1 || bytes[0]! >= DIMENSIONS.length) return -1;
     return this.interner.intern(bytes, 0, bytes.length);
   }
 

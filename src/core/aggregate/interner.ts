@@ -3,7 +3,9 @@
  * a record buffer: the bytes are hashed in place and compared against an arena, so the hot
  * path creates no string. Ids are 0, 1, 2, … in first-seen order and are never reused.
  */
+import { fmix32 } from '../event/hash.js';
 import { readUtf8, utf8MaxBytes, writeUtf8 } from '../event/utf8.js';
+import { grownInt32 } from './grow.js';
 
 const EMPTY_SLOT = 0;
 
@@ -141,11 +143,7 @@ export class ByteInterner {
   private add(h: number, t: number, buf: Uint8Array, start: number, end: number): number {
     const id = this.n;
     const len = end - start;
-    if (id + 2 > this.starts.length) {
-      const next = new Int32Array(this.starts.length * 2);
-      next.set(this.starts);
-      this.starts = next;
-    }
+    if (id + 2 > this.starts.length) this.starts = grownInt32(this.starts, id + 2);
     const at = this.starts[id]!;
     if (at + len > this.arena.length) {
       const next = new Uint8Array(Math.max(this.arena.length * 2, at + len));
@@ -188,10 +186,5 @@ export class ByteInterner {
 export function hashBytes(buf: Uint8Array, start: number, end: number): number {
   let h = 0x811c9dc5;
   for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i]!, 0x01000193);
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h;
+  return fmix32(h);
 }

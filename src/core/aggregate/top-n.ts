@@ -144,17 +144,7 @@ export class IdTopHeap {
     if (count === rootCount && this.order.compare(id, this.ids[0]!) > 0) return;
     this.ids[0] = id;
     this.counts[0] = count;
-    let i = 0;
-    const size = this.size;
-    while (true) {
-      const l = 2 * i + 1;
-      if (l >= size) break;
-      const r = l + 1;
-      const c = r < size && this.worse(r, l) ? r : l;
-      if (!this.worse(c, i)) break;
-      this.swap(i, c);
-      i = c;
-    }
+    this.siftDown(this.size);
   }
 
   /** The kept ids, best first, into the given arrays (resized by the caller); returns size. */
@@ -167,19 +157,24 @@ export class IdTopHeap {
       const last = --this.size;
       this.ids[0] = this.ids[last]!;
       this.counts[0] = this.counts[last]!;
-      let i = 0;
-      while (true) {
-        const l = 2 * i + 1;
-        if (l >= last) break;
-        const r = l + 1;
-        const c = r < last && this.worse(r, l) ? r : l;
-        if (!this.worse(c, i)) break;
-        this.swap(i, c);
-        i = c;
-      }
+      this.siftDown(last);
     }
     this.size = 0;
     return k;
+  }
+
+  /** Moves the root down to its place among the first `size` items (the worst at the root). */
+  private siftDown(size: number): void {
+    let i = 0;
+    while (true) {
+      const l = 2 * i + 1;
+      if (l >= size) break;
+      const r = l + 1;
+      const c = r < size && this.worse(r, l) ? r : l;
+      if (!this.worse(c, i)) break;
+      this.swap(i, c);
+      i = c;
+    }
   }
 
   /** whether kept item i ranks below kept item j */

@@ -4,8 +4,9 @@ import type { ClickEvent } from '../event/types.js';
 export type DimKey = string;
 export const ALL_DIMS: DimKey = '*';
 
-/** Attributes that may be pre-aggregated (config `dimensions`, default ['country']). */
-export type Dimension = 'country' | 'user_id' | 'ip';
+/** Attributes that may be pre-aggregated (config `dimensions`, default ['country']): the
+ * fields of the field table (core/event/fields.ts) that have a dimension tag. */
+export type { Dimension } from '../event/fields.js';
 
 /** An absolute count for one (minute, ad, dimension value): stored as an idempotent upsert. */
 export interface MinuteRow {

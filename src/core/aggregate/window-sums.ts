@@ -9,6 +9,7 @@
  * [lo, hi) of the ad's count; a pane is subtracted when it is dropped.
  */
 import type { CountMap } from './count-map.js';
+import { grownInt32 } from './grow.js';
 
 /** tot and pos by ad id, grown with the interner */
 export class SharedTotals {
@@ -66,11 +67,7 @@ export class WindowSums {
     tot[id] = now;
     if (old === 0) {
       if (now === 0) return;
-      if (this.count === this.list.length) {
-        const next = new Int32Array(this.list.length * 2);
-        next.set(this.list);
-        this.list = next;
-      }
+      if (this.count === this.list.length) this.list = grownInt32(this.list, this.count + 1);
       this.shared.pos[id] = this.count;
       this.list[this.count++] = id;
     } else if (now === 0) {

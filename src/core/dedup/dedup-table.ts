@@ -11,11 +11,14 @@
  * No tombstones: dead entries are overwritten in place by inserts, and `sweep` rebuilds the
  * table without them once enough have died (counted per expiry minute, so we know when).
  */
+import { MINUTE_MS } from '../window/minute.js';
+
 const SLOT_BYTES = 24;
 const SLOT_F64 = 3;
 const SLOT_I32 = 6;
 const MAX_LOAD = 0.7;
-const BUCKET_MS = 60_000;
+// entries are counted per expiry minute
+const BUCKET_MS = MINUTE_MS;
 
 export class DedupTable {
   private f64: Float64Array;
@@ -58,38 +61,24 @@ export class DedupTable {
    * Key words are taken as 32-bit patterns (signed or unsigned alike).
    */
   seen(k0: number, k1: number, k2: number, k3: number, expiry: number, watermark: number): boolean {
-    k0 |= 0;
-    k1 |= 0;
-    k2 |= 0;
-    k3 |= 0;
     const f64 = this.f64;
-    const i32 = this.i32;
-    const mask = this.mask;
-    let slot = (k0 ^ k2) & mask;
-    let reuse = -1;
-    while (true) {
-      const e = f64[slot * SLOT_F64]!;
-      if (e === 0 && i32[slot * SLOT_I32 + 1] === 0) break; // +0: empty
-      const b = slot * SLOT_I32 + 2;
-      if (i32[b] === k0 && i32[b + 1] === k1 && i32[b + 2] === k2 && i32[b + 3] === k3) {
-        if (e > watermark) return true;
-        // the same id, but its previous sighting is forgotten: remember this one
-        f64[slot * SLOT_F64] = expiry === 0 ? -0 : expiry;
-        this.count(e, -1);
-        this.count(expiry, 1);
-        return false;
-      }
-      if (reuse < 0 && !(e > watermark)) reuse = slot;
-      slot = (slot + 1) & mask;
+    const found = this.probe(k0 | 0, k1 | 0, k2 | 0, k3 | 0, watermark);
+    if (found >= 0) {
+      const e = f64[found * SLOT_F64]!;
+      if (e > watermark) return true;
+      // the same id, but its previous sighting is forgotten: remember this one
+      f64[found * SLOT_F64] = expiry === 0 ? -0 : expiry;
+      this.count(e, -1);
+      this.count(expiry, 1);
+      return false;
     }
     // an entry that is dead on arrival would never answer "duplicate": don't store it
     if (!(expiry > watermark)) return false;
-    if (reuse >= 0) {
-      this.count(f64[reuse * SLOT_F64]!, -1);
-      slot = reuse;
-    } else {
-      this.used++;
-    }
+    const slot = ~found;
+    const i32 = this.i32;
+    const old = f64[slot * SLOT_F64]!;
+    if (old === 0 && i32[slot * SLOT_I32 + 1] === 0) this.used++;
+    else this.count(old, -1); // a dead entry, replaced
     f64[slot * SLOT_F64] = expiry === 0 ? -0 : expiry;
     const b = slot * SLOT_I32 + 2;
     i32[b] = k0;
@@ -97,8 +86,28 @@ export class DedupTable {
     i32[b + 2] = k2;
     i32[b + 3] = k3;
     this.count(expiry, 1);
-    if (this.used > (mask + 1) * MAX_LOAD) this.rebuild((mask + 1) * 2, -Infinity);
+    if (this.used > (this.mask + 1) * MAX_LOAD) this.rebuild((this.mask + 1) * 2, -Infinity);
     return false;
+  }
+
+  /**
+   * The slot holding the key (k words as int32), alive or dead; or, when it is absent, ~slot
+   * of where it would go: the first dead entry on its probe path, else the empty slot ending it.
+   */
+  private probe(k0: number, k1: number, k2: number, k3: number, watermark: number): number {
+    const f64 = this.f64;
+    const i32 = this.i32;
+    const mask = this.mask;
+    let slot = (k0 ^ k2) & mask;
+    let reuse = -1;
+    while (true) {
+      const e = f64[slot * SLOT_F64]!;
+      if (e === 0 && i32[slot * SLOT_I32 + 1] === 0) return ~(reuse >= 0 ? reuse : slot); // +0: empty
+      const b = slot * SLOT_I32 + 2;
+      if (i32[b] === k0 && i32[b + 1] === k1 && i32[b + 2] === k2 && i32[b + 3] === k3) return slot;
+      if (reuse < 0 && !(e > watermark)) reuse = slot;
+      slot = (slot + 1) & mask;
+    }
   }
 
   /** Touches the key's home slot (see ByteInterner.hint): returns a word of it. */
@@ -108,22 +117,8 @@ export class DedupTable {
 
   /** Whether the key is remembered and alive at `watermark` (no side effect). */
   has(k0: number, k1: number, k2: number, k3: number, watermark: number): boolean {
-    k0 |= 0;
-    k1 |= 0;
-    k2 |= 0;
-    k3 |= 0;
-    const f64 = this.f64;
-    const i32 = this.i32;
-    const mask = this.mask;
-    let slot = (k0 ^ k2) & mask;
-    while (true) {
-      const e = f64[slot * SLOT_F64]!;
-      if (e === 0 && i32[slot * SLOT_I32 + 1] === 0) return false;
-      const b = slot * SLOT_I32 + 2;
-      if (i32[b] === k0 && i32[b + 1] === k1 && i32[b + 2] === k2 && i32[b + 3] === k3)
-        return e > watermark;
-      slot = (slot + 1) & mask;
-    }
+    const found = this.probe(k0 | 0, k1 | 0, k2 | 0, k3 | 0, watermark);
+    return found >= 0 && this.f64[found * SLOT_F64]! > watermark;
   }
 
   /** occupied slots whose whole expiry minute is ≤ watermark: certainly dead */

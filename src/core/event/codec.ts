@@ -21,8 +21,9 @@
 import { TallyError } from '../errors.js';
 import type { RecordView } from './record.js';
 import type { ClickEvent } from './types.js';
+import { EventRanges } from './event-ranges.js';
+import { FIELDS, FIELD_COUNT, F_COUNTRY, F_EVENT_ID, F_IP, F_USER_ID } from './fields.js';
 import { canonicalEventId, dedupKey, dedupKeyOfRanges } from './identity.js';
-import { COUNTRY_CODES } from './countries.js';
 import { readUtf8, utf8MaxBytes, writeUtf8 } from './utf8.js';
 
 export const RECORD_FORMAT_VERSION = 1;
@@ -31,39 +32,13 @@ export const RECORD_HEADER_BYTES = 32;
 
 const EMPTY = new Uint8Array(0);
 
-const F_EVENT_ID = 1;
-const F_COUNTRY = 2;
-const F_USER_ID = 4;
-const F_IP = 8;
-const F_EXTRA = 16;
-const KNOWN_FLAGS = F_EVENT_ID | F_COUNTRY | F_USER_ID | F_IP | F_EXTRA;
-
-/**
- * A validated event as byte ranges, for RecordWriter.writeRanges: what the ingest fast path
- * (encode-batch.ts) extracts from request bytes without building strings. Every text is
- * UTF-8 as write() would encode the ClickEvent's string; an absent field has start -1.
- */
-export class EventRanges {
-  /** the record's bytes: ad_id, event_id, user_id and the unknown fields point into it */
-  src: Uint8Array = EMPTY;
-  timestamp = 0;
-  adStart = 0;
-  adEnd = 0;
-  /** index in COUNTRY_CODES, or -1 */
-  country = -1;
-  eventIdStart = -1;
-  eventIdEnd = -1;
-  userIdStart = -1;
-  userIdEnd = -1;
-  /** the canonical ip text is in `ipBuf[0, ipLength)`; -1 when absent */
-  readonly ipBuf = new Uint8Array(64);
-  ipLength = -1;
-  /** unknown fields as [keyStart, keyEnd, valueStart, valueEnd] in `src`, key with its quotes */
-  unknown: Int32Array = new Int32Array(0);
-  unknownCount = 0;
-  /** bytes of the extra JSON object text, braces included (0 when no unknown fields) */
-  extraBytes = 0;
-}
+/** the flags byte: which optional sections a record holds */
+const FLAG_EVENT_ID = 1;
+const FLAG_COUNTRY = 2;
+const FLAG_USER_ID = 4;
+const FLAG_IP = 8;
+const FLAG_EXTRA = 16;
+const KNOWN_FLAGS = FLAG_EVENT_ID | FLAG_COUNTRY | FLAG_USER_ID | FLAG_IP | FLAG_EXTRA;
 
 /** Appends events as framed records into one growing buffer, reused across batches. */
 export class RecordWriter {
@@ -72,6 +47,9 @@ export class RecordWriter {
   private pos = 0;
   private n = 0;
   private readonly key = new Uint32Array(4);
+  // write(): the event's strings as UTF-8, and their ranges
+  private text = new Uint8Array(256);
+  private readonly textRanges = new EventRanges();
 
   constructor(initialCapacity = 64 * 1024) {
     this.buf = new Uint8Array(Math.max(initialCapacity, 64));
@@ -93,134 +71,119 @@ export class RecordWriter {
    * Throws TALLY_INTERNAL if a field exceeds the format's limits.
    */
   write(ev: ClickEvent): void {
-    const worst =
-      RECORD_HEADER_BYTES +
+    const r = this.textRanges;
+    const need =
       utf8MaxBytes(ev.adId) +
-      2 +
-      (ev.eventIdGiven ? 2 + utf8MaxBytes(ev.eventId) : 0) +
-      (ev.userId === undefined ? 0 : 2 + utf8MaxBytes(ev.userId)) +
-      (ev.ip === undefined ? 0 : 2 + utf8MaxBytes(ev.ip)) +
-      (ev.extra === undefined ? 0 : 4 + utf8MaxBytes(ev.extra));
-    this.ensure(this.pos + worst);
-    const buf = this.buf;
-    const view = this.view;
-    const start = this.pos;
-
-    let flags = 0;
-    let p = start + RECORD_HEADER_BYTES;
-    const adEnd = writeUtf8(buf, p, ev.adId);
-    const adLen = adEnd - p;
-    if (adLen < 1 || adLen > 255) throw formatLimit('ad_id', adLen, 255);
-    p = adEnd;
-    if (ev.country !== undefined) {
-      if (ev.country.length !== 2) throw formatLimit('country', ev.country.length, 2);
-      flags |= F_COUNTRY;
-      buf[p++] = ev.country.charCodeAt(0);
-      buf[p++] = ev.country.charCodeAt(1);
-    }
+      (ev.eventIdGiven ? utf8MaxBytes(ev.eventId) : 0) +
+      (ev.userId === undefined ? 0 : utf8MaxBytes(ev.userId)) +
+      (ev.ip === undefined ? 0 : utf8MaxBytes(ev.ip)) +
+      (ev.extra === undefined ? 0 : utf8MaxBytes(ev.extra));
+    if (need > this.text.length) this.text = new Uint8Array(Math.max(need, this.text.length * 2));
+    const t = this.text;
+    r.src = t;
+    r.ipSrc = t;
+    r.timestamp = ev.timestamp;
+    r.adStart = 0;
+    let p = (r.adEnd = writeUtf8(t, 0, ev.adId));
+    if (ev.country === undefined) r.country = -1;
+    else if (ev.country.length !== 2) throw formatLimit('country', ev.country.length, 2);
+    else r.country = ((ev.country.charCodeAt(0) & 255) << 8) | (ev.country.charCodeAt(1) & 255);
     if (ev.eventIdGiven) {
-      flags |= F_EVENT_ID;
-      p = writeField16(buf, view, p, ev.eventId, 'event_id');
-    }
+      r.eventIdStart = p;
+      p = r.eventIdEnd = writeUtf8(t, p, ev.eventId);
+    } else r.eventIdStart = r.eventIdEnd = -1;
     if (ev.userId !== undefined) {
-      flags |= F_USER_ID;
-      p = writeField16(buf, view, p, ev.userId, 'user_id');
-    }
+      r.userIdStart = p;
+      p = r.userIdEnd = writeUtf8(t, p, ev.userId);
+    } else r.userIdStart = r.userIdEnd = -1;
     if (ev.ip !== undefined) {
-      flags |= F_IP;
-      p = writeField16(buf, view, p, ev.ip, 'ip');
-    }
+      r.ipStart = p;
+      p = r.ipEnd = writeUtf8(t, p, ev.ip);
+    } else r.ipStart = r.ipEnd = -1;
     if (ev.extra !== undefined) {
-      flags |= F_EXTRA;
-      const end = writeUtf8(buf, p + 4, ev.extra);
-      view.setUint32(p, end - p - 4, true);
-      p = end;
-    }
-
-    const key = dedupKey(ev.adId, ev.eventId, this.key);
-    view.setUint32(start, p - start - 4, true);
-    buf[start + 4] = RECORD_FORMAT_VERSION;
-    buf[start + 5] = flags;
-    buf[start + 6] = adLen;
-    buf[start + 7] = 0;
-    view.setFloat64(start + 8, ev.timestamp, true);
-    view.setUint32(start + 16, key[0]!, true);
-    view.setUint32(start + 20, key[1]!, true);
-    view.setUint32(start + 24, key[2]!, true);
-    view.setUint32(start + 28, key[3]!, true);
-    this.pos = p;
-    this.n++;
+      r.extraStart = p;
+      p = r.extraEnd = writeUtf8(t, p, ev.extra);
+    } else r.extraStart = r.extraEnd = -1;
+    // the canonical id's JSON escapes what the ranges' text may hold: hash the id as made
+    this.layOut(r, dedupKey(ev.adId, ev.eventId, this.key));
   }
 
   /**
-   * Appends one validated event given as byte ranges: the same bytes as write() of the same
-   * event (the ingest fast path; property-tested against write()).
+   * Appends one validated event given as byte ranges whose texts need no JSON escaping (what
+   * the byte scanner reads): the same bytes as write() of the same event (property-tested).
    */
   writeRanges(r: EventRanges): void {
+    this.layOut(r, dedupKeyOfRanges(r, this.key));
+  }
+
+  /** The record format (see the top of this file): the one place that lays a record out. */
+  private layOut(r: EventRanges, key: Uint32Array): void {
     const src = r.src;
     const adLen = r.adEnd - r.adStart;
     const idLen = r.eventIdStart < 0 ? -1 : r.eventIdEnd - r.eventIdStart;
     const userLen = r.userIdStart < 0 ? -1 : r.userIdEnd - r.userIdStart;
-    const worst =
-      RECORD_HEADER_BYTES +
-      adLen +
-      2 +
-      (idLen + 2) +
-      (userLen + 2) +
-      (r.ipLength + 2) +
-      4 +
-      r.extraBytes;
-    this.ensure(this.pos + worst);
+    const ipLen = r.ipStart < 0 ? -1 : r.ipEnd - r.ipStart;
+    const extraLen =
+      r.unknownCount > 0 ? r.extraBytes : r.extraStart < 0 ? -1 : r.extraEnd - r.extraStart;
+    if (adLen < 1 || adLen > 255) throw formatLimit('ad_id', adLen, 255);
+    if (idLen > 0xffff) throw formatLimit('event_id', idLen, 0xffff);
+    if (userLen > 0xffff) throw formatLimit('user_id', userLen, 0xffff);
+    if (ipLen > 0xffff) throw formatLimit('ip', ipLen, 0xffff);
+    this.ensure(
+      this.pos +
+        RECORD_HEADER_BYTES +
+        adLen +
+        2 +
+        (idLen + 2) +
+        (userLen + 2) +
+        (ipLen + 2) +
+        (extraLen + 4),
+    );
     const buf = this.buf;
     const view = this.view;
     const start = this.pos;
 
     let flags = 0;
     let p = start + RECORD_HEADER_BYTES;
-    if (adLen < 1 || adLen > 255) throw formatLimit('ad_id', adLen, 255);
     // short fields are copied by hand: a subarray per field costs more than the copy
     for (let i = r.adStart; i < r.adEnd; i++) buf[p++] = src[i]!;
     if (r.country >= 0) {
-      const c = COUNTRY_CODES[r.country]!;
-      flags |= F_COUNTRY;
-      buf[p++] = c.charCodeAt(0);
-      buf[p++] = c.charCodeAt(1);
+      flags |= FLAG_COUNTRY;
+      buf[p++] = r.country >> 8;
+      buf[p++] = r.country & 255;
     }
     if (idLen >= 0) {
-      if (idLen > 0xffff) throw formatLimit('event_id', idLen, 0xffff);
-      flags |= F_EVENT_ID;
+      flags |= FLAG_EVENT_ID;
       view.setUint16(p, idLen, true);
       p = copyBytes(src, r.eventIdStart, r.eventIdEnd, buf, p + 2);
     }
     if (userLen >= 0) {
-      if (userLen > 0xffff) throw formatLimit('user_id', userLen, 0xffff);
-      flags |= F_USER_ID;
+      flags |= FLAG_USER_ID;
       view.setUint16(p, userLen, true);
       p = copyBytes(src, r.userIdStart, r.userIdEnd, buf, p + 2);
     }
-    if (r.ipLength >= 0) {
-      flags |= F_IP;
-      view.setUint16(p, r.ipLength, true);
-      p += 2;
-      const ip = r.ipBuf;
-      for (let k = 0; k < r.ipLength; k++) buf[p++] = ip[k]!;
+    if (ipLen >= 0) {
+      flags |= FLAG_IP;
+      view.setUint16(p, ipLen, true);
+      p = copyBytes(r.ipSrc, r.ipStart, r.ipEnd, buf, p + 2);
     }
-    if (r.unknownCount > 0) {
-      flags |= F_EXTRA;
-      view.setUint32(p, r.extraBytes, true);
+    if (extraLen >= 0) {
+      flags |= FLAG_EXTRA;
+      view.setUint32(p, extraLen, true);
       p += 4;
-      const u = r.unknown;
-      buf[p++] = 123; // {
-      for (let k = 0; k < r.unknownCount; k++) {
-        if (k > 0) buf[p++] = 44; // ,
-        p = copyBytes(src, u[4 * k]!, u[4 * k + 1]!, buf, p);
-        buf[p++] = 58; // :
-        p = copyBytes(src, u[4 * k + 2]!, u[4 * k + 3]!, buf, p);
-      }
-      buf[p++] = 125; // }
+      if (r.unknownCount > 0) {
+        const u = r.unknown;
+        buf[p++] = 123; // {
+        for (let k = 0; k < r.unknownCount; k++) {
+          if (k > 0) buf[p++] = 44; // ,
+          p = copyBytes(src, u[4 * k]!, u[4 * k + 1]!, buf, p);
+          buf[p++] = 58; // :
+          p = copyBytes(src, u[4 * k + 2]!, u[4 * k + 3]!, buf, p);
+        }
+        buf[p++] = 125; // }
+      } else p = copyBytes(src, r.extraStart, r.extraEnd, buf, p);
     }
 
-    const key = dedupKeyOfRanges(r, this.key);
     view.setUint32(start, p - start - 4, true);
     buf[start + 4] = RECORD_FORMAT_VERSION;
     buf[start + 5] = flags;
@@ -286,20 +249,6 @@ function copyBytes(
   return p;
 }
 
-function writeField16(
-  buf: Uint8Array,
-  view: DataView,
-  p: number,
-  s: string,
-  field: string,
-): number {
-  const end = writeUtf8(buf, p + 2, s);
-  const len = end - p - 2;
-  if (len > 0xffff) throw formatLimit(field, len, 0xffff);
-  view.setUint16(p, len, true);
-  return end;
-}
-
 function formatLimit(field: string, got: number, max: number): TallyError {
   return new TallyError(
     'TALLY_INTERNAL',
@@ -324,15 +273,9 @@ export class RecordCursor implements RecordView {
   key1 = 0;
   key2 = 0;
   key3 = 0;
-  countryStart = -1;
-  countryEnd = -1;
-  userIdStart = -1;
-  userIdEnd = -1;
-  ipStart = -1;
-  ipEnd = -1;
-  /** UTF-8 range of the given event_id; -1 when the id is canonical */
-  eventIdStart = -1;
-  eventIdEnd = -1;
+  /** ranges of the optional fields by field number, -1 when absent (event_id: when given) */
+  readonly fieldStart = new Int32Array(FIELD_COUNT).fill(-1);
+  readonly fieldEnd = new Int32Array(FIELD_COUNT).fill(-1);
   extraStart = -1;
   extraEnd = -1;
   flags = 0;
@@ -381,36 +324,11 @@ export class RecordCursor implements RecordView {
     p += adLen;
     this.adIdEnd = p;
 
-    if ((flags & F_COUNTRY) !== 0) {
-      if (p + 2 > end) corrupt(start, 'truncated country');
-      this.countryStart = p;
-      p += 2;
-      this.countryEnd = p;
-    } else {
-      this.countryStart = this.countryEnd = -1;
-    }
-    if ((flags & F_EVENT_ID) !== 0) {
-      p = this.range16(p, end, start, 'event_id');
-      this.eventIdStart = this.rs;
-      this.eventIdEnd = p;
-    } else {
-      this.eventIdStart = this.eventIdEnd = -1;
-    }
-    if ((flags & F_USER_ID) !== 0) {
-      p = this.range16(p, end, start, 'user_id');
-      this.userIdStart = this.rs;
-      this.userIdEnd = p;
-    } else {
-      this.userIdStart = this.userIdEnd = -1;
-    }
-    if ((flags & F_IP) !== 0) {
-      p = this.range16(p, end, start, 'ip');
-      this.ipStart = this.rs;
-      this.ipEnd = p;
-    } else {
-      this.ipStart = this.ipEnd = -1;
-    }
-    if ((flags & F_EXTRA) !== 0) {
+    p = this.section(p, end, start, F_COUNTRY, (flags & FLAG_COUNTRY) !== 0, 2);
+    p = this.section(p, end, start, F_EVENT_ID, (flags & FLAG_EVENT_ID) !== 0, 0);
+    p = this.section(p, end, start, F_USER_ID, (flags & FLAG_USER_ID) !== 0, 0);
+    p = this.section(p, end, start, F_IP, (flags & FLAG_IP) !== 0, 0);
+    if ((flags & FLAG_EXTRA) !== 0) {
       if (p + 4 > end) corrupt(start, 'truncated extra length');
       const len = view.getUint32(p, true);
       p += 4;
@@ -437,16 +355,38 @@ export class RecordCursor implements RecordView {
     return true;
   }
 
-  // start of the last range read by range16 (a field, to keep next() allocation-free)
-  private rs = -1;
-
-  private range16(p: number, end: number, recStart: number, field: string): number {
-    if (p + 2 > end) corrupt(recStart, `truncated ${field} length`);
-    const len = this.view.getUint16(p, true);
-    p += 2;
-    if (p + len > end) corrupt(recStart, `${field} length ${len} overruns the record`);
-    this.rs = p;
+  /**
+   * The optional field `f` at `p`, when `present`: `size` bytes, or (size 0) a u16 length and
+   * that many bytes. Sets its range (-1 when absent); returns the position after it.
+   */
+  private section(
+    p: number,
+    end: number,
+    recStart: number,
+    f: number,
+    present: boolean,
+    size: number,
+  ): number {
+    if (!present) {
+      this.fieldStart[f] = this.fieldEnd[f] = -1;
+      return p;
+    }
+    let len = size;
+    if (size === 0) {
+      if (p + 2 > end) corrupt(recStart, `truncated ${FIELDS[f]!.name} length`);
+      len = this.view.getUint16(p, true);
+      p += 2;
+      if (p + len > end) corrupt(recStart, `${FIELDS[f]!.name} length ${len} overruns the record`);
+    } else if (p + size > end) corrupt(recStart, `truncated ${FIELDS[f]!.name}`);
+    this.fieldStart[f] = p;
+    this.fieldEnd[f] = p + len;
     return p + len;
+  }
+
+  /** The text of optional field `f` (its field number) in the current record, or undefined. */
+  field(f: number): string | undefined {
+    const start = this.fieldStart[f]!;
+    return start < 0 ? undefined : readUtf8(this.buf, start, this.fieldEnd[f]!);
   }
 
   adId(): string {
@@ -454,17 +394,15 @@ export class RecordCursor implements RecordView {
   }
 
   country(): string | undefined {
-    return this.countryStart < 0
-      ? undefined
-      : readUtf8(this.buf, this.countryStart, this.countryEnd);
+    return this.field(F_COUNTRY);
   }
 
   userId(): string | undefined {
-    return this.userIdStart < 0 ? undefined : readUtf8(this.buf, this.userIdStart, this.userIdEnd);
+    return this.field(F_USER_ID);
   }
 
   ip(): string | undefined {
-    return this.ipStart < 0 ? undefined : readUtf8(this.buf, this.ipStart, this.ipEnd);
+    return this.field(F_IP);
   }
 
   extra(): string | undefined {
@@ -473,13 +411,15 @@ export class RecordCursor implements RecordView {
 
   /** whether the current record's event_id came with the event */
   eventIdGiven(): boolean {
-    return (this.flags & F_EVENT_ID) !== 0;
+    return (this.flags & FLAG_EVENT_ID) !== 0;
   }
 
   /** The event id of the current record: the given one, or the canonical id recomputed. */
   eventId(): string {
-    if (this.eventIdStart >= 0) return readUtf8(this.buf, this.eventIdStart, this.eventIdEnd);
-    return canonicalEventId(this.adId(), this.timestamp, this.userId(), this.ip(), this.country());
+    return (
+      this.field(F_EVENT_ID) ??
+      canonicalEventId(this.adId(), this.timestamp, this.userId(), this.ip(), this.country())
+    );
   }
 
   /** The current record as a ClickEvent (allocates). */
@@ -488,14 +428,12 @@ export class RecordCursor implements RecordView {
     const userId = this.userId();
     const ip = this.ip();
     const country = this.country();
-    const given = this.eventIdStart >= 0;
+    const given = this.field(F_EVENT_ID);
     return {
       adId,
       timestamp: this.timestamp,
-      eventId: given
-        ? readUtf8(this.buf, this.eventIdStart, this.eventIdEnd)
-        : canonicalEventId(adId, this.timestamp, userId, ip, country),
-      eventIdGiven: given,
+      eventId: given ?? canonicalEventId(adId, this.timestamp, userId, ip, country),
+      eventIdGiven: given !== undefined,
       userId,
       ip,
       country,

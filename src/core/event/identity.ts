@@ -4,8 +4,7 @@
  */
 import { murmur3x86_128, hash128Hex, writeHexWords } from './hash.js';
 import { writeUtf8, utf8MaxBytes } from './utf8.js';
-import { COUNTRY_CODES } from './countries.js';
-import type { EventRanges } from './codec.js';
+import type { EventRanges } from './event-ranges.js';
 
 /**
  * The id of an event without `event_id` (SPEC §1): 32 hex digits of MurmurHash3_x86_128 of
@@ -96,7 +95,7 @@ function writeNull(out: Uint8Array, p: number): number {
 }
 
 /**
- * dedupKey of an event given as byte ranges (codec.ts EventRanges), computing the canonical id
+ * dedupKey of an event given as byte ranges (event-ranges.ts), computing the canonical id
  * from the same JSON text as canonicalEventId when no event_id was given. The ranges' texts
  * must need no JSON escaping (the byte scanner guarantees it: no quote, backslash or control
  * character; valid UTF-8) and the timestamp must be a non-negative integer, as validated.
@@ -115,7 +114,8 @@ export function dedupKeyOfRanges(r: EventRanges, out: Uint32Array): Uint32Array 
   }
   // JSON.stringify([adId, timestamp, userId ?? null, ip ?? null, country ?? null])
   const userLen = r.userIdStart < 0 ? 0 : r.userIdEnd - r.userIdStart;
-  const need = adLen + userLen + r.ipBuf.length + 64;
+  const ipLen = r.ipStart < 0 ? 0 : r.ipEnd - r.ipStart;
+  const need = adLen + userLen + ipLen + 64;
   if (need > canonScratch.length)
     canonScratch = new Uint8Array(Math.max(need, canonScratch.length * 2));
   const c = canonScratch;
@@ -127,14 +127,13 @@ export function dedupKeyOfRanges(r: EventRanges, out: Uint32Array): Uint32Array 
   c[p++] = 44;
   p = r.userIdStart < 0 ? writeNull(c, p) : writeJsonText(c, p, src, r.userIdStart, r.userIdEnd);
   c[p++] = 44;
-  p = r.ipLength < 0 ? writeNull(c, p) : writeJsonText(c, p, r.ipBuf, 0, r.ipLength);
+  p = r.ipStart < 0 ? writeNull(c, p) : writeJsonText(c, p, r.ipSrc, r.ipStart, r.ipEnd);
   c[p++] = 44;
   if (r.country < 0) p = writeNull(c, p);
   else {
-    const cc = COUNTRY_CODES[r.country]!;
     c[p++] = 34;
-    c[p++] = cc.charCodeAt(0);
-    c[p++] = cc.charCodeAt(1);
+    c[p++] = r.country >> 8;
+    c[p++] = r.country & 255;
     c[p++] = 34;
   }
   c[p++] = 93; // ]

@@ -1,5 +1,14 @@
-/** The click event: validation, identity, hashing and the binary record format. */
+/** The click event: its fields, validation, identity, hashing and the binary record format. */
 export type { ClickEvent, ValidationOptions } from './types.js';
+export {
+  FIELDS,
+  FIELD,
+  AD_ID_PATTERN,
+  AD_ID_RULE,
+  isAdId,
+  type Dimension,
+  type FieldSpec,
+} from './fields.js';
 export type { RecordView } from './record.js';
 export {
   RecordWriter,
@@ -28,10 +37,8 @@ export {
   type FieldValues,
   type ValidationResult,
 } from './validate.js';
-export { validateBatch, type RejectedRecord, type ValidatedBatch } from './batch.js';
 export {
   BatchEncoder,
-  NdjsonChunker,
   encodeNdjsonBatch,
   encodeBodyBatch,
   rebaseNdjsonBatch,
@@ -40,13 +47,12 @@ export {
   type EncodedPartition,
   type EncodedRejection,
 } from './encode-batch.js';
+export { NdjsonChunker } from './ndjson-chunker.js';
 export {
   parseBody,
   parseNdjson,
   parseJsonArray,
   parseNdjsonLine,
-  NdjsonLineSplitter,
-  NdjsonRecordStream,
   type ParsedRecord,
 } from './parse-body.js';
 export { canonicalIp, canonicalIpBytes, isIpv4, isIpv6 } from './ip.js';

@@ -18,11 +18,10 @@ export interface RecordView {
   key1: number;
   key2: number;
   key3: number;
-  /** UTF-8 byte ranges of the optional attributes */
-  countryStart: number;
-  countryEnd: number;
-  userIdStart: number;
-  userIdEnd: number;
-  ipStart: number;
-  ipEnd: number;
+  /**
+   * UTF-8 byte ranges of the optional string fields (event_id when given, user_id, ip,
+   * country), indexed by field number (core/event/fields.ts): what a dimension is counted by
+   */
+  readonly fieldStart: Int32Array;
+  readonly fieldEnd: Int32Array;
 }

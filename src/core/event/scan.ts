@@ -17,19 +17,22 @@
  * text between the quotes, numbers are `Number(text)` (what JSON.parse computes), and an
  * unknown field's `"key":value` text is what JSON.stringify writes for it.
  */
-import { KNOWN_FIELD_NAMES } from './fields.js';
+import {
+  F_AD_ID,
+  F_CLICK_TIMESTAMP,
+  F_COUNTRY,
+  F_EVENT_ID,
+  F_IP,
+  F_TIMESTAMP,
+  F_USER_ID,
+  FIELD_COUNT,
+  FIELDS,
+} from './fields.js';
 
-/** known fields, in validateEvent's order of checks */
-export const F_AD_ID = 0;
-export const F_TIMESTAMP = 1;
-export const F_CLICK_TIMESTAMP = 2;
-export const F_EVENT_ID = 3;
-export const F_USER_ID = 4;
-export const F_IP = 5;
-export const F_COUNTRY = 6;
-export const KNOWN_FIELD_COUNT = 7;
+/** known fields are numbered by their position in the field table (fields.ts) */
+export const KNOWN_FIELD_COUNT = FIELD_COUNT;
 
-/** value kinds; K_ABSENT for a field that was not in the object */
+/** value kinds, 3 bits each; K_ABSENT for a field that was not in the object */
 export const K_ABSENT = 0;
 export const K_NULL = 1;
 export const K_STRING = 2;
@@ -40,7 +43,10 @@ export const K_FALSE = 5;
 /** unknown fields kept per record before the scanner gives up */
 export const MAX_UNKNOWN = 32;
 
-const NAME_LENGTHS = [5, 9, 15, 8, 7, 2, 7];
+const NAMES: readonly Uint8Array[] = FIELDS.map((f) =>
+  Uint8Array.from(f.name, (c) => c.charCodeAt(0)),
+);
+const NAME_LENGTHS = NAMES.map((n) => n.length);
 
 /** The K_… of known field `f` in what scanObject found. */
 export function kindOf(s: ScannedObject, f: number): number {
@@ -49,7 +55,7 @@ export function kindOf(s: ScannedObject, f: number): number {
 
 /** What scanObject found; reused from record to record (typed arrays: no allocation). */
 export class ScannedObject {
-  /** the K_… of every known field, 3 bits each (field f at bit 3f): see kindOf */
+  /** the K_… of every known field, 3 bits each (field f at bit 3f; room for 10): see kindOf */
   kinds = 0;
   /** strings: the bytes between the quotes; numbers: the number's text */
   readonly start = new Int32Array(KNOWN_FIELD_COUNT);
@@ -208,7 +214,8 @@ function four(src: Uint8Array, i: number, a: number, b: number, c: number, d: nu
 
 /**
  * The known field whose name, then a closing quote, stands at `src[i]`; -1 when none does
- * (then the key is scanned as any string). Spelled out byte by byte: it runs for every key.
+ * (then the key is scanned as any string). Spelled out byte by byte, on purpose: it runs for
+ * every key. test/unit/event/fields.test.ts checks it against the field table's names.
  */
 function knownKeyAt(src: Uint8Array, i: number, end: number): number {
   if (i + 16 > end) return knownKeyNearEnd(src, i, end);
@@ -255,10 +262,6 @@ function knownKeyAt(src: Uint8Array, i: number, end: number): number {
       return -1;
   }
 }
-
-const NAMES: readonly Uint8Array[] = KNOWN_FIELD_NAMES.map((n) =>
-  Uint8Array.from(n, (c) => c.charCodeAt(0)),
-);
 
 /** knownKeyAt within the last bytes of the input, bounds-checked. */
 function knownKeyNearEnd(src: Uint8Array, i: number, end: number): number {

@@ -2,6 +2,7 @@
  * ISO-8601 timestamps without the Date global (the core reads no clock, and Date.parse
  * accepts too much: offset-less local times, rolled-over days like Feb 30).
  */
+import { MINUTE_MS } from '../window/minute.js';
 
 const MS_PER_DAY = 86_400_000;
 
@@ -115,10 +116,10 @@ export function parseIsoBytes(s: Uint8Array, start: number, end: number): number
   return (
     daysFromCivil(year, month, day) * MS_PER_DAY +
     hour * 3_600_000 +
-    minute * 60_000 +
+    minute * MINUTE_MS +
     second * 1000 +
     ms -
-    offsetMin * 60_000
+    offsetMin * MINUTE_MS
   );
 }
 
@@ -161,8 +162,8 @@ export function formatIsoTimestamp(ms: number): string {
   const y = yoe + era * 400 + (m <= 2 ? 1 : 0);
   const hh = Math.floor(rem / 3_600_000);
   rem -= hh * 3_600_000;
-  const mm = Math.floor(rem / 60_000);
-  rem -= mm * 60_000;
+  const mm = Math.floor(rem / MINUTE_MS);
+  rem -= mm * MINUTE_MS;
   const ss = Math.floor(rem / 1000);
   const fff = rem - ss * 1000;
   return `${pad(y, 4)}-${pad(m, 2)}-${pad(d, 2)}T${pad(hh, 2)}:${pad(mm, 2)}:${pad(ss, 2)}.${pad(fff, 3)}Z`;

@@ -1,6 +1,6 @@
 /** A validated click event (SPEC §1), the unit everything downstream counts. */
 export interface ClickEvent {
-  /** 1–64 chars of [A-Za-z0-9_.:-] */
+  /** valid by the ad_id rule (fields.ts: AD_ID_RULE) */
   adId: string;
   /** event time, epoch milliseconds (integer) */
   timestamp: number;

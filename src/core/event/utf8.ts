@@ -64,3 +64,31 @@ export function readUtf8(buf: Uint8Array, start: number, end: number): string {
   // Node's TextDecoder has an ASCII fast path that beats building the string by hand
   return decoder.decode(buf.subarray(start, end));
 }
+
+/**
+ * Whether `s` has no lone surrogate, i.e. it is Unicode text that UTF-8 can carry
+ * (String#isWellFormed, with a fallback for engines without it).
+ */
+export function isWellFormed(s: string): boolean {
+  const f = (s as { isWellFormed?: () => boolean }).isWellFormed;
+  if (f !== undefined) return f.call(s);
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0xd800 || c > 0xdfff) continue;
+    if (c >= 0xdc00) return false;
+    const d = i + 1 < s.length ? s.charCodeAt(i + 1) : 0;
+    if (d < 0xdc00 || d > 0xdfff) return false;
+    i++;
+  }
+  return true;
+}
+
+/** Whether the bytes at `src[i]` are a UTF-8 byte order mark (EF BB BF) within `end`. */
+export function isBomAt(src: Uint8Array, i: number, end: number): boolean {
+  return i + 2 < end && src[i] === 0xef && src[i + 1] === 0xbb && src[i + 2] === 0xbf;
+}
+
+/** Whether `d` (under 3 bytes) may be the start of a UTF-8 byte order mark. */
+export function isBomPrefix(d: Uint8Array): boolean {
+  return (d.length < 1 || d[0] === 0xef) && (d.length < 2 || d[1] === 0xbb);
+}

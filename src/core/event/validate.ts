@@ -16,24 +16,32 @@
  *
  * The field rules live in `validateFields`, over the known fields' values as JSON.parse gives
  * them: the object path (validateEvent) and the byte scanner (scan.ts / encode-batch.ts) both
- * call it, so a rejection has one source whichever path found it. The scanner's fast accept
- * checks use the predicates exported here (isAdIdChar, countryPair, the limits).
+ * call it, so a rejection has one source whichever path found it. Names, limits, rules and
+ * normalisations come from the field table (fields.ts), which the scanner's fast accept
+ * checks read too.
  */
 import { rejection, type ErrorCode, type Rejection } from '../errors.js';
 import type { ClickEvent, ValidationOptions } from './types.js';
 import { canonicalEventId } from './identity.js';
-import { canonicalIp } from './ip.js';
-import { COUNTRY_CODES, countryIndex } from './countries.js';
 import { formatIsoTimestamp, parseIsoTimestamp } from './time.js';
-import { KNOWN_FIELD_NAMES } from './fields.js';
+import {
+  AD_ID_MAX,
+  AD_ID_RULE,
+  FIELD,
+  FIELDS,
+  KNOWN_FIELD_NAMES,
+  TIME_RULE,
+  isAdIdChar,
+  type FieldKey,
+  type FieldSpec,
+} from './fields.js';
+import { isWellFormed } from './utf8.js';
+import { MINUTE_MS } from '../window/minute.js';
 
 export type ValidationResult =
   { ok: true; event: ClickEvent } | { ok: false; rejection: Rejection };
 
-export const DEFAULT_MAX_FUTURE_SKEW_MS = 5 * 60_000;
-export const AD_ID_MAX = 64;
-export const EVENT_ID_MAX = 128;
-export const USER_ID_MAX = 128;
+export const DEFAULT_MAX_FUTURE_SKEW_MS = 5 * MINUTE_MS;
 
 const KNOWN_FIELDS: ReadonlySet<string> = new Set(KNOWN_FIELD_NAMES);
 
@@ -87,44 +95,7 @@ function exceedsCodePoints(s: string, max: number): boolean {
   return false;
 }
 
-/** Whether `s` holds a UTF-16 surrogate without its pair (not Unicode text; UTF-8 cannot carry it). */
-function hasLoneSurrogate(s: string): boolean {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0xd800 || c > 0xdfff) continue;
-    if (c >= 0xdc00) return true;
-    const d = i + 1 < s.length ? s.charCodeAt(i + 1) : 0;
-    if (d < 0xdc00 || d > 0xdfff) return true;
-    i++;
-  }
-  return false;
-}
-
-/**
- * The country code spelled by two code units, upper-cased, when it is an assigned ISO 3166-1
- * alpha-2 code: its index in COUNTRY_CODES (and upper-case units `a`, `b` are
- * `COUNTRY_CODES[i]`); -1 otherwise. toUpperCase alone would map 'ß' to 'SS'.
- */
-export function countryPair(a: number, b: number): number {
-  return countryIndex(a & ~32, b & ~32);
-}
-
-/** Whether `c` (a UTF-16 code unit or a byte) may appear in an ad_id. */
-export function isAdIdChar(c: number): boolean {
-  return (
-    (c >= 97 && c <= 122) || // a-z
-    (c >= 65 && c <= 90) || // A-Z
-    (c >= 48 && c <= 58) || // 0-9 and ':'
-    c === 95 || // _
-    c === 46 || // .
-    c === 45 // -
-  );
-}
-
-const AD_ID_RULE = `must be 1–${AD_ID_MAX} characters of [A-Za-z0-9_.:-]`;
 const UNICODE_RULE = 'must be valid Unicode text (it holds an unpaired surrogate)';
-const TIME_RULE =
-  'must be ISO-8601 with a UTC offset (e.g. 2026-01-01T12:00:00Z) or epoch milliseconds';
 
 function own(rec: Record<string, unknown>, key: string): unknown {
   // null means absent (SPEC: optional fields may be sent as null)
@@ -182,7 +153,7 @@ export function parseTime(value: unknown, field: string): number | ValidationRes
 }
 
 function formatSkew(ms: number): string {
-  return ms % 60_000 === 0 ? `${ms / 60_000} min` : `${ms / 1000} s`;
+  return ms % MINUTE_MS === 0 ? `${ms / MINUTE_MS} min` : `${ms / 1000} s`;
 }
 
 /** The unknown fields of `rec` as JSON object text in key order; undefined when none. */
@@ -206,15 +177,7 @@ function collectExtra(rec: Record<string, unknown>): string | undefined | Valida
  * The values of the known fields of one record, as JSON.parse gives them; `undefined` for a
  * field that is absent or null.
  */
-export interface FieldValues {
-  adId: unknown;
-  timestamp: unknown;
-  clickTimestamp: unknown;
-  eventId: unknown;
-  userId: unknown;
-  ip: unknown;
-  country: unknown;
-}
+export type FieldValues = { [K in FieldKey]: unknown };
 
 /** Whether event time `ms` is further ahead of `opts.now` than maxFutureSkew allows. */
 export function isInFuture(ms: number, opts: ValidationOptions): boolean {
@@ -222,8 +185,44 @@ export function isInFuture(ms: number, opts: ValidationOptions): boolean {
 }
 
 /**
- * SPEC §1's field rules, in order (ad_id, time, event_id, user_id, ip, country); the first
- * failure is the rejection. The event comes back with `extra` undefined: the caller adds it.
+ * A string value of a `text` or `normalised` field (fields.ts) → its stored form, or why not:
+ * too short or too long (code points), not its format, not Unicode text. Query filters check
+ * their values with it too.
+ */
+export function checkString(spec: FieldSpec, s: string): string | Rejection {
+  const { name, rule } = spec;
+  if (s.length < (spec.minChars ?? 0) || exceedsCodePoints(s, spec.maxChars ?? Infinity)) {
+    return rejection(
+      'TALLY_FIELD_LENGTH',
+      name,
+      `${name}: ${rule}, got ${s.length === 0 ? 'an empty string' : echo(s)}`,
+    );
+  }
+  if (spec.normalise !== undefined) {
+    const v = spec.normalise(s);
+    return v ?? rejection('TALLY_FIELD_FORMAT', name, `${name}: ${rule}, got ${echo(s)}`);
+  }
+  return isWellFormed(s) ? s : rejection('TALLY_FIELD_FORMAT', name, `${name}: ${UNICODE_RULE}`);
+}
+
+/** An optional string field: undefined when absent, else checkString's answer. */
+function optionalString(spec: FieldSpec, raw: unknown): string | undefined | ValidationResult {
+  if (raw === undefined) return undefined;
+  if (typeof raw !== 'string') {
+    return fail(
+      'TALLY_FIELD_TYPE',
+      spec.name,
+      `${spec.name}: must be a string, got ${jsonType(raw)}`,
+    );
+  }
+  const v = checkString(spec, raw);
+  return typeof v === 'string' ? v : { ok: false, rejection: v };
+}
+
+/**
+ * SPEC §1's field rules, in the table's order (ad_id, time, event_id, user_id, ip, country);
+ * the first failure is the rejection. The event comes back with `extra` undefined: the caller
+ * adds it.
  */
 export function validateFields(f: FieldValues, opts: ValidationOptions): ValidationResult {
   // ad_id
@@ -287,95 +286,15 @@ export function validateFields(f: FieldValues, opts: ValidationOptions): Validat
     );
   }
 
-  // event_id
-  const eventIdRaw = f.eventId;
-  let eventId: string | undefined;
-  if (eventIdRaw !== undefined) {
-    if (typeof eventIdRaw !== 'string') {
-      return fail(
-        'TALLY_FIELD_TYPE',
-        'event_id',
-        `event_id: must be a string, got ${jsonType(eventIdRaw)}`,
-      );
-    }
-    if (eventIdRaw.length === 0 || exceedsCodePoints(eventIdRaw, EVENT_ID_MAX)) {
-      return fail(
-        'TALLY_FIELD_LENGTH',
-        'event_id',
-        `event_id: must be 1–${EVENT_ID_MAX} characters, got ${eventIdRaw.length === 0 ? 'an empty string' : echo(eventIdRaw)}`,
-      );
-    }
-    if (hasLoneSurrogate(eventIdRaw)) {
-      return fail('TALLY_FIELD_FORMAT', 'event_id', `event_id: ${UNICODE_RULE}`);
-    }
-    eventId = eventIdRaw;
-  }
-
-  // user_id
-  const userIdRaw = f.userId;
-  let userId: string | undefined;
-  if (userIdRaw !== undefined) {
-    if (typeof userIdRaw !== 'string') {
-      return fail(
-        'TALLY_FIELD_TYPE',
-        'user_id',
-        `user_id: must be a string, got ${jsonType(userIdRaw)}`,
-      );
-    }
-    if (exceedsCodePoints(userIdRaw, USER_ID_MAX)) {
-      return fail(
-        'TALLY_FIELD_LENGTH',
-        'user_id',
-        `user_id: must be at most ${USER_ID_MAX} characters, got ${echo(userIdRaw)}`,
-      );
-    }
-    if (hasLoneSurrogate(userIdRaw)) {
-      return fail('TALLY_FIELD_FORMAT', 'user_id', `user_id: ${UNICODE_RULE}`);
-    }
-    userId = userIdRaw;
-  }
-
-  // ip
-  const ipRaw = f.ip;
-  let ip: string | undefined;
-  if (ipRaw !== undefined) {
-    if (typeof ipRaw !== 'string') {
-      return fail('TALLY_FIELD_TYPE', 'ip', `ip: must be a string, got ${jsonType(ipRaw)}`);
-    }
-    ip = canonicalIp(ipRaw);
-    if (ip === undefined) {
-      return fail(
-        'TALLY_FIELD_FORMAT',
-        'ip',
-        `ip: must be an IPv4 address (dotted quad, no leading zeros) or an IPv6 address (no zone id), got ${echo(ipRaw)}`,
-      );
-    }
-  }
-
-  // country
-  const countryRaw = f.country;
-  let country: string | undefined;
-  if (countryRaw !== undefined) {
-    if (typeof countryRaw !== 'string') {
-      return fail(
-        'TALLY_FIELD_TYPE',
-        'country',
-        `country: must be a string, got ${jsonType(countryRaw)}`,
-      );
-    }
-    const i =
-      countryRaw.length === 2
-        ? countryPair(countryRaw.charCodeAt(0), countryRaw.charCodeAt(1))
-        : -1;
-    country = i < 0 ? undefined : COUNTRY_CODES[i];
-    if (country === undefined) {
-      return fail(
-        'TALLY_FIELD_FORMAT',
-        'country',
-        `country: must be an assigned ISO 3166-1 alpha-2 code (e.g. US), got ${echo(countryRaw)}`,
-      );
-    }
-  }
+  // the optional strings: event_id, user_id, ip, country
+  const eventId = optionalString(FIELD.eventId, f.eventId);
+  if (typeof eventId === 'object') return eventId;
+  const userId = optionalString(FIELD.userId, f.userId);
+  if (typeof userId === 'object') return userId;
+  const ip = optionalString(FIELD.ip, f.ip);
+  if (typeof ip === 'object') return ip;
+  const country = optionalString(FIELD.country, f.country);
+  if (typeof country === 'object') return country;
 
   return {
     ok: true,
@@ -392,23 +311,19 @@ export function validateFields(f: FieldValues, opts: ValidationOptions): Validat
   };
 }
 
+/** The known fields of a parsed record, by the table's JSON names. */
+function fieldValuesOf(rec: Record<string, unknown>): FieldValues {
+  const f = {} as FieldValues;
+  for (const spec of FIELDS) f[spec.key] = own(rec, spec.name);
+  return f;
+}
+
 export function validateEvent(input: unknown, opts: ValidationOptions): ValidationResult {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     return notObject(input);
   }
   const rec = input as Record<string, unknown>;
-  const r = validateFields(
-    {
-      adId: own(rec, 'ad_id'),
-      timestamp: own(rec, 'timestamp'),
-      clickTimestamp: own(rec, 'click_timestamp'),
-      eventId: own(rec, 'event_id'),
-      userId: own(rec, 'user_id'),
-      ip: own(rec, 'ip'),
-      country: own(rec, 'country'),
-    },
-    opts,
-  );
+  const r = validateFields(fieldValuesOf(rec), opts);
   if (!r.ok) return r;
   const extra = collectExtra(rec);
   if (typeof extra === 'object') return extra;

@@ -24,6 +24,7 @@
 import { TallyError } from '../errors.js';
 import { COUNTRY_CODES } from '../event/countries.js';
 import { formatIsoTimestamp } from '../event/time.js';
+import { MINUTE_MS } from '../window/minute.js';
 import { Prng } from './prng.js';
 import { ZipfSampler } from './zipf.js';
 
@@ -211,7 +212,7 @@ export class ClickGenerator {
     this.duplicateCut = invalid + dup;
     this.lateCut = invalid + dup + late;
     this.disorderMs = checkCount('disorderMs', opts.disorderMs ?? 30_000, 0);
-    this.lateByMs = checkCount('lateByMs', opts.lateByMs ?? 15 * 60_000, 1);
+    this.lateByMs = checkCount('lateByMs', opts.lateByMs ?? 15 * MINUTE_MS, 1);
     this.eventIdRate = checkRate('eventIdRate', opts.eventIdRate ?? 0.9);
     this.extraRate = checkRate('extraRate', opts.extraRate ?? 0.02);
   }

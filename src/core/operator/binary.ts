@@ -26,33 +26,39 @@ export class ByteWriter {
     this.view = new DataView(next.buffer);
   }
 
+  /** Makes room for `n` bytes; returns where they go. */
+  private reserve(n: number): number {
+    this.ensure(n);
+    const at = this.pos;
+    this.pos += n;
+    return at;
+  }
+
+  // each reserves first: growing replaces buf and view
+
   u8(v: number): void {
-    this.ensure(1);
-    this.buf[this.pos++] = v;
+    const at = this.reserve(1);
+    this.buf[at] = v;
   }
 
   u16(v: number): void {
-    this.ensure(2);
-    this.view.setUint16(this.pos, v, true);
-    this.pos += 2;
+    const at = this.reserve(2);
+    this.view.setUint16(at, v, true);
   }
 
   u32(v: number): void {
-    this.ensure(4);
-    this.view.setUint32(this.pos, v, true);
-    this.pos += 4;
+    const at = this.reserve(4);
+    this.view.setUint32(at, v, true);
   }
 
   i32(v: number): void {
-    this.ensure(4);
-    this.view.setInt32(this.pos, v, true);
-    this.pos += 4;
+    const at = this.reserve(4);
+    this.view.setInt32(at, v, true);
   }
 
   f64(v: number): void {
-    this.ensure(8);
-    this.view.setFloat64(this.pos, v, true);
-    this.pos += 8;
+    const at = this.reserve(8);
+    this.view.setFloat64(at, v, true);
   }
 
   i32s(a: Int32Array, n: number): void {
@@ -86,48 +92,37 @@ export class ByteReader {
     this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   }
 
-  private need(n: number): void {
+  /** The position of the next `n` bytes, which are then consumed; throws past the end. */
+  private take(n: number): number {
     if (this.pos + n > this.end) invalid(`truncated at byte ${this.pos} (needs ${n} more)`);
+    const at = this.pos;
+    this.pos += n;
+    return at;
   }
 
   u8(): number {
-    this.need(1);
-    return this.buf[this.pos++]!;
+    return this.buf[this.take(1)]!;
   }
 
   u16(): number {
-    this.need(2);
-    const v = this.view.getUint16(this.pos, true);
-    this.pos += 2;
-    return v;
+    return this.view.getUint16(this.take(2), true);
   }
 
   u32(): number {
-    this.need(4);
-    const v = this.view.getUint32(this.pos, true);
-    this.pos += 4;
-    return v;
+    return this.view.getUint32(this.take(4), true);
   }
 
   i32(): number {
-    this.need(4);
-    const v = this.view.getInt32(this.pos, true);
-    this.pos += 4;
-    return v;
+    return this.view.getInt32(this.take(4), true);
   }
 
   f64(): number {
-    this.need(8);
-    const v = this.view.getFloat64(this.pos, true);
-    this.pos += 8;
-    return v;
+    return this.view.getFloat64(this.take(8), true);
   }
 
   bytes(n: number): Uint8Array {
-    this.need(n);
-    const b = this.buf.subarray(this.pos, this.pos + n);
-    this.pos += n;
-    return b;
+    const at = this.take(n);
+    return this.buf.subarray(at, at + n);
   }
 
   /** a count of items of at least `itemBytes` each: rejects counts the rest cannot hold */

@@ -16,7 +16,6 @@ export class RecordChunk {
   error: unknown = undefined;
   buf: Uint8Array = new Uint8Array(0);
   readonly ts = new Float64Array(CHUNK);
-  readonly minute = new Float64Array(CHUNK);
   readonly k0 = new Int32Array(CHUNK);
   readonly k1 = new Int32Array(CHUNK);
   readonly k2 = new Int32Array(CHUNK);
@@ -24,20 +23,26 @@ export class RecordChunk {
   readonly adStart = new Int32Array(CHUNK);
   readonly adEnd = new Int32Array(CHUNK);
   readonly adHash = new Int32Array(CHUNK);
-  readonly countryStart = new Int32Array(CHUNK);
-  readonly userStart = new Int32Array(CHUNK);
-  readonly userEnd = new Int32Array(CHUNK);
-  readonly ipStart = new Int32Array(CHUNK);
-  readonly ipEnd = new Int32Array(CHUNK);
   readonly recordStart = new Int32Array(CHUNK);
   readonly recordEnd = new Int32Array(CHUNK);
   /** interned ad, or −1: duplicate, −2: late */
   readonly ad = new Int32Array(CHUNK);
-  /** dimension value ids (−1: absent or not configured) */
-  readonly country = new Int32Array(CHUNK);
-  readonly user = new Int32Array(CHUNK);
-  readonly ip = new Int32Array(CHUNK);
   readonly pane: (Pane | null)[] = new Array<Pane | null>(CHUNK).fill(null);
+  /**
+   * per record i and configured dimension j, at i × dimensions + j: the value's byte range
+   * (start −1: the record has none), then its dimension value id (−1: none)
+   */
+  readonly dimStart: Int32Array;
+  readonly dimEnd: Int32Array;
+  readonly dimValue: Int32Array;
+
+  /** `dimFields`: the field numbers (core/event/fields.ts) of the configured dimensions */
+  constructor(private readonly dimFields: Int32Array) {
+    const n = CHUNK * dimFields.length;
+    this.dimStart = new Int32Array(n);
+    this.dimEnd = new Int32Array(n);
+    this.dimValue = new Int32Array(n);
+  }
 
   /**
    * Parses up to CHUNK records from the cursor (the first pass). Returns the count; a corrupt
@@ -46,6 +51,10 @@ export class RecordChunk {
   fill(c: RecordCursor): number {
     let n = 0;
     this.error = undefined;
+    const dimFields = this.dimFields;
+    const nd = dimFields.length;
+    const fieldStart = c.fieldStart;
+    const fieldEnd = c.fieldEnd;
     try {
       while (n < CHUNK && c.next()) {
         this.ts[n] = c.timestamp;
@@ -56,13 +65,13 @@ export class RecordChunk {
         this.adStart[n] = c.adIdStart;
         this.adEnd[n] = c.adIdEnd;
         this.adHash[n] = hashBytes(c.buf, c.adIdStart, c.adIdEnd);
-        this.countryStart[n] = c.countryStart;
-        this.userStart[n] = c.userIdStart;
-        this.userEnd[n] = c.userIdEnd;
-        this.ipStart[n] = c.ipStart;
-        this.ipEnd[n] = c.ipEnd;
         this.recordStart[n] = c.recordStart;
         this.recordEnd[n] = c.recordEnd;
+        for (let j = 0, at = n * nd; j < nd; j++, at++) {
+          const f = dimFields[j]!;
+          this.dimStart[at] = fieldStart[f]!;
+          this.dimEnd[at] = fieldEnd[f]!;
+        }
         n++;
       }
     } catch (e) {

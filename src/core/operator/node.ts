@@ -6,6 +6,7 @@
  */
 import { CountMap, PairCountMap } from '../aggregate/count-map.js';
 import { DenseCounts } from '../aggregate/dense-counts.js';
+import { grownInt32 } from '../aggregate/grow.js';
 import type { IdTopHeap } from '../aggregate/top-n.js';
 import type { SharedTotals } from '../aggregate/window-sums.js';
 import { WindowSums } from '../aggregate/window-sums.js';
@@ -119,11 +120,8 @@ export class AggregateNode {
 
   /** Routes a new ad here; returns its local index. */
   addAd(id: number): number {
-    if (this.localCount === this.localIds.length) {
-      const next = new Int32Array(this.localIds.length * 2);
-      next.set(this.localIds);
-      this.localIds = next;
-    }
+    if (this.localCount === this.localIds.length)
+      this.localIds = grownInt32(this.localIds, this.localCount + 1);
     this.localIds[this.localCount] = id;
     return this.localCount++;
   }
@@ -170,11 +168,8 @@ export class AggregateNode {
   noteCorrectedAd(ad: number, mark: Uint8Array): void {
     if (mark[ad] === 1) return;
     mark[ad] = 1;
-    if (this.correctedCount === this.correctedAds.length) {
-      const next = new Int32Array(this.correctedAds.length * 2);
-      next.set(this.correctedAds);
-      this.correctedAds = next;
-    }
+    if (this.correctedCount === this.correctedAds.length)
+      this.correctedAds = grownInt32(this.correctedAds, this.correctedCount + 1);
     this.correctedAds[this.correctedCount++] = ad;
   }
 

@@ -1,18 +1,39 @@
 /**
- * Pieces of the operator snapshot format (version 1, little-endian, see ClickAggregator.snapshot
- * for the order): config fingerprint, panes and their count maps, top lists. Count maps are
- * written in entry order and rebuilt by re-adding, so entry indexes (and the dirty lists that
- * refer to them) come back identical.
+ * The operator snapshot format, version 1, little-endian: the complete state (state.ts),
+ * compact and versioned. Output not yet taken is not part of it: take it first (the runner
+ * commits a cycle's output together with the snapshot).
+ *
+ *   u32 magic "TLYA", u16 version, config fingerprint, u32 partitions, f64 W,
+ *   f64 startedAt (wall clock of the first construction);
+ *   per partition: f64 maxEventTime (NaN: none), f64 lastArrival (NaN: none), f64 nextOffset;
+ *   u32 ads, per ad: u8 length, bytes, u32 node; u32 dimension values, per value: u16, bytes;
+ *   per node: u32 panes, each: f64 minute, u8 flags, '*' map, [dimension map];
+ *     per window: f64 lo, f64 hi (running totals are rebuilt from the panes);
+ *     per window: u32 lists, each: f64 end, u32 n, n × (i32 ad, f64 count);
+ *     u32 corrected ads + i32 each, u32 corrected minutes + f64 each;
+ *   u32 dedup entries, each: i32 ×4 key, f64 expiry;  u32 murmur3 of everything before.
+ *
+ * Count maps are written in entry order and rebuilt by re-adding, so entry indexes (and the
+ * dirty lists that refer to them) come back identical. Bad bytes throw TALLY_SNAPSHOT_INVALID.
  */
 import type { AggregatorConfig } from './config.js';
 import { CountMap, PairCountMap } from '../aggregate/count-map.js';
-import type { ByteReader, ByteWriter } from './binary.js';
-import { invalid } from './binary.js';
+import { murmur3x86_32 } from '../event/hash.js';
+import { ByteReader, ByteWriter, invalid } from './binary.js';
 import type { Pane, TopList } from './node.js';
-import { DIMENSIONS } from '../aggregate/dimensions.js';
+import type { OperatorState } from './state.js';
+import { dimensionTag } from '../aggregate/dimensions.js';
+import { MINUTE_MS } from '../window/minute.js';
 
 export const SNAPSHOT_MAGIC = 0x41594c54; // "TLYA" read as little-endian u32
 export const SNAPSHOT_VERSION = 1;
+
+/** the configured dimensions as a bit set by tag */
+function dimensionMask(cfg: AggregatorConfig): number {
+  let dims = 0;
+  for (const d of cfg.dimensions) dims |= 1 << dimensionTag(d);
+  return dims;
+}
 
 /** The settings a snapshot's state depends on; a restore under different ones is refused. */
 export function writeConfig(w: ByteWriter, cfg: AggregatorConfig): void {
@@ -20,9 +41,7 @@ export function writeConfig(w: ByteWriter, cfg: AggregatorConfig): void {
   w.f64(cfg.allowedLatenessMs);
   w.f64(cfg.dedupHorizonMs);
   w.f64(cfg.idleTimeoutMs);
-  let dims = 0;
-  for (const d of cfg.dimensions) dims |= 1 << DIMENSIONS.indexOf(d);
-  w.u8(dims);
+  w.u8(dimensionMask(cfg));
   w.u32(cfg.topN);
   w.u16(cfg.topWindows.length);
   for (const m of cfg.topWindows) w.u32(m);
@@ -40,8 +59,7 @@ export function checkConfig(r: ByteReader, cfg: AggregatorConfig): void {
   };
   const nw = r.u16();
   for (let i = 0; i < nw; i++) got.topWindows.push(r.u32());
-  let dims = 0;
-  for (const d of cfg.dimensions) dims |= 1 << DIMENSIONS.indexOf(d);
+  const dims = dimensionMask(cfg);
   // the idle timeout and watermark delay only steer computeWatermark: they may change freely
   const same =
     got.allowedLatenessMs === cfg.allowedLatenessMs &&
@@ -60,6 +78,11 @@ export function checkConfig(r: ByteReader, cfg: AggregatorConfig): void {
 export function writeCountMap(w: ByteWriter, m: CountMap): void {
   w.u32(m.size);
   w.i32s(m.keys, m.size);
+  writeCountsAndDirty(w, m);
+}
+
+/** A map's counts in entry order, then its dirty entries. */
+function writeCountsAndDirty(w: ByteWriter, m: CountMap | PairCountMap): void {
   for (let e = 0; e < m.size; e++) w.i32(m.countAt(e));
   w.u32(m.dirty.count);
   w.i32s(m.dirty.list, m.dirty.count);
@@ -76,7 +99,7 @@ export function readCountMap(r: ByteReader, maxKey: number): CountMap {
     if (k < 0 || k >= maxKey || c <= 0) invalid(`bad count entry (${k}, ${c})`);
     if (m.add(k, c) !== i) invalid(`repeated key ${k} in a count map`);
   }
-  readDirty(r, n, (e) => m.dirty.add(e));
+  readDirty(r, n, m.dirty);
   return m;
 }
 
@@ -90,9 +113,7 @@ export function writePairMap(w: ByteWriter, m: PairCountMap): void {
   w.u32(m.size);
   w.i32s(m.keysA, m.size);
   w.i32s(m.keysB, m.size);
-  for (let e = 0; e < m.size; e++) w.i32(m.countAt(e));
-  w.u32(m.dirty.count);
-  w.i32s(m.dirty.list, m.dirty.count);
+  writeCountsAndDirty(w, m);
 }
 
 export function readPairMap(r: ByteReader, maxA: number, maxB: number): PairCountMap {
@@ -109,16 +130,16 @@ export function readPairMap(r: ByteReader, maxA: number, maxB: number): PairCoun
       invalid(`bad dimension entry (${a}, ${b}, ${c})`);
     if (m.add(a, b, c) !== i) invalid(`repeated key (${a}, ${b}) in a dimension map`);
   }
-  readDirty(r, n, (e) => m.dirty.add(e));
+  readDirty(r, n, m.dirty);
   return m;
 }
 
-function readDirty(r: ByteReader, entries: number, add: (e: number) => void): void {
+function readDirty(r: ByteReader, entries: number, dirty: { add(e: number): void }): void {
   const n = r.count(4);
   for (let i = 0; i < n; i++) {
     const e = r.i32();
     if (e < 0 || e >= entries) invalid(`dirty entry ${e} out of range`);
-    add(e);
+    dirty.add(e);
   }
 }
 
@@ -132,7 +153,7 @@ export function writePane(w: ByteWriter, p: Pane, localIds: Int32Array): void {
 
 export function readPane(r: ByteReader, ads: number, dimValues: number): Pane {
   const minute = r.f64();
-  if (!Number.isFinite(minute) || minute % 60_000 !== 0) invalid(`bad pane minute ${minute}`);
+  if (!Number.isFinite(minute) || minute % MINUTE_MS !== 0) invalid(`bad pane minute ${minute}`);
   const flags = r.u8();
   const star = readCountMap(r, ads);
   const dims = (flags & 4) !== 0 ? readPairMap(r, ads, dimValues) : null;
@@ -159,4 +180,155 @@ export function readTopList(r: ByteReader, ads: number): { end: number; list: To
     if (ids[i]! < 0 || ids[i]! >= ads || !(counts[i]! > 0)) invalid('bad top list entry');
   }
   return { end, list: { ids, counts } };
+}
+
+/** The complete state `st` as bytes (see the top of this file). */
+export function writeSnapshot(st: OperatorState): Uint8Array {
+  let entries = 0;
+  for (const node of st.nodes)
+    for (const p of node.panes)
+      entries += (p.dense?.size ?? p.star.size) * 12 + (p.dims?.size ?? 0) * 16;
+  const w = new ByteWriter(4096 + st.dedup.size * 24 + st.ads.size * 24 + entries);
+  w.u32(SNAPSHOT_MAGIC);
+  w.u16(SNAPSHOT_VERSION);
+  writeConfig(w, st.cfg);
+  w.u32(st.nodes.length);
+  w.f64(st.W);
+  w.f64(st.startedAt);
+  for (const p of st.progress) {
+    w.f64(p.maxEventTime ?? NaN);
+    w.f64(p.lastArrival ?? NaN);
+    w.f64(p.nextOffset);
+  }
+  const nAds = st.ads.size;
+  w.u32(nAds);
+  for (let id = 0; id < nAds; id++) {
+    const b = st.ads.bytesOf(id);
+    w.u8(b.length);
+    w.bytes(b);
+    w.u32(st.owner[id]!);
+  }
+  w.u32(st.dimValues.size);
+  for (let id = 0; id < st.dimValues.size; id++) {
+    const b = st.dimValues.bytesOf(id);
+    w.u16(b.length);
+    w.bytes(b);
+  }
+  for (const node of st.nodes) {
+    w.u32(node.panes.length);
+    for (const p of node.panes) writePane(w, p, node.localIds);
+    for (const win of node.windows) {
+      w.f64(win?.lo ?? 0);
+      w.f64(win?.hi ?? 0);
+    }
+    for (const tops of node.tops) {
+      w.u32(tops.size);
+      for (const [e, t] of tops) writeTopList(w, e, t);
+    }
+    w.u32(node.correctedCount);
+    w.i32s(node.correctedAds, node.correctedCount);
+    w.u32(node.correctedMinutes.size);
+    for (const m of node.correctedMinutes) w.f64(m);
+  }
+  const at = w.pos;
+  w.u32(0);
+  let alive = 0;
+  st.dedup.forEachAlive(st.W, (k0, k1, k2, k3, exp) => {
+    w.i32(k0);
+    w.i32(k1);
+    w.i32(k2);
+    w.i32(k3);
+    w.f64(exp);
+    alive++;
+  });
+  const bytes = w.view8();
+  new DataView(bytes.buffer, bytes.byteOffset).setUint32(at, alive, true);
+  w.u32(murmur3x86_32(w.view8(), 0, w.pos));
+  return w.view8().slice();
+}
+
+/** Loads snapshot bytes into `st`, a freshly constructed state under the same config. */
+export function readSnapshot(st: OperatorState, bytes: Uint8Array): void {
+  if (bytes.length < 10) invalid('too short');
+  const body = bytes.length - 4;
+  const sum = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(body, true);
+  const r = new ByteReader(bytes, body);
+  if (r.u32() !== SNAPSHOT_MAGIC) invalid('not an operator snapshot (bad magic)');
+  const version = r.u16();
+  if (version !== SNAPSHOT_VERSION) invalid(`unsupported version ${version}`);
+  if (murmur3x86_32(bytes, 0, body) !== sum) invalid('checksum mismatch (corrupt or truncated)');
+  checkConfig(r, st.cfg);
+  const parts = r.u32();
+  if (parts !== st.nodes.length)
+    invalid(`taken with ${parts} partitions, restoring with ${st.nodes.length}`);
+  const W = r.f64();
+  if (Number.isNaN(W)) invalid('bad watermark');
+  st.W = W;
+  st.startedAt = r.f64();
+  for (const p of st.progress) {
+    const max = r.f64();
+    const arr = r.f64();
+    p.maxEventTime = Number.isNaN(max) ? undefined : max;
+    p.lastArrival = Number.isNaN(arr) ? undefined : arr;
+    p.nextOffset = r.f64();
+  }
+  const nAds = r.count(5);
+  for (let id = 0; id < nAds; id++) {
+    const len = r.u8();
+    const b = r.bytes(len);
+    if (st.ads.intern(b, 0, len) !== id) invalid(`repeated ad at ${id}`);
+    const owner = r.u32();
+    if (owner >= parts) invalid(`ad ${id} routed to node ${owner}`);
+    st.newAd(id, owner);
+  }
+  const nDims = r.count(2);
+  for (let id = 0; id < nDims; id++) {
+    const b = r.bytes(r.u16());
+    if (st.dimValues.internTaggedBytes(b) !== id) invalid(`bad dimension value at ${id}`);
+  }
+  const windows = st.cfg.topWindows;
+  for (const node of st.nodes) {
+    const nPanes = r.count(17);
+    let prev = -Infinity;
+    for (let i = 0; i < nPanes; i++) {
+      const p = readPane(r, nAds, nDims);
+      if (p.minute <= prev) invalid('panes out of order');
+      prev = p.minute;
+      node.panes.push(p);
+    }
+    for (let wi = 0; wi < windows.length; wi++) {
+      const lo = r.f64();
+      const hi = r.f64();
+      const win = node.windows[wi];
+      if (win === null || win === undefined) continue;
+      // tot = Σ retained panes in [lo, hi): rebuilt rather than stored
+      win.moveTo(lo, hi, node.panes);
+    }
+    for (let wi = 0; wi < windows.length; wi++) {
+      const n = r.count(12);
+      for (let i = 0; i < n; i++) {
+        const { end, list } = readTopList(r, nAds);
+        node.tops[wi]!.set(end, list);
+      }
+    }
+    const nc = r.count(4);
+    for (let i = 0; i < nc; i++) {
+      const id = r.i32();
+      if (id < 0 || id >= nAds || st.owner[id] !== node.id) invalid('bad corrected ad');
+      node.noteCorrectedAd(id, st.corrected);
+    }
+    const nm = r.count(8);
+    for (let i = 0; i < nm; i++) node.correctedMinutes.add(r.f64());
+  }
+  const nDedup = r.count(24);
+  for (let i = 0; i < nDedup; i++) {
+    const k0 = r.i32();
+    const k1 = r.i32();
+    const k2 = r.i32();
+    const k3 = r.i32();
+    const exp = r.f64();
+    if (!(exp > W)) invalid('dead dedup entry');
+    if (st.dedup.seen(k0, k1, k2, k3, exp, W)) invalid('repeated dedup key');
+  }
+  if (r.pos !== body) invalid(`${body - r.pos} stray bytes`);
 }

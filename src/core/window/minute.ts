@@ -10,6 +10,11 @@ export function minuteOf(ts: number): number {
   return Math.floor(ts / MINUTE_MS) * MINUTE_MS;
 }
 
+/** The first minute start at or after `t`: the minutes m of [from, to) are [ceil(from), ceil(to)). */
+export function minuteCeil(t: number): number {
+  return Math.ceil(t / MINUTE_MS) * MINUTE_MS;
+}
+
 /** The exclusive end of minute `m`. */
 export function minuteEnd(m: number): number {
   return m + MINUTE_MS;

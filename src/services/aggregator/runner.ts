@@ -1,4 +1,5 @@
 import type { Config } from '../../config/index.js';
+import { MINUTE_MS, minuteOf } from '../../core/window/minute.js';
 import { ClickAggregator, type AggregatorConfig } from '../../core/operator/aggregator.js';
 import type { LateEvent } from '../../core/aggregate/types.js';
 import { isTallyError } from '../../core/errors.js';
@@ -8,8 +9,6 @@ import type { LateRecord } from '../../ports/aggregates.js';
 import type { Clock } from '../../ports/clock.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-
-const MINUTE = 60_000;
 
 /** the consumer name the aggregator commits under unless told otherwise */
 export const DEFAULT_CONSUMER = 'aggregator';
@@ -253,7 +252,7 @@ export class AggregatorRunner {
     const minutes = new Set<number>();
     for (const r of batch.rows) minutes.add(r.minute);
     for (const minute of minutes) {
-      m.eventTimeToCommit.observe(Math.max(0, committedAt - (minute + MINUTE)) / 1000);
+      m.eventTimeToCommit.observe(Math.max(0, committedAt - (minute + MINUTE_MS)) / 1000);
     }
     for (const s of this.partitionStatus()) {
       m.partitionLag.set({ partition: String(s.partition) }, s.lag);
@@ -275,9 +274,7 @@ export class AggregatorRunner {
     for (const s of this.op.partitionStatus(this.o.clock.now())) {
       if (s.maxEventTime !== null && s.maxEventTime > maxEventTime) maxEventTime = s.maxEventTime;
     }
-    const closeAll = Number.isFinite(maxEventTime)
-      ? Math.floor(maxEventTime / MINUTE) * MINUTE + MINUTE
-      : -Infinity;
+    const closeAll = Number.isFinite(maxEventTime) ? minuteOf(maxEventTime) + MINUTE_MS : -Infinity;
     await this.cycle({ finalWatermark: closeAll, snapshot: true });
   }
 

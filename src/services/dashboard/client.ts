@@ -2,12 +2,15 @@
  * The dashboard's browser script, inlined in the page (no CDN, no bundler). Plain ES2020
  * kept free of backticks and dollar-brace so it can live in this template literal. It only
  * reads the public API; every value from the API goes into the DOM as text, never as HTML.
+ * (The one interpolation below is this module's, not the script's: the length of a minute.)
  */
+import { MINUTE_MS } from '../../core/window/minute.js';
+
 export const DASHBOARD_JS = `
 (function () {
   'use strict';
   var REFRESH_MS = 3000;
-  var MINUTE = 60000;
+  var MINUTE = ${MINUTE_MS};
   var SVG = 'http://www.w3.org/2000/svg';
   var state = {
     window: 1, count: 25, filterText: '', selected: null, paused: false, chartMinutes: 60,

@@ -1,13 +1,14 @@
 import type { Config } from '../../config/index.js';
 import { parseNdjsonLine, type ParsedRecord } from '../../core/event/parse-body.js';
 import { ClickGenerator } from '../../core/generate/index.js';
+import { MINUTE_MS } from '../../core/window/minute.js';
 import type { Clock } from '../../ports/clock.js';
 import type { IngestService } from '../ingest/ingest-service.js';
 import type { Logger } from '../observability/logger.js';
 
 const TICK_MS = 100;
 /** the demo starts with this much history, so closed minutes show at once */
-const BACKFILL_MS = 2 * 60_000;
+const BACKFILL_MS = 2 * MINUTE_MS;
 
 /**
  * `tally start --demo`: synthetic clicks at the wall clock, through the same ingest path as

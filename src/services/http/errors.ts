@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ERROR_CODES, TallyError, isTallyError, type ErrorCode } from '../../core/errors.js';
+import { AD_ID_RULE } from '../../core/event/fields.js';
 import type { ErrorBody } from './schemas.js';
 
 /**
@@ -151,11 +152,9 @@ function fromFastify(err: FastifyError, req: FastifyRequest): TallyError | undef
       });
     case 'FST_ERR_MAX_PARAM_LENGTH':
       // ad_id is the only path parameter of the API
-      return new TallyError(
-        'TALLY_BAD_PARAMETER',
-        'ad_id: must be 1–64 characters of [A-Za-z0-9_.:-], got a much longer one',
-        { field: 'ad_id' },
-      );
+      return new TallyError('TALLY_BAD_PARAMETER', `ad_id: ${AD_ID_RULE}, got a much longer one`, {
+        field: 'ad_id',
+      });
     default:
       break;
   }

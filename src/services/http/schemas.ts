@@ -1,13 +1,14 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { ERROR_CODES, type ErrorCode } from '../../core/errors.js';
+import { DIMENSIONS } from '../../core/aggregate/dimensions.js';
+import { AD_ID_PATTERN, AD_ID_RULE, FIELDS, type FieldSpec } from '../../core/event/fields.js';
 
 /**
  * TypeBox schemas of the HTTP API (SPEC §3): they validate requests, serialize responses and
  * generate /openapi.json. Query values stay strings: the query service parses them (shared
- * with the CLI) so every message names its parameter the same way.
+ * with the CLI) so every message names its parameter the same way. The event's fields and
+ * the filter attributes come from the field table (core/event/fields.ts).
  */
-
-const AD_ID_PATTERN = '^[A-Za-z0-9_.:-]{1,64}$';
 
 const Iso = (description: string) => Type.String({ format: 'date-time', description });
 const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
@@ -63,7 +64,7 @@ export function errorResponses(...statuses: number[]): Record<number, TSchema> {
 export const AdParamsSchema = Type.Object({
   ad_id: Type.String({
     pattern: AD_ID_PATTERN,
-    description: 'the ad: 1–64 chars of [A-Za-z0-9_.:-]',
+    description: `the ad: ${AD_ID_RULE}`,
   }),
 });
 
@@ -75,8 +76,7 @@ const time = (what: string) =>
   );
 const filter = Type.Optional(
   Type.String({
-    description:
-      'a named filter from the config (e.g. 001 = US only) or an expression: country=US, country=US,CA; attributes country, user_id, ip joined by ";"',
+    description: `a named filter from the config (e.g. 001 = US only) or an expression: country=US, country=US,CA; attributes ${DIMENSIONS.join(', ')} joined by ";"`,
   }),
 );
 
@@ -107,24 +107,33 @@ export const PopularQuerySchema = Type.Object(
 
 // ---- bodies -------------------------------------------------------------------------------
 
+/** One event field's schema, from its row of the field table. */
+function fieldSchema(f: FieldSpec): TSchema {
+  const description = `${f.about}; ${f.rule}`;
+  switch (f.kind) {
+    case 'adId':
+      return Type.String({ pattern: AD_ID_PATTERN, description });
+    case 'time':
+      return Type.Optional(
+        Type.Union([Type.String({ format: 'date-time' }), Type.Integer({ minimum: 0 })], {
+          description,
+        }),
+      );
+    case 'text':
+      return Type.Optional(
+        Type.String({
+          ...(f.minChars ? { minLength: f.minChars } : {}),
+          ...(f.maxChars === undefined ? {} : { maxLength: f.maxChars }),
+          description,
+        }),
+      );
+    case 'normalised':
+      return Type.Optional(Type.String({ description }));
+  }
+}
+
 const ClickEventSchema = Type.Object(
-  {
-    ad_id: Type.String({ pattern: AD_ID_PATTERN }),
-    timestamp: Type.Optional(
-      Type.Union([Type.String({ format: 'date-time' }), Type.Integer({ minimum: 0 })], {
-        description: 'event time: ISO-8601 with an offset, or epoch ms (or click_timestamp)',
-      }),
-    ),
-    click_timestamp: Type.Optional(
-      Type.Union([Type.String({ format: 'date-time' }), Type.Integer({ minimum: 0 })]),
-    ),
-    event_id: Type.Optional(
-      Type.String({ minLength: 1, maxLength: 128, description: 'idempotency key' }),
-    ),
-    user_id: Type.Optional(Type.String({ maxLength: 128 })),
-    ip: Type.Optional(Type.String({ description: 'IPv4 or IPv6' })),
-    country: Type.Optional(Type.String({ description: 'ISO 3166-1 alpha-2' })),
-  },
+  Object.fromEntries((FIELDS as readonly FieldSpec[]).map((f) => [f.name, fieldSchema(f)])),
   {
     additionalProperties: true,
     title: 'ClickEvent',

@@ -1,6 +1,6 @@
 /**
  * NDJSON stream → the log, as `tally ingest` does it: the bytes are cut into chunks of whole
- * lines (core/event/encode-batch's NdjsonChunker), encoded — a byte scanner, JSON.parse only
+ * lines (core/event/ndjson-chunker's NdjsonChunker), encoded — a byte scanner, JSON.parse only
  * for unusual records — in worker threads (encode-pool.ts) or on this thread, and appended in
  * input order, so that offsets within a partition follow the file and indices count the
  * file's records. Several chunks are in flight so that encoding overlaps the fsyncs; memory
@@ -8,10 +8,10 @@
  */
 import {
   BatchEncoder,
-  NdjsonChunker,
   rebaseNdjsonBatch,
   type EncodedBatch,
 } from '../../core/event/encode-batch.js';
+import { NdjsonChunker } from '../../core/event/ndjson-chunker.js';
 import type { EncodePool } from './encode-pool.js';
 import type { IngestService } from './ingest-service.js';
 

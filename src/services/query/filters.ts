@@ -1,12 +1,17 @@
 import type { Dimension } from '../../core/aggregate/types.js';
+import { DIMENSIONS, dimensionKey } from '../../core/aggregate/dimensions.js';
+import { dimensionField } from '../../core/event/fields.js';
+import { checkString } from '../../core/event/validate.js';
 import { TallyError } from '../../core/errors.js';
 
 /**
  * Filters: a named filter from the config (the book's filter ids, e.g. 001 = US only) or an
- * inline expression `country=US`, `country=US,CA`, attributes joined by `;`.
+ * inline expression `country=US`, `country=US,CA`, attributes joined by `;`. The attributes
+ * are the fields that can be dimensions (core/event/fields.ts), and a value is checked and
+ * normalised by the field's own rule, so `country=us` finds what was stored as `US`.
  */
-export const FILTER_ATTRIBUTES = ['country', 'user_id', 'ip'] as const;
-export type FilterAttribute = (typeof FILTER_ATTRIBUTES)[number];
+export const FILTER_ATTRIBUTES: readonly Dimension[] = DIMENSIONS;
+export type FilterAttribute = Dimension;
 
 export interface ParsedFilter {
   /** the text as given */
@@ -17,6 +22,10 @@ export interface ParsedFilter {
 
 function bad(message: string): TallyError {
   return new TallyError('TALLY_BAD_PARAMETER', `filter: ${message}`, { field: 'filter' });
+}
+
+function isAttribute(s: string): s is FilterAttribute {
+  return (FILTER_ATTRIBUTES as readonly string[]).includes(s);
 }
 
 export function parseFilter(
@@ -36,7 +45,7 @@ export function parseFilter(
     if (part.trim() === '') continue;
     const eq = part.indexOf('=');
     const attr = part.slice(0, eq).trim().toLowerCase();
-    if (!(FILTER_ATTRIBUTES as readonly string[]).includes(attr)) {
+    if (!isAttribute(attr)) {
       throw bad(
         `unknown attribute "${attr.slice(0, 32)}" (known: ${FILTER_ATTRIBUTES.join(', ')})`,
       );
@@ -47,23 +56,19 @@ export function parseFilter(
       .map((v) => v.trim())
       .filter((v) => v !== '');
     if (values.length === 0) throw bad(`no value for ${attr}`);
-    const normalised = values.map((v) => normaliseValue(attr as FilterAttribute, v));
-    if (terms.has(attr as FilterAttribute)) throw bad(`${attr} given twice`);
-    terms.set(attr as FilterAttribute, [...new Set(normalised)]);
+    const normalised = values.map((v) => normaliseValue(attr, v));
+    if (terms.has(attr)) throw bad(`${attr} given twice`);
+    terms.set(attr, [...new Set(normalised)]);
   }
   if (terms.size === 0) throw bad('empty expression');
   return { text, terms };
 }
 
+/** `v` in the form the field is stored in (the validator's rule), or a 400 naming the filter. */
 function normaliseValue(attr: FilterAttribute, v: string): string {
-  if (attr === 'country') {
-    const c = v.toUpperCase();
-    if (!/^[A-Z]{2}$/.test(c))
-      throw bad(`country must be a 2-letter ISO code, got "${v.slice(0, 16)}"`);
-    return c;
-  }
-  if (attr === 'ip') return v.toLowerCase();
-  return v;
+  const r = checkString(dimensionField(attr), v);
+  if (typeof r !== 'string') throw bad(r.message);
+  return r;
 }
 
 /**
@@ -78,5 +83,5 @@ export function dimKeysFor(
   if (filter.terms.size !== 1) return undefined;
   const [[attr, values]] = [...filter.terms] as [[FilterAttribute, string[]]];
   if (!dimensions.includes(attr)) return undefined;
-  return values.map((v) => `${attr}=${v}`);
+  return values.map((v) => dimensionKey(attr, v));
 }

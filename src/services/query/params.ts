@@ -1,10 +1,9 @@
 import { TallyError } from '../../core/errors.js';
+import { AD_ID_RULE, isAdId } from '../../core/event/fields.js';
 import { parseIsoTimestamp } from '../../core/event/time.js';
+import { MINUTE_MS } from '../../core/window/minute.js';
 
 /** Query-string parsing shared by the HTTP API and the CLI: every failure names its parameter. */
-
-const AD_ID = /^[A-Za-z0-9_.:-]{1,64}$/;
-const MINUTE = 60_000;
 
 function bad(param: string, message: string): TallyError {
   return new TallyError('TALLY_BAD_PARAMETER', `${param}: ${message}`, { field: param });
@@ -46,11 +45,8 @@ export function parseIntParam(
 }
 
 export function parseAdId(raw: string | undefined, param = 'ad_id'): string {
-  if (raw === undefined || !AD_ID.test(raw)) {
-    throw bad(
-      param,
-      `must be 1–64 characters of [A-Za-z0-9_.:-], got "${String(raw).slice(0, 80)}"`,
-    );
+  if (raw === undefined || !isAdId(raw)) {
+    throw bad(param, `${AD_ID_RULE}, got "${String(raw).slice(0, 80)}"`);
   }
   return raw;
 }
@@ -69,19 +65,10 @@ export function parseRange(
   defaultMinutes = 1,
 ): TimeRange {
   const to = parseTime('to', toRaw) ?? now;
-  const from = parseTime('from', fromRaw) ?? to - defaultMinutes * MINUTE;
+  const from = parseTime('from', fromRaw) ?? to - defaultMinutes * MINUTE_MS;
   if (from > to) throw bad('from', `must not be after to (${new Date(to).toISOString()})`);
-  if (to - from > maxMinutes * MINUTE) {
+  if (to - from > maxMinutes * MINUTE_MS) {
     throw bad('from', `the range may span at most ${maxMinutes} minutes`);
   }
   return { from, to };
-}
-
-/** The first minute start m with m ≥ t: minutes m in [from, to) are [ceil(from), ceil(to)). */
-export function ceilMinute(t: number): number {
-  return Math.ceil(t / MINUTE) * MINUTE;
-}
-
-export function floorMinute(t: number): number {
-  return Math.floor(t / MINUTE) * MINUTE;
 }

@@ -2,11 +2,11 @@ import type { Dimension, RankedAd } from '../../core/aggregate/types.js';
 import { TallyError } from '../../core/errors.js';
 import type { AggregateReader, DimFilter } from '../../ports/aggregate-reader.js';
 import type { Clock } from '../../ports/clock.js';
+import { MINUTE_MS, minuteCeil, minuteOf } from '../../core/window/minute.js';
 import { dimKeysFor, parseFilter, type ParsedFilter } from './filters.js';
-import { floorMinute, parseAdId, parseIntParam, parseRange, parseTime } from './params.js';
+import { parseAdId, parseIntParam, parseRange, parseTime } from './params.js';
 import type { RawScanner } from './raw-scan.js';
 
-const MINUTE = 60_000;
 const MAX_RANGE_MINUTES = 366 * 24 * 60;
 const MAX_SERIES_MINUTES = 7 * 24 * 60;
 
@@ -80,7 +80,7 @@ export class QueryService {
     const byMinute = new Map(points.map((p) => [p.minute, p.count]));
     const series: Array<{ minute: string; count: number }> = [];
     let total = 0;
-    for (let m = Math.ceil(range.from / MINUTE) * MINUTE; m < range.to; m += MINUTE) {
+    for (let m = minuteCeil(range.from); m < range.to; m += MINUTE_MS) {
       const c = byMinute.get(m) ?? 0;
       total += c;
       series.push({ minute: iso(m), count: c });
@@ -91,17 +91,22 @@ export class QueryService {
   /** The default `to`: the end of the last minute the watermark has closed. */
   closedUpTo(): number {
     const wm = this.o.watermark();
-    return Number.isFinite(wm) ? floorMinute(wm) : floorMinute(this.o.clock.now());
+    return Number.isFinite(wm) ? minuteOf(wm) : minuteOf(this.o.clock.now());
   }
 
   async popular(q: PopularQuery) {
     const n = parseIntParam('count', q.count, 100, 1, 10_000);
     const window = parseIntParam('window', q.window, 1, 1, MAX_RANGE_MINUTES);
     const to = parseTime('to', q.to) ?? this.closedUpTo();
-    const from = to - window * MINUTE;
+    const from = to - window * MINUTE_MS;
     const f = this.resolveFilter(q.filter);
     let ads: RankedAd[] | undefined;
-    if (!q.filter && to % MINUTE === 0 && n <= this.o.topN && this.o.topWindows.includes(window)) {
+    if (
+      !q.filter &&
+      to % MINUTE_MS === 0 &&
+      n <= this.o.topN &&
+      this.o.topWindows.includes(window)
+    ) {
       // the book's most_clicked_ads, precomputed as minutes close
       const stored = await this.o.store.storedTop(window, to);
       if (stored) ads = stored.ads.slice(0, n);

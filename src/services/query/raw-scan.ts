@@ -1,16 +1,16 @@
 import type { RankedAd } from '../../core/aggregate/types.js';
 import { RecordCursor } from '../../core/event/codec.js';
 import type { ClickEvent } from '../../core/event/types.js';
+import { dimensionField } from '../../core/event/fields.js';
 import type { EventLog } from '../../ports/event-log.js';
+import { minuteCeil, minuteOf } from '../../core/window/minute.js';
 import type { FilterAttribute, ParsedFilter } from './filters.js';
 
-const MINUTE = 60_000;
 const READ_CHUNK = 65_536;
 
 function valueOf(e: ClickEvent, attr: FilterAttribute): string | undefined {
-  if (attr === 'country') return e.country;
-  if (attr === 'user_id') return e.userId;
-  return e.ip?.toLowerCase();
+  // stored normalised, as the filter's values are (see filters.ts)
+  return e[dimensionField(attr).key];
 }
 
 function matches(e: ClickEvent, f: ParsedFilter): boolean {
@@ -54,7 +54,7 @@ export class RawScanner {
     const seen = new Set<string>();
     const cursor = new RecordCursor();
     const adBytes = adId === undefined ? undefined : new TextEncoder().encode(adId);
-    const firstMinute = Math.ceil(from / MINUTE) * MINUTE;
+    const firstMinute = minuteCeil(from);
     for (let p = 0; p < log.partitions; p++) {
       let offset = log.startOffset(p);
       const end = log.endOffset(p);
@@ -63,7 +63,7 @@ export class RawScanner {
         if (r.count === 0) break;
         cursor.reset(r.data);
         while (cursor.next()) {
-          const m = Math.floor(cursor.timestamp / MINUTE) * MINUTE;
+          const m = minuteOf(cursor.timestamp);
           if (m < firstMinute || m >= to) continue;
           if (adBytes && !sameBytes(cursor.buf, cursor.adIdStart, cursor.adIdEnd, adBytes))
             continue;
@@ -87,7 +87,7 @@ export class RawScanner {
   async timeseries(adId: string, from: number, to: number, filter: ParsedFilter) {
     const perMinute = new Map<number, number>();
     await this.scan(adId, from, to, filter, (e) => {
-      const m = Math.floor(e.timestamp / MINUTE) * MINUTE;
+      const m = minuteOf(e.timestamp);
       perMinute.set(m, (perMinute.get(m) ?? 0) + 1);
     });
     return [...perMinute]

@@ -3,6 +3,7 @@ import type { ClickEvent } from '../../../src/core/event/types.js';
 import { canonicalEventId } from '../../../src/core/event/identity.js';
 import type { AggregatorConfig } from '../../../src/core/operator/aggregator.js';
 import { DEFAULT_AGGREGATOR_CONFIG } from '../../../src/core/operator/aggregator.js';
+import { MINUTE_MS } from '../../../src/core/window/minute.js';
 
 export interface ClickInit {
   eventId?: string;
@@ -36,4 +37,4 @@ export function config(over: Partial<AggregatorConfig> = {}): AggregatorConfig {
 
 /** 2024-01-01T00:00:00Z, a minute boundary */
 export const T0 = 1_704_067_200_000;
-export const MIN = 60_000;
+export const MIN = MINUTE_MS;

@@ -13,8 +13,7 @@ import type {
   TopRow,
 } from '../../../src/core/aggregate/types.js';
 import type { AggregatorConfig, OperatorOutput } from '../../../src/core/operator/aggregator.js';
-
-const MIN = 60_000;
+import { MINUTE_MS as MIN } from '../../../src/core/window/minute.js';
 
 function minuteOf(ts: number): number {
   return Math.floor(ts / MIN) * MIN;

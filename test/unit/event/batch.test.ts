@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { validateBatch } from '../../../src/core/event/batch.js';
+import { validateBatch } from '../../helpers/validate-batch.js';
 import { parseBody } from '../../../src/core/event/parse-body.js';
 
 const NOW = Date.UTC(2026, 0, 1, 12);

@@ -10,6 +10,7 @@ import {
   encodeEvents,
 } from '../../../src/core/event/codec.js';
 import { canonicalEventId, dedupKey } from '../../../src/core/event/identity.js';
+import { F_COUNTRY, F_IP, F_USER_ID } from '../../../src/core/event/fields.js';
 import type { ClickEvent } from '../../../src/core/event/types.js';
 import { TallyError } from '../../../src/core/errors.js';
 
@@ -75,14 +76,15 @@ test('the cursor exposes positions and the precomputed dedup key', () => {
   const data = encodeEvents([ev(), e]);
   const c = new RecordCursor(data);
   assert.ok(c.next());
-  assert.equal(c.countryStart, -1);
-  assert.equal(c.userIdStart, -1);
+  assert.equal(c.fieldStart[F_COUNTRY], -1);
+  assert.equal(c.fieldStart[F_USER_ID], -1);
   assert.ok(c.next());
   const text = (s: number, en: number): string => new TextDecoder().decode(data.subarray(s, en));
+  const field = (f: number): string => text(c.fieldStart[f]!, c.fieldEnd[f]!);
   assert.equal(text(c.adIdStart, c.adIdEnd), 'ad-1');
-  assert.equal(text(c.countryStart, c.countryEnd), 'DE');
-  assert.equal(text(c.userIdStart, c.userIdEnd), 'u');
-  assert.equal(text(c.ipStart, c.ipEnd), '10.0.0.1');
+  assert.equal(field(F_COUNTRY), 'DE');
+  assert.equal(field(F_USER_ID), 'u');
+  assert.equal(field(F_IP), '10.0.0.1');
   assert.equal(c.timestamp, e.timestamp);
   assert.equal(c.recordEnd, data.length);
   assert.equal(c.eventId(), 'e-9');

@@ -3,21 +3,18 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
   BatchEncoder,
-  NdjsonChunker,
   encodeNdjsonBatch,
   rebaseNdjsonBatch,
-  isWellFormed,
   type EncodedBatch,
   type EncodedRejection,
 } from '../../../src/core/event/encode-batch.js';
+import { NdjsonChunker } from '../../../src/core/event/ndjson-chunker.js';
 import { RecordWriter, decodeAll } from '../../../src/core/event/codec.js';
 import { partitionFor } from '../../../src/core/event/hash.js';
-import {
-  NdjsonRecordStream,
-  parseBody,
-  type ParsedRecord,
-} from '../../../src/core/event/parse-body.js';
+import { parseBody, type ParsedRecord } from '../../../src/core/event/parse-body.js';
+import { NdjsonRecordStream } from '../../helpers/ndjson-stream.js';
 import { validateEvent } from '../../../src/core/event/validate.js';
+import { isWellFormed } from '../../../src/core/event/utf8.js';
 import { COUNTRY_CODES } from '../../../src/core/event/countries.js';
 
 const NOW = Date.UTC(2026, 0, 1, 12, 0, 0);

@@ -2,13 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
-  NdjsonLineSplitter,
-  NdjsonRecordStream,
   parseBody,
   parseJsonArray,
   parseNdjson,
   type ParsedRecord,
 } from '../../../src/core/event/parse-body.js';
+import { NdjsonLineSplitter, NdjsonRecordStream } from '../../helpers/ndjson-stream.js';
 
 const summary = (rs: ParsedRecord[]): Array<[number, number, unknown]> =>
   rs.map((r) => [r.index, r.line, r.ok ? r.value : r.rejection.code]);

@@ -75,6 +75,18 @@ describe('query parameters', () => {
     }
   });
 
+  it('checks and normalises filter values by the field rules the stored events went through', () => {
+    const terms = (f: string) => [...parseFilter(f, {})!.terms];
+    assert.deepEqual(terms('ip=2001:DB8:0::1'), [['ip', ['2001:db8::1']]]);
+    assert.deepEqual(terms('user_id=u1'), [['user_id', ['u1']]]);
+    for (const bad of ['country=XX', 'ip=10.0.0.01', 'ip=nope', `user_id=${'u'.repeat(129)}`]) {
+      assert.equal(
+        paramOf(() => parseFilter(bad, {})),
+        'filter',
+      );
+    }
+  });
+
   it('maps single pre-aggregated attributes to dimension keys, the rest to raw scans', () => {
     const f = parseFilter('country=US,CA', {})!;
     assert.deepEqual(dimKeysFor(f, ['country']), ['country=US', 'country=CA']);

@@ -1,11 +1,13 @@
 /**
  * A batch of parsed records → the accepted events and the rejected ones, with the index and
- * raw payload the dead-letter store keeps (SPEC §1: bad input is never lost, never fatal).
+ * raw payload the dead-letter store keeps (SPEC §1: bad input is never lost, never fatal):
+ * the object path (parse-body.ts + validateEvent) over a whole batch, the reference the
+ * tests hold the encoder to.
  */
-import type { Rejection } from '../errors.js';
-import type { ParsedRecord } from './parse-body.js';
-import type { ClickEvent, ValidationOptions } from './types.js';
-import { validateEvent } from './validate.js';
+import type { Rejection } from '../../src/core/errors.js';
+import type { ParsedRecord } from '../../src/core/event/parse-body.js';
+import type { ClickEvent, ValidationOptions } from '../../src/core/event/types.js';
+import { validateEvent } from '../../src/core/event/validate.js';
 
 export interface RejectedRecord {
   /** position among the batch's records (see parse-body.ts) */
