@@ -1,9 +1,13 @@
 #!/usr/bin/env node
 // `npm test`: type-check and build, lint, format check, then every test file under dist/test.
-// TALLY_TEST_ONLY=<substring> narrows the test files (for local runs).
+// TALLY_TEST_ONLY=<substring> narrows the test files (for local runs). The tests under
+// test/integration/distributed need the local Kafka broker and PostgreSQL: they are brought up
+// first (scripts/services.mjs, reusing what already runs) and what this run started is
+// stopped again at the end, so that the machine is left as it was found.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
+import { servicesDown, servicesUp } from './services.mjs';
 
 function run(cmd, args, opts = {}) {
   const started = Date.now();
@@ -36,4 +40,30 @@ if (!process.env.TALLY_SKIP_LINT) {
 run('bash', ['scripts/ensure-chromium.sh']);
 const only = process.env.TALLY_TEST_ONLY;
 const files = testFiles(join('dist', 'test')).filter((f) => !only || f.includes(only));
-run(process.execPath, ['--enable-source-maps', '--test', '--test-reporter=spec', ...files]);
+
+let started;
+if (files.some((f) => f.includes(`${sep}distributed${sep}`))) {
+  const began = Date.now();
+  try {
+    started = await servicesUp();
+  } catch (e) {
+    console.error(`\n✗ services:up failed: ${e.message}`);
+    process.exit(1);
+  }
+  console.error(`✓ services:up (${((Date.now() - began) / 1000).toFixed(1)}s)`);
+}
+const began = Date.now();
+const tests = spawnSync(
+  process.execPath,
+  ['--enable-source-maps', '--test', '--test-reporter=spec', ...files],
+  { stdio: 'inherit' },
+);
+const secs = ((Date.now() - began) / 1000).toFixed(1);
+if (started !== undefined && (started.kafka || started.postgres)) {
+  await servicesDown(started).catch((e) => console.error(`services:down failed: ${e.message}`));
+}
+if (tests.status !== 0) {
+  console.error(`\n✗ tests failed (${secs}s)`);
+  process.exit(tests.status ?? 1);
+}
+console.error(`✓ tests (${secs}s)`);
