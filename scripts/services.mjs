@@ -411,6 +411,7 @@ async function ensureKafka() {
       );
     }
   }
+  await waitForExit(readPid(K.pid), 'a previous Kafka');
   ensureJava();
   ensureKafkaJars();
   mkdirp(K.data);
@@ -580,6 +581,21 @@ async function ensureTallyDatabase() {
   await pgQuery(POSTGRES.user, POSTGRES.database, 'select 1');
 }
 
+/**
+ * A server killed a moment ago can linger (exiting, or a zombie not reaped yet) and still
+ * hold its lock file as far as a new server can tell: wait for it to be gone before starting.
+ */
+async function waitForExit(pid, what) {
+  if (pid === undefined || !alive(pid)) return;
+  say(`waiting for ${what} (pid ${pid}) to exit`);
+  const deadline = Date.now() + 30_000;
+  while (alive(pid)) {
+    if (Date.now() > deadline)
+      fail(`${what} (pid ${pid}) is still there after 30 s; stop it and run this again`);
+    await sleep(200);
+  }
+}
+
 function ourPostgresPid(home) {
   if (home === undefined) return undefined;
   const pid = readPid(join(home, 'data', 'postmaster.pid'));
@@ -683,6 +699,7 @@ async function ensurePostgres() {
     if (isRoot()) run(['chown', ['-R', 'postgres:postgres', data]], `chown postgres ${data}`);
   }
   if (ourPostgresPid(home) === undefined) {
+    await waitForExit(readPid(join(data, 'postmaster.pid')), 'a previous PostgreSQL');
     say(`PostgreSQL: starting on ${at} (up to ${PG_READY_MS / 1000} s; log: ${rel(log)})`);
     try {
       await pgCtlStart(bin, data, log);
