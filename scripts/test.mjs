@@ -4,18 +4,32 @@
 // (scripts/node-versions.mjs).
 // TALLY_TEST_ONLY=<substring> narrows the test files (for local runs); a narrowed run stays on
 // this Node unless TALLY_TEST_NODES names versions (comma-separated; empty: none).
+// The tests under test/integration/distributed need the local Kafka broker and PostgreSQL: they
+// are brought up first (scripts/services.mjs, reusing what already runs) and what this run
+// started is stopped again at the end, so that the machine is left as it was found.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import { OTHER_NODES, ensureNode, ensureSqliteAddon, layTree } from './node-versions.mjs';
+import { servicesDown, servicesUp } from './services.mjs';
 
-function run(cmd, args, opts = {}) {
+/** what this run started, stopped again however the run ends */
+let started;
+async function stopStarted() {
+  if (started !== undefined && (started.kafka || started.postgres)) {
+    const s = started;
+    started = undefined;
+    await servicesDown(s).catch((e) => console.error(`services:down failed: ${e.message}`));
+  }
+}
+
+async function run(cmd, args, opts = {}) {
   const started = Date.now();
   const r = spawnSync(cmd, args, { stdio: 'inherit', ...opts });
   const secs = ((Date.now() - started) / 1000).toFixed(1);
   if (r.status !== 0) {
     console.error(`\n✗ ${cmd} ${args.join(' ')} failed (${secs}s)`);
-    process.exit(r.status ?? 1);
+    return stopStarted().then(() => process.exit(r.status ?? 1));
   }
   console.error(`✓ ${cmd} ${args.slice(0, 2).join(' ')} (${secs}s)`);
 }
@@ -31,17 +45,27 @@ function testFiles(dir) {
 }
 
 const bin = (name) => join('node_modules', '.bin', name);
-run(bin('tsc'), ['-p', 'tsconfig.json']);
+await run(bin('tsc'), ['-p', 'tsconfig.json']);
 if (!process.env.TALLY_SKIP_LINT) {
-  run(bin('eslint'), ['.']);
-  run(bin('prettier'), ['--check', '.', '--log-level', 'warn']);
+  await run(bin('eslint'), ['.']);
+  await run(bin('prettier'), ['--check', '.', '--log-level', 'warn']);
 }
 // what the tests need, brought up by scripts in the repo
-run('bash', ['scripts/ensure-chromium.sh']);
+await run('bash', ['scripts/ensure-chromium.sh']);
 const only = process.env.TALLY_TEST_ONLY;
 const files = testFiles(join('dist', 'test')).filter((f) => !only || f.includes(only));
+if (files.some((f) => f.includes(`${sep}distributed${sep}`))) {
+  const began = Date.now();
+  try {
+    started = await servicesUp();
+  } catch (e) {
+    console.error(`\n✗ services:up failed: ${e.message}`);
+    process.exit(1);
+  }
+  console.error(`✓ services:up (${((Date.now() - began) / 1000).toFixed(1)}s)`);
+}
 const nodeTest = ['--enable-source-maps', '--test', '--test-reporter=spec'];
-run(process.execPath, [...nodeTest, ...files]);
+await run(process.execPath, [...nodeTest, ...files]);
 
 // On the other versions, all but two e2e files: the benchmark smoke run (a timing harness of
 // the dev tools, not the product; 30–45 s) and the browser test (Chromium is the same whatever
@@ -62,5 +86,6 @@ for (const version of others) {
   const node = ensureNode(version);
   const tree = layTree(version, ensureSqliteAddon(version, node));
   const some = files.filter((f) => !NOT_ON_OTHER_NODES.test(f));
-  run(node.bin, [...nodeTest, ...some], { cwd: tree });
+  await run(node.bin, [...nodeTest, ...some], { cwd: tree });
 }
+await stopStarted();

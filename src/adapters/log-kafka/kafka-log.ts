@@ -1,0 +1,310 @@
+/**
+ * DRAFT: the EventLog port on a Kafka topic (the book's first queue, `<ns>.clicks`).
+ *
+ * - append: each framed record becomes one Kafka record on the partition it was routed to
+ *   (the core placed it with Kafka's murmur2, so the partition is passed, never recomputed);
+ *   an idempotent producer with acks=all; concurrent calls are queued and sent together, one
+ *   produce request at a time, so base offsets follow call order per partition.
+ * - read: a manual-assignment fetch (no consumer group), read_committed, filtered by
+ *   committedBatches; records come back framed as they went in.
+ * - endOffset/startOffset: the port wants them synchronous. Here they are a cache: read from
+ *   the broker at open, advanced by this instance's own appends, the start refreshed by reads.
+ *   Exact for a single writer only: see README.md beside this file for the port change that
+ *   several ingest processes need.
+ */
+import { Admin, Consumer, ListOffsetTimestamps, Producer } from '@platformatic/kafka';
+import { TallyError } from '../../core/errors.js';
+import type { AppendResult, EventLog, PartitionAppend, ReadResult } from '../../ports/event-log.js';
+import { fetchPartition } from '../kafka/fetch-partition.js';
+
+export interface KafkaEventLogOptions {
+  brokers: string[];
+  topic: string;
+  partitions: number;
+  /** create the topic when it does not exist (otherwise its absence is an error) */
+  create?: boolean;
+  clientId?: string;
+  /** bytes one read asks the broker for (it returns at least one whole batch) */
+  readBytes?: number;
+}
+
+interface Pending {
+  batches: PartitionAppend[];
+  resolve: (r: AppendResult) => void;
+  reject: (e: unknown) => void;
+}
+
+/** The records of framed `data` ([u32 LE length][bytes] each), or a reason they are not. */
+function splitFramed(data: Uint8Array): Buffer[] | string {
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const out: Buffer[] = [];
+  let pos = 0;
+  while (pos < data.byteLength) {
+    if (data.byteLength - pos < 4) return 'data ends inside a length prefix';
+    const len = view.getUint32(pos, true);
+    if (pos + 4 + len > data.byteLength) return 'data ends inside a record';
+    out.push(Buffer.from(data.buffer, data.byteOffset + pos + 4, len));
+    pos += 4 + len;
+  }
+  return out;
+}
+
+/** The Kafka error ids (e.g. OFFSET_OUT_OF_RANGE) anywhere in a client error's chain. */
+function errorIds(e: unknown, depth = 0): string[] {
+  if (e === null || typeof e !== 'object' || depth > 6) return [];
+  const o = e as { apiId?: unknown; errors?: unknown[]; cause?: unknown };
+  const ids = typeof o.apiId === 'string' ? [o.apiId] : [];
+  for (const inner of o.errors ?? []) ids.push(...errorIds(inner, depth + 1));
+  ids.push(...errorIds(o.cause, depth + 1));
+  return ids;
+}
+
+function frame(records: ReadonlyArray<Buffer | null>): Uint8Array {
+  let total = 0;
+  for (const r of records) total += 4 + (r?.byteLength ?? 0);
+  const out = Buffer.allocUnsafe(total);
+  let pos = 0;
+  for (const r of records) {
+    const len = r?.byteLength ?? 0;
+    out.writeUInt32LE(len, pos);
+    if (r !== null && len > 0) r.copy(out, pos + 4);
+    pos += 4 + len;
+  }
+  return out;
+}
+
+export class KafkaEventLog implements EventLog {
+  readonly partitions: number;
+  readonly topic: string;
+  private readonly ends: number[];
+  private readonly starts: number[];
+  private readonly queue: Pending[] = [];
+  private sending = false;
+  private closed = false;
+
+  private constructor(
+    o: KafkaEventLogOptions,
+    private readonly producer: Producer,
+    private readonly consumer: Consumer,
+    ends: number[],
+    starts: number[],
+  ) {
+    this.partitions = o.partitions;
+    this.topic = o.topic;
+    this.ends = ends;
+    this.starts = starts;
+    this.readBytes = o.readBytes ?? 1 << 20;
+  }
+
+  private readonly readBytes: number;
+
+  static async open(o: KafkaEventLogOptions): Promise<KafkaEventLog> {
+    const clientId = o.clientId ?? `tally-log-${o.topic}`;
+    const admin = new Admin({ clientId, bootstrapBrokers: o.brokers });
+    try {
+      const existing = await admin.listTopics();
+      if (!existing.includes(o.topic)) {
+        if (!o.create) {
+          throw new TallyError('TALLY_UNAVAILABLE', `the Kafka topic ${o.topic} does not exist`);
+        }
+        await admin.createTopics({ topics: [o.topic], partitions: o.partitions, replicas: -1 });
+      }
+      const md = await admin.metadata({ topics: [o.topic], forceUpdate: true });
+      const count = md.topics.get(o.topic)?.partitionsCount;
+      if (count !== o.partitions) {
+        throw new TallyError(
+          'TALLY_CONFIG_INVALID',
+          `the Kafka topic ${o.topic} has ${count} partitions, the config says ${o.partitions}`,
+          { field: 'partitions' },
+        );
+      }
+    } finally {
+      await admin.close();
+    }
+    const producer = new Producer({
+      clientId,
+      bootstrapBrokers: o.brokers,
+      idempotent: true,
+      acks: -1,
+    });
+    const consumer = new Consumer({
+      clientId,
+      groupId: `${clientId}-reader`, // never joined: reads are manual-assignment fetches
+      bootstrapBrokers: o.brokers,
+    });
+    const all = Array.from({ length: o.partitions }, (_, p) => p);
+    const list = async (timestamp: bigint) =>
+      (
+        await consumer.listOffsets({
+          topics: [o.topic],
+          partitions: { [o.topic]: all },
+          timestamp,
+          isolationLevel: 1,
+        })
+      ).get(o.topic) ?? [];
+    const ends = (await list(ListOffsetTimestamps.LATEST)).map(Number);
+    const starts = (await list(ListOffsetTimestamps.EARLIEST)).map(Number);
+    return new KafkaEventLog(o, producer, consumer, ends, starts);
+  }
+
+  private checkPartition(partition: number): void {
+    if (!Number.isInteger(partition) || partition < 0 || partition >= this.partitions) {
+      throw new TallyError(
+        'TALLY_BAD_PARAMETER',
+        `partition ${partition} is not one of 0..${this.partitions - 1}`,
+        { field: 'partition', details: { partition } },
+      );
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed)
+      throw new TallyError('TALLY_UNAVAILABLE', `the log on ${this.topic} is closed`);
+  }
+
+  async append(batches: PartitionAppend[]): Promise<AppendResult> {
+    this.assertOpen();
+    for (const b of batches) {
+      this.checkPartition(b.partition);
+      const records = splitFramed(b.data);
+      const why =
+        typeof records === 'string'
+          ? records
+          : records.length !== b.count
+            ? `data holds ${records.length} framed records but count is ${b.count}`
+            : undefined;
+      if (why !== undefined) {
+        throw new TallyError('TALLY_BAD_PARAMETER', `append to partition ${b.partition}: ${why}`, {
+          field: 'data',
+          details: { partition: b.partition },
+        });
+      }
+    }
+    return new Promise((resolve, reject) => {
+      this.queue.push({ batches, resolve, reject });
+      void this.drain();
+    });
+  }
+
+  /** Sends what is queued as one produce request at a time: call order is offset order. */
+  private async drain(): Promise<void> {
+    if (this.sending) return;
+    this.sending = true;
+    try {
+      while (this.queue.length > 0) {
+        const group = this.queue.splice(0, this.queue.length);
+        const messages: Array<{ topic: string; partition: number; value: Buffer }> = [];
+        for (const pending of group) {
+          for (const b of pending.batches) {
+            for (const value of splitFramed(b.data) as Buffer[]) {
+              messages.push({ topic: this.topic, partition: b.partition, value });
+            }
+          }
+        }
+        try {
+          const bases = new Map<number, number>();
+          if (messages.length > 0) {
+            const res = await this.producer.send({ messages });
+            for (const o of res.offsets ?? []) bases.set(o.partition, Number(o.offset));
+          }
+          // one batch per partition per request, in message order: hand out the offsets
+          const next = new Map(bases);
+          for (const pending of group) {
+            const baseOffsets = new Map<number, number>();
+            for (const b of pending.batches) {
+              const at = next.get(b.partition) ?? this.ends[b.partition] ?? 0;
+              if (!baseOffsets.has(b.partition)) baseOffsets.set(b.partition, at);
+              next.set(b.partition, at + b.count);
+            }
+            pending.resolve({ baseOffsets });
+          }
+          for (const [p, end] of next) {
+            if (end > (this.ends[p] ?? 0)) this.ends[p] = end;
+          }
+        } catch (e) {
+          const err = new TallyError(
+            'TALLY_UNAVAILABLE',
+            `Kafka did not acknowledge the append to ${this.topic}`,
+            { cause: e },
+          );
+          for (const pending of group) pending.reject(err);
+        }
+      }
+    } finally {
+      this.sending = false;
+    }
+  }
+
+  async read(partition: number, fromOffset: number, maxRecords: number): Promise<ReadResult> {
+    this.assertOpen();
+    this.checkPartition(partition);
+    const start = this.starts[partition] as number;
+    if (!Number.isSafeInteger(fromOffset) || fromOffset < start) {
+      throw new TallyError(
+        'TALLY_BAD_PARAMETER',
+        `offset ${fromOffset} is below the start of partition ${partition} (${start})`,
+        { field: 'offset', details: { partition, offset: fromOffset, startOffset: start } },
+      );
+    }
+    if (!Number.isSafeInteger(maxRecords) || maxRecords < 1) {
+      throw new TallyError('TALLY_BAD_PARAMETER', 'maxRecords must be a positive integer', {
+        field: 'maxRecords',
+      });
+    }
+    const empty: ReadResult = {
+      data: new Uint8Array(0),
+      count: 0,
+      fromOffset,
+      nextOffset: fromOffset,
+      lastAppendTime: 0,
+    };
+    let f;
+    try {
+      f = await fetchPartition(this.consumer, {
+        topic: this.topic,
+        partition,
+        offset: BigInt(fromOffset),
+        maxBytes: this.readBytes,
+      });
+    } catch (e) {
+      // past the end (the broker's, which another writer may have moved): nothing yet
+      if (errorIds(e).includes('OFFSET_OUT_OF_RANGE')) return empty;
+      throw new TallyError('TALLY_UNAVAILABLE', `Kafka read of ${this.topic}/${partition} failed`, {
+        cause: e,
+      });
+    }
+    this.starts[partition] = Number(f.logStartOffset);
+    // every read refreshes the cached end with what the broker reports as readable
+    if (Number(f.lastStableOffset) > (this.ends[partition] as number)) {
+      this.ends[partition] = Number(f.lastStableOffset);
+    }
+    const taken = f.records.slice(0, maxRecords);
+    const last = taken[taken.length - 1];
+    if (last === undefined) return empty;
+    return {
+      data: frame(taken.map((r) => r.value)),
+      count: taken.length,
+      fromOffset,
+      // exact only where offsets have no gaps (no transaction markers): see README
+      nextOffset: Number(last.offset) + 1,
+      lastAppendTime: Number(last.timestamp),
+    };
+  }
+
+  endOffset(partition: number): number {
+    this.checkPartition(partition);
+    return this.ends[partition] as number;
+  }
+
+  startOffset(partition: number): number {
+    this.checkPartition(partition);
+    return this.starts[partition] as number;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.producer.close();
+    await this.consumer.close(true);
+  }
+}
