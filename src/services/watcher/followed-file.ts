@@ -16,6 +16,8 @@ export class FollowedFile {
   waitingAt = -1;
   /** no longer under any watched name (renamed or deleted away): finish it, then forget it */
   rotated = false;
+  /** rotated away by deletion: `path` is the name it had */
+  deleted = false;
   /** when the size last changed (or the file was rotated away) */
   lastChangeAt: number;
   /** rotated away and idle long enough: its unterminated last line may be sent */

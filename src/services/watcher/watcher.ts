@@ -70,6 +70,8 @@ export interface WatcherOptions {
 export interface WatchedFileStatus {
   path: string;
   rotated: boolean;
+  /** deleted while followed: finished through the open handle; `path` is its last name */
+  deleted: boolean;
   size: number;
   /** bytes durable downstream */
   offset: number;
@@ -170,6 +172,7 @@ export class LogWatcher {
       files.push({
         path: f.path,
         rotated: f.rotated,
+        deleted: f.deleted,
         size: f.size,
         offset: f.durable.offset,
         lines: f.durable.line,
@@ -274,6 +277,7 @@ export class LogWatcher {
       }
       if (f.rotated) {
         f.rotated = false; // back under a watched name
+        f.deleted = false;
         f.flushTail = false;
       }
     }
@@ -386,6 +390,7 @@ export class LogWatcher {
       );
       this.o.metrics?.watchRotations.inc({ kind: moved === undefined ? 'deleted' : 'renamed' });
       if (moved !== undefined) f.path = moved;
+      else f.deleted = true;
       this.dirty = true;
     }
     if (!f.rotated) return;
