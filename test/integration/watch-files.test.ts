@@ -127,9 +127,16 @@ class Scenario {
     return Buffer.from(lf ? `${text}\n` : text);
   }
 
+  /** The watcher's status of the file now at `path` (by identity: names move). */
   private followed(path: string) {
-    // a deleted file being finished keeps its last name: the live one is not rotated
-    return this.w.watcher.status().files.find((s) => s.path === path && !s.rotated);
+    let key: string;
+    try {
+      const st = statSync(path, { bigint: true });
+      key = `${st.dev}:${st.ino}`;
+    } catch {
+      return undefined;
+    }
+    return this.w.watcher.status().files.find((s) => s.identity === key);
   }
 
   private async writeInPieces(path: string, bytes: Buffer, cuts: number[]): Promise<void> {
@@ -250,6 +257,9 @@ describe('tally watch follows files (real files, real log)', () => {
                 await waitFor('every line sent and every rotated file finished', () => {
                   const st = w.watcher.status();
                   return st.linesSent >= s.written && st.files.every((f) => !f.rotated);
+                }).catch((e: Error) => {
+                  e.message += `: ${s.written} lines written, ${JSON.stringify(w.watcher.status())}`;
+                  throw e;
                 });
               } finally {
                 await w.close();

@@ -64,7 +64,7 @@ export function sleep(ms: number): Promise<void> {
 export async function waitFor(
   what: string,
   cond: () => boolean | Promise<boolean>,
-  timeoutMs = 90_000,
+  timeoutMs = Number(process.env.TALLY_WAIT_MS ?? 90_000),
 ): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (!(await cond())) {

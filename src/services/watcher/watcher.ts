@@ -69,6 +69,8 @@ export interface WatcherOptions {
 
 export interface WatchedFileStatus {
   path: string;
+  /** "dev:inode" */
+  identity: string;
   rotated: boolean;
   /** deleted while followed: finished through the open handle; `path` is its last name */
   deleted: boolean;
@@ -171,6 +173,7 @@ export class LogWatcher {
       behind += b;
       files.push({
         path: f.path,
+        identity: f.key,
         rotated: f.rotated,
         deleted: f.deleted,
         size: f.size,
