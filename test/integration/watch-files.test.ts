@@ -4,6 +4,7 @@ import {
   copyFileSync,
   existsSync,
   mkdirSync,
+  readFileSync,
   renameSync,
   statSync,
   truncateSync,
@@ -341,6 +342,52 @@ describe('tally watch follows files (real files, real log)', () => {
       );
       await w.close();
       assert.equal(w.watcher.status().linesSent, 300, '200 + 100 lines after the restart');
+    } finally {
+      tmp.cleanup();
+    }
+  });
+
+  it('tally watch serves /status and /metrics, and SIGTERM saves the positions and exits 0', async () => {
+    const tmp = tempDir('watch-cli');
+    try {
+      const dataDir = join(tmp.dir, 'data');
+      const log = join(tmp.dir, 'a.log');
+      const gen = new ClickLines(9, Date.now() - 3 * 60_000, 'c');
+      let text = '';
+      for (let i = 0; i < 500; i++) text += `${gen.next().text}\n`;
+      writeFileSync(log, text);
+      const child = tallySpawn(['--data-dir', dataDir, 'watch', log, '--status-port', '0']);
+      let stdout = '';
+      let stderr = '';
+      child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+      const done = exited(child);
+      try {
+        await waitFor('the status address', () => /http:\/\/127\.0\.0\.1:\d+/.test(stderr));
+        const url = /http:\/\/127\.0\.0\.1:\d+/.exec(stderr)![0];
+        let status: { linesSent: number; files: { offset: number }[] } | undefined;
+        await waitFor('500 lines sent', async () => {
+          status = (await (await fetch(`${url}/status`)).json()) as typeof status;
+          return status?.linesSent === 500;
+        });
+        assert.equal(status?.files[0]?.offset, Buffer.byteLength(text));
+        const metrics = await (await fetch(`${url}/metrics`)).text();
+        assert.match(metrics, /^tally_watch_lines_sent_total 500$/m);
+        assert.match(metrics, /^tally_watch_files 1$/m);
+      } finally {
+        child.kill('SIGTERM');
+      }
+      assert.equal(await done, 0, stderr);
+      const summary = JSON.parse(stdout) as { lines: number; accepted: number; rejected: number };
+      assert.equal(summary.lines, 500);
+      assert.equal(summary.accepted + summary.rejected, 500);
+      const cp = JSON.parse(readFileSync(join(dataDir, 'watch', 'checkpoint.json'), 'utf8')) as {
+        files: { position: { offset: number; line: number } }[];
+      };
+      assert.deepEqual(
+        cp.files.map((f) => [f.position.offset, f.position.line]),
+        [[Buffer.byteLength(text), 500]],
+      );
     } finally {
       tmp.cleanup();
     }
