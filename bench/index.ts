@@ -46,6 +46,7 @@ import { benchMemory } from './memory.js';
 import { renderSvg } from './plot.js';
 import { benchQuery } from './query.js';
 import { benchRecovery } from './recovery.js';
+import { benchWatch } from './watch.js';
 import { cacheRoot, ensureWorkload, type Workload } from './workload.js';
 
 export interface RunBenchOptions {
@@ -112,12 +113,13 @@ const ENTRIES: Record<string, { what: string; run: Entry }> = {
     run: benchRecovery,
   },
   freshness: { what: "a minute's end → its final count queryable", run: benchFreshness },
+  watch: { what: 'NDJSON file followed by the log watcher → durable log', run: benchWatch },
 };
 
 /** Entries whose throughput is compared with the baselines: they bring the baselines along. */
 const COMPARED = ['ingest', 'aggregate', 'e2e'];
 /** Entries that read the NDJSON workloads. */
-const WORKLOAD_ENTRIES = [...COMPARED, 'baselines', 'memory', 'recovery'];
+const WORKLOAD_ENTRIES = [...COMPARED, 'baselines', 'memory', 'recovery', 'watch'];
 
 async function benchBaselines(ctx: BenchContext): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];

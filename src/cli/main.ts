@@ -7,6 +7,7 @@ import { registerQuery } from './commands/query.js';
 import { registerGenerate } from './commands/generate.js';
 import { registerLists } from './commands/lists.js';
 import { registerBench } from './commands/bench.js';
+import { registerWatch } from './commands/watch.js';
 
 const program = new Command();
 program
@@ -26,5 +27,6 @@ registerQuery(program);
 registerGenerate(program);
 registerLists(program);
 registerBench(program);
+registerWatch(program);
 
 program.parseAsync(process.argv).catch(fail);

@@ -71,6 +71,32 @@ export const ConfigSchema = Type.Object(
     filters: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }), Type.String(), {
       default: { '001': 'country=US' },
     }),
+    /** `tally watch`: following click log files */
+    watch: Type.Object(
+      {
+        pollIntervalMs: Ms(
+          250,
+          'how often followed files are checked (fs events wake it sooner)',
+          10,
+        ),
+        maxLineBytes: Type.Integer({
+          minimum: 1024,
+          default: 1024 * 1024,
+          description: 'the read size per send, and the longest line (LF included) read',
+        }),
+        maxInflightBytes: Type.Integer({
+          minimum: 1024,
+          default: 8 * 1024 * 1024,
+          description: 'bytes sent but not yet durable downstream before reading waits',
+        }),
+        rotatedIdleMs: Ms(
+          5_000,
+          'a file rotated away is finished, its unterminated last line sent, after this long idle',
+        ),
+        statusIntervalMs: Ms(60_000, 'a status log line this often (0: never)'),
+      },
+      { default: {} },
+    ),
     demo: Type.Object(
       {
         eventsPerSecond: Type.Integer({ minimum: 1, default: 2_000 }),

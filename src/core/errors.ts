@@ -10,6 +10,10 @@ export const ERROR_CODES = {
   TALLY_FIELD_TYPE: { retryable: false, summary: 'a field has the wrong JSON type' },
   TALLY_FIELD_FORMAT: { retryable: false, summary: 'a field does not match its format' },
   TALLY_FIELD_LENGTH: { retryable: false, summary: 'a field is empty or too long' },
+  TALLY_LINE_TOO_LONG: {
+    retryable: false,
+    summary: 'a line of a watched file is longer than watch.maxLineBytes',
+  },
   TALLY_EVENT_IN_FUTURE: {
     retryable: false,
     summary: 'the event time is further ahead of the server clock than maxFutureSkew',
@@ -36,6 +40,10 @@ export const ERROR_CODES = {
     summary: 'the data directory was created with incompatible settings',
   },
   TALLY_LOG_CORRUPT: { retryable: false, summary: 'the log holds a corrupt batch' },
+  TALLY_CHECKPOINT_INVALID: {
+    retryable: false,
+    summary: "the log watcher's checkpoint file cannot be read",
+  },
   TALLY_STORE_FAILURE: { retryable: true, summary: 'the aggregate store failed' },
   TALLY_SNAPSHOT_INVALID: { retryable: false, summary: 'an operator snapshot cannot be read' },
   TALLY_INTERNAL: { retryable: false, summary: 'an unexpected internal error' },

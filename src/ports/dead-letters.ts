@@ -2,7 +2,10 @@
 export interface DeadLetter {
   /** where it came from: 'http', 'file:<path>', 'stdin', 'kafka' */
   source: string;
-  /** index of the record in its batch or line number in its file (0-based) */
+  /**
+   * the record's index in its batch or file (0-based, counting non-blank records); for a file
+   * followed by `tally watch`, its line number (1-based, as editors count)
+   */
   index: number;
   code: string;
   field: string | undefined;

@@ -40,6 +40,7 @@ test('tally bench --quick --json prints one JSON array of finite or skipped figu
     'memory',
     'recovery',
     'freshness',
+    'watch',
     'machine',
   ]) {
     assert.ok(names.has(n), `a row for ${n}`);

@@ -93,6 +93,37 @@ export function createMetrics(opts: { defaults?: boolean } = {}) {
       buckets: latency,
       registers: r,
     }),
+    watchFiles: new Gauge({
+      name: 'tally_watch_files',
+      help: 'files `tally watch` follows (rotated-away files it is finishing included)',
+      registers: r,
+    }),
+    watchBytesBehind: new Gauge({
+      name: 'tally_watch_bytes_behind',
+      help: 'bytes written to followed files but not yet durable downstream',
+      registers: r,
+    }),
+    watchLinesBehind: new Gauge({
+      name: 'tally_watch_lines_behind',
+      help: 'lines not yet durable downstream, estimated: bytes behind / mean line length so far',
+      registers: r,
+    }),
+    watchLines: new Counter({
+      name: 'tally_watch_lines_sent_total',
+      help: 'lines of followed files made durable downstream (events and dead letters)',
+      registers: r,
+    }),
+    watchLastSend: new Gauge({
+      name: 'tally_watch_last_send_timestamp_seconds',
+      help: 'when lines were last made durable downstream (Unix time)',
+      registers: r,
+    }),
+    watchRotations: new Counter({
+      name: 'tally_watch_rotations_total',
+      help: 'rotations seen: renamed (or deleted) away, truncated (copy-truncate)',
+      labelNames: ['kind'],
+      registers: r,
+    }),
   };
 }
 

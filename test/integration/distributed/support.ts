@@ -16,11 +16,11 @@ import {
   type RetryDelayGetter,
 } from '@platformatic/kafka';
 import { fetchPartition } from '../../../src/adapters/kafka/fetch-partition.js';
-import { loadConfig } from '../../../src/config/index.js';
 
-const config = loadConfig({ file: undefined });
-export const BROKERS = config.kafka.brokers.split(',');
-export const DATABASE_URL = config.database.url;
+// the SPEC §5 environment and defaults (the config gets these keys with the distributed mode)
+export const BROKERS = (process.env.TALLY_KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
+export const DATABASE_URL =
+  process.env.TALLY_DATABASE_URL ?? 'postgres://tally@127.0.0.1:5433/tally';
 
 /** The repository root (tests run from dist/test/...). */
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');

@@ -1,0 +1,62 @@
+/**
+ * A followed file is known by its identity, not its name: device + inode (what stays the same
+ * when a file is renamed by rotation), plus a fingerprint of its first bytes. While the
+ * watcher holds a file open its inode cannot be reused; across restarts it can (a file
+ * deleted, another created), and the fingerprint tells the two apart.
+ */
+import { createHash } from 'node:crypto';
+import type { BigIntStats } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+
+/** bytes of a file's head the fingerprint covers (fewer while the file is shorter) */
+export const FINGERPRINT_BYTES = 1024;
+
+export interface Fingerprint {
+  /** how many leading bytes `hash` covers */
+  length: number;
+  hash: string;
+}
+
+export const EMPTY_FINGERPRINT: Fingerprint = { length: 0, hash: '' };
+
+/** "dev:ino" (bigint stats: 64-bit inode numbers survive). */
+export function identityKey(st: BigIntStats): string {
+  return `${st.dev}:${st.ino}`;
+}
+
+/** Reads up to `length` bytes at `position` into `buf` (from 0); returns how many it read. */
+export async function readFully(
+  fh: FileHandle,
+  buf: Uint8Array,
+  length: number,
+  position: number,
+): Promise<number> {
+  let filled = 0;
+  while (filled < length) {
+    const { bytesRead } = await fh.read(buf, filled, length - filled, position + filled);
+    if (bytesRead === 0) break;
+    filled += bytesRead;
+  }
+  return filled;
+}
+
+function hashOf(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex').slice(0, 32);
+}
+
+/** The fingerprint of the first min(size, FINGERPRINT_BYTES) bytes of the open file. */
+export async function fingerprintOf(fh: FileHandle, size: number): Promise<Fingerprint> {
+  const length = Math.min(size, FINGERPRINT_BYTES);
+  if (length === 0) return EMPTY_FINGERPRINT;
+  const buf = new Uint8Array(length);
+  const n = await readFully(fh, buf, length, 0);
+  return { length: n, hash: hashOf(buf.subarray(0, n)) };
+}
+
+/** Whether the open file still begins with the bytes `fp` was taken of. */
+export async function headMatches(fh: FileHandle, fp: Fingerprint): Promise<boolean> {
+  if (fp.length === 0) return true;
+  const buf = new Uint8Array(fp.length);
+  const n = await readFully(fh, buf, fp.length, 0);
+  return n === fp.length && hashOf(buf) === fp.hash;
+}
