@@ -33,6 +33,7 @@ import {
   rmSync,
   statSync,
   writeFileSync,
+  realpathSync,
 } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -801,7 +802,8 @@ async function classpath() {
 
 if (
   process.argv[1] !== undefined &&
-  import.meta.url === pathToFileURL(resolve(process.argv[1])).href
+  // realpath: the other Node versions' test trees reach this file through a symlink
+  import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href
 ) {
   const command = process.argv[2];
   const commands = { up: servicesUp, down: () => servicesDown(), status, classpath };
