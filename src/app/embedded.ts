@@ -13,6 +13,7 @@ import { IngestService } from '../services/ingest/ingest-service.js';
 import type { QueryService } from '../services/query/query-service.js';
 import { RawScanner } from '../services/query/raw-scan.js';
 import type { Logger } from '../services/observability/logger.js';
+import { HealthBoard } from '../services/observability/health-board.js';
 import { createMetrics, type Metrics } from '../services/observability/metrics.js';
 import { dataPaths } from './paths.js';
 import { queryService } from './query.js';
@@ -25,6 +26,8 @@ export interface EmbeddedApp {
   runner: AggregatorRunner;
   query: QueryService;
   metrics: Metrics;
+  /** what is failing now (storage, commits): readiness and the state-change log lines */
+  health: HealthBoard;
   logger: Logger;
   clock: Clock;
   startedAt: number;
@@ -65,6 +68,7 @@ export async function openEmbedded(
       logger,
     });
     opened.push(store);
+    const health = new HealthBoard({ logger, clock, metrics });
     const runner = new AggregatorRunner({
       log,
       store,
@@ -72,6 +76,7 @@ export async function openEmbedded(
       clock,
       logger,
       metrics,
+      health,
     });
     // `tally ingest` only appends: it needs no aggregator state
     if (deps.restoreAggregator !== false) await runner.init();
@@ -85,6 +90,7 @@ export async function openEmbedded(
       maxLagRecords: config.http.maxLagRecords,
       lag: () => runner.lag(),
       onAppended: () => runner.notify(),
+      health,
     });
     const query = queryService(config, {
       reader: store,
@@ -101,12 +107,14 @@ export async function openEmbedded(
       runner,
       query,
       metrics,
+      health,
       logger,
       clock,
       startedAt: clock.now(),
       async close() {
         if (closed) return;
         closed = true;
+        ingest.stop();
         try {
           await runner.stop();
         } finally {

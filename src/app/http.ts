@@ -51,12 +51,22 @@ export function httpDepsFromEmbedded(
     ingest: app.ingest,
     query: app.query,
     metrics: app.metrics,
-    health: () => ({
-      status: lifecycle.state,
-      live: true,
-      ready: lifecycle.state === 'ready',
-      uptime_seconds: Math.max(0, (app.clock.now() - app.startedAt) / 1000),
-    }),
+    health: () => {
+      const problems = app.health.list().map((p) => ({
+        component: p.component,
+        code: p.code,
+        reason: p.reason,
+        since: iso(p.since),
+      }));
+      const ready = lifecycle.state === 'ready' && problems.length === 0;
+      return {
+        status: lifecycle.state === 'ready' && !ready ? 'degraded' : lifecycle.state,
+        live: true,
+        ready,
+        uptime_seconds: Math.max(0, (app.clock.now() - app.startedAt) / 1000),
+        problems,
+      };
+    },
     async status(): Promise<StatusBody> {
       const now = app.clock.now();
       const partitions = app.runner.partitionStatus().map((p) => ({

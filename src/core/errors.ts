@@ -18,12 +18,27 @@ export const ERROR_CODES = {
     retryable: false,
     summary: 'the event time is further ahead of the server clock than maxFutureSkew',
   },
+  TALLY_RECORD_LIMIT: {
+    retryable: false,
+    summary: 'a record exceeds a shape limit: its size, nesting depth or number of fields',
+  },
+  TALLY_DUPLICATE_KEY: {
+    retryable: false,
+    summary: 'a JSON object of the record names the same key twice',
+  },
   // requests
   TALLY_BAD_PARAMETER: { retryable: false, summary: 'a query parameter or argument is invalid' },
   TALLY_BAD_REQUEST: { retryable: false, summary: 'the request body cannot be read' },
   TALLY_UNSUPPORTED_MEDIA_TYPE: { retryable: false, summary: 'the content type is not accepted' },
-  TALLY_PAYLOAD_TOO_LARGE: { retryable: false, summary: 'the body exceeds the configured limit' },
+  TALLY_PAYLOAD_TOO_LARGE: {
+    retryable: false,
+    summary: 'the body exceeds the configured limit of bytes or of records',
+  },
   TALLY_NOT_FOUND: { retryable: false, summary: 'no such resource' },
+  TALLY_METHOD_NOT_ALLOWED: {
+    retryable: false,
+    summary: 'the path exists but not with this method (the Allow header lists the methods)',
+  },
   TALLY_BACKPRESSURE: {
     retryable: true,
     summary: 'ingest is ahead of durable capacity; retry later',
@@ -33,6 +48,16 @@ export const ERROR_CODES = {
     summary: 'the aggregator is too far behind the log; retry later',
   },
   TALLY_UNAVAILABLE: { retryable: true, summary: 'the service is starting or stopping' },
+  TALLY_STORAGE_FULL: {
+    retryable: true,
+    summary:
+      'the disk refuses writes for lack of space or quota (ENOSPC, EDQUOT, SQLITE_FULL); nothing of the request was acknowledged',
+  },
+  TALLY_STORAGE_FAILED: {
+    retryable: true,
+    summary:
+      'a write to the data dir failed (an I/O error); nothing of the request was acknowledged',
+  },
   // configuration and state
   TALLY_CONFIG_INVALID: { retryable: false, summary: 'the configuration is invalid' },
   TALLY_DATA_DIR_MISMATCH: {
@@ -85,6 +110,15 @@ export class TallyError extends Error {
 
 export function isTallyError(e: unknown): e is TallyError {
   return e instanceof TallyError;
+}
+
+/**
+ * Whether `e` is a storage state (the disk is full, or a write failed) rather than a bug: the
+ * writer that raised it repairs itself once the disk takes writes again, and callers answer
+ * 507/503 with Retry-After meanwhile.
+ */
+export function isStorageError(e: unknown): e is TallyError {
+  return isTallyError(e) && (e.code === 'TALLY_STORAGE_FULL' || e.code === 'TALLY_STORAGE_FAILED');
 }
 
 /** A rejected record: the core returns these, it never throws for bad input. */

@@ -20,5 +20,7 @@ export interface DeadLetterStore {
   add(letters: DeadLetter[]): Promise<void>;
   list(limit: number, offset?: number): Promise<DeadLetter[]>;
   count(): Promise<number>;
+  /** as EventLog.probe: after a storage error stopped adds, repair and check; optional */
+  probe?(): Promise<void>;
   close(): Promise<void>;
 }

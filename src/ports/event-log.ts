@@ -41,5 +41,12 @@ export interface EventLog {
   endOffset(partition: number): number;
   /** The lowest offset still readable (raw segments are kept until archived). */
   startOffset(partition: number): number;
+  /**
+   * After a storage error (TALLY_STORAGE_FULL / TALLY_STORAGE_FAILED) stopped appends: repairs
+   * what the failed write left and checks that the storage takes writes again; rejects with
+   * the storage error while it does not, resolves at once when appends are not stopped.
+   * Optional: an adapter whose failed writes leave nothing to repair (a broker) omits it.
+   */
+  probe?(): Promise<void>;
   close(): Promise<void>;
 }

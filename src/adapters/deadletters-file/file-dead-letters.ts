@@ -4,7 +4,8 @@ import { dirname, join, resolve } from 'node:path';
 import { TallyError } from '../../core/errors.js';
 import type { DeadLetter, DeadLetterStore } from '../../ports/dead-letters.js';
 import { tryAcquireDirLock, type DirLock } from '../fs/dir-lock.js';
-import { fsyncDir, readAt, writeAllAt } from '../log-embedded/fs-durable.js';
+import { storageError } from '../fs/storage-error.js';
+import { fsyncDir, readAt, realAppendIo, type AppendIo } from '../log-embedded/fs-durable.js';
 import { GroupCommitQueue } from '../log-embedded/group-commit.js';
 import { silentLogger, type Durability, type LogLogger } from '../log-embedded/types.js';
 import { decodeLetter, encodeLetter } from './letter-codec.js';
@@ -16,6 +17,8 @@ export interface FileDeadLettersOptions {
   logger?: LogLogger;
   /** 'fsync' (default): add() resolves once the letters are on stable storage */
   durability?: Durability;
+  /** how added lines are written and fsynced (tests wrap it to inject faults) */
+  io?: AppendIo;
 }
 
 /** What opening found at the end of the file: a torn write, cut off. */
@@ -32,6 +35,13 @@ export interface FileDeadLetters extends DeadLetterStore {
    */
   readonly readOnly: boolean;
   recoveryReport(): DeadLettersRecovery | undefined;
+  /**
+   * While a failed write has stopped adds: cuts the file back to its durable lines and checks
+   * that it takes a write again; rejects with the storage error while it does not.
+   */
+  probe(): Promise<void>;
+  /** the storage error that stopped adds, until a repair succeeds */
+  readonly failure: TallyError | undefined;
 }
 
 /**
@@ -71,6 +81,7 @@ export async function openFileDeadLetters(
       lock: writer,
       fsync: (opts.durability ?? 'fsync') === 'fsync',
       recovery,
+      io: opts.io ?? realAppendIo,
     });
   } catch (e) {
     await fh.close();
@@ -116,8 +127,11 @@ class FileDeadLettersImpl implements FileDeadLetters {
   private readonly queue: GroupCommitQueue<Buffer>;
   private readonly lock: DirLock | undefined;
   private readonly fsync: boolean;
+  private readonly io: AppendIo;
   private readonly recovery: DeadLettersRecovery | undefined;
   private closing: Promise<void> | undefined;
+  private failed: TallyError | undefined;
+  private repairing: Promise<void> | undefined;
 
   constructor(
     private readonly path: string,
@@ -125,8 +139,14 @@ class FileDeadLettersImpl implements FileDeadLetters {
     /** start of every durable line; `end` is where the next one goes */
     private readonly starts: number[],
     private end: number,
-    opts: { lock: DirLock | undefined; fsync: boolean; recovery: DeadLettersRecovery | undefined },
+    opts: {
+      lock: DirLock | undefined;
+      fsync: boolean;
+      recovery: DeadLettersRecovery | undefined;
+      io: AppendIo;
+    },
   ) {
+    this.io = opts.io;
     this.lock = opts.lock;
     this.readOnly = opts.lock === undefined;
     this.fsync = opts.fsync;
@@ -143,7 +163,49 @@ class FileDeadLettersImpl implements FileDeadLetters {
       );
     }
     if (letters.length === 0) return;
+    if (this.failed !== undefined) await this.repair();
     await this.queue.submit(Buffer.from(letters.map(encodeLetter).join(''), 'utf8'));
+  }
+
+  get failure(): TallyError | undefined {
+    return this.failed;
+  }
+
+  async probe(): Promise<void> {
+    this.assertOpen();
+    if (this.failed === undefined) return;
+    await this.repair();
+    // a full line's worth: the repair alone frees the torn bytes and so succeeds on a full disk
+    const probe = Buffer.alloc(64 * 1024, 0x20);
+    try {
+      await this.io.write(this.fh, [probe], this.end);
+      if (this.fsync) await this.io.sync(this.fh);
+      await this.fh.truncate(this.end);
+      if (this.fsync) await this.fh.datasync();
+    } catch (e) {
+      this.failed = storageError('dead letters: probe write', this.path, e);
+      throw this.failed;
+    }
+  }
+
+  /** Cuts the file back to its durable lines (a torn tail of the failed adds); adds resume. */
+  private repair(): Promise<void> {
+    this.repairing ??= (async () => {
+      try {
+        await this.queue.drain();
+        const size = (await this.fh.stat()).size;
+        if (size !== this.end) await this.fh.truncate(this.end);
+        if (this.fsync) await this.fh.sync();
+        this.queue.reset();
+        this.failed = undefined;
+      } catch (e) {
+        this.failed = storageError('dead letters: repair after a failed write', this.path, e);
+        throw this.failed;
+      } finally {
+        this.repairing = undefined;
+      }
+    })();
+    return this.repairing;
   }
 
   async list(limit: number, offset = 0): Promise<DeadLetter[]> {
@@ -190,14 +252,12 @@ class FileDeadLettersImpl implements FileDeadLetters {
 
   private async flush(chunks: Buffer[]): Promise<void> {
     try {
-      await writeAllAt(this.fh, chunks, this.end);
-      if (this.fsync) await this.fh.datasync();
+      await this.io.write(this.fh, chunks, this.end);
+      if (this.fsync) await this.io.sync(this.fh);
     } catch (cause) {
-      throw new TallyError(
-        'TALLY_INTERNAL',
-        `${this.path}: write failed; dead letters accept no more adds until reopened`,
-        { cause },
-      );
+      // adds stop until repair(): the next add (or probe) cuts the torn tail first
+      this.failed = storageError('dead letters: write', this.path, cause);
+      throw this.failed;
     }
     // lines become visible to list() only once durable
     for (const chunk of chunks) {
@@ -232,5 +292,7 @@ class EmptyDeadLetters implements FileDeadLetters {
   recoveryReport(): undefined {
     return undefined;
   }
+  readonly failure = undefined;
+  async probe(): Promise<void> {}
   async close(): Promise<void> {}
 }

@@ -1,12 +1,13 @@
-import { mkdir } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { mkdir, open, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { TallyError } from '../../core/errors.js';
+import { storageError } from '../fs/storage-error.js';
 import type { AppendResult, EventLog, PartitionAppend, ReadResult } from '../../ports/event-log.js';
 import { MAX_BATCH_PAYLOAD_BYTES, encodeBatchHeader, BATCH_HEADER_BYTES } from './batch-header.js';
 import { crc32 } from './crc32.js';
 import { acquireDirLock, type DirLock } from '../fs/dir-lock.js';
 import { loadOrCreateMeta } from './dir-meta.js';
-import { fsyncDir } from './fs-durable.js';
+import { fsyncDir, realAppendIo, type AppendIo } from './fs-durable.js';
 import { GroupCommitQueue } from './group-commit.js';
 import type { Partition } from './partition.js';
 import { recoverPartition } from './partition-recovery.js';
@@ -24,6 +25,9 @@ import {
 } from './types.js';
 
 export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
+/** the probe's test write: about one request's batch */
+const PROBE_BYTES = 1024 * 1024;
+const PROBE_FILE = '.probe';
 const MIN_SEGMENT_BYTES = 1024;
 const MAX_PARTITIONS = 4096;
 
@@ -43,6 +47,14 @@ export interface EmbeddedLog extends EventLog {
   ): Promise<{ deleted: string[]; startOffset: number }>;
   /** endOffset of every partition, by partition number */
   endOffsets(): number[];
+  /**
+   * While a failed write has stopped appends: repairs the log (cuts torn tails, gives back
+   * the failed offsets) and checks that the disk takes a write of `bytes` again; rejects with
+   * the storage error while it does not. Resolves at once when appends are not stopped.
+   */
+  probe(bytes?: number): Promise<void>;
+  /** the storage error that stopped appends, until a repair succeeds */
+  readonly failure: TallyError | undefined;
   /** bytes of segment files on disk, all partitions */
   bytesOnDisk(): number;
   partitionStats(): PartitionStats[];
@@ -84,6 +96,7 @@ export async function openEmbeddedLog(opts: EmbeddedLogOptions): Promise<Embedde
 interface Settings {
   durability: Durability;
   segmentBytes: number;
+  io: AppendIo;
 }
 
 function validateOptions(opts: EmbeddedLogOptions): Settings {
@@ -102,18 +115,21 @@ function validateOptions(opts: EmbeddedLogOptions): Settings {
   if (!Number.isSafeInteger(segmentBytes) || segmentBytes < MIN_SEGMENT_BYTES) {
     throw bad('segmentBytes', `must be an integer ≥ ${MIN_SEGMENT_BYTES}`);
   }
-  return { durability, segmentBytes };
+  return { durability, segmentBytes, io: opts.io ?? realAppendIo };
 }
 
 class EmbeddedLogImpl implements EmbeddedLog {
   readonly partitions: number;
   readonly durability: Durability;
   private readonly segmentBytes: number;
+  private readonly io: AppendIo;
   private readonly logger: LogLogger;
   private readonly lock: DirLock;
   private readonly queue: GroupCommitQueue<PendingBatch[]>;
   private readonly reads = new Set<Promise<unknown>>();
   private closing: Promise<void> | undefined;
+  private failed: TallyError | undefined;
+  private repairing: Promise<void> | undefined;
 
   constructor(
     readonly dir: string,
@@ -124,14 +140,21 @@ class EmbeddedLogImpl implements EmbeddedLog {
     this.partitions = parts.length;
     this.durability = opts.durability;
     this.segmentBytes = opts.segmentBytes;
+    this.io = opts.io;
     this.logger = opts.logger;
     this.lock = opts.lock;
     this.queue = new GroupCommitQueue((groups) => this.flush(groups));
   }
 
+  get failure(): TallyError | undefined {
+    return this.failed;
+  }
+
   async append(batches: PartitionAppend[]): Promise<AppendResult> {
     this.assertOpen();
     for (const b of batches) this.validateAppend(b);
+    // after a failed write, the next append repairs first (or fails with the storage error)
+    if (this.failed !== undefined) await this.repair();
     // offsets are handed out now, in call order, so they are gap-free whatever the flushes do
     const appendTime = Date.now();
     const baseOffsets = new Map<number, number>();
@@ -188,7 +211,11 @@ class EmbeddedLogImpl implements EmbeddedLog {
         field: 'maxRecords',
       });
     }
-    return readPartition(p, fromOffset, maxRecords);
+    try {
+      return await readPartition(p, fromOffset, maxRecords);
+    } catch (e) {
+      throw storageError(`log: read of partition ${partition}`, p.dir, e);
+    }
   }
 
   /**
@@ -243,6 +270,59 @@ class EmbeddedLogImpl implements EmbeddedLog {
     }));
   }
 
+  async probe(bytes = PROBE_BYTES): Promise<void> {
+    this.assertOpen();
+    if (this.failed === undefined) return;
+    await this.repair();
+    // the repair frees the torn bytes, so it succeeds on a full disk: a write of a batch's
+    // size says whether appends would
+    const path = join(this.dir, PROBE_FILE);
+    try {
+      const fh = await open(path, 'w');
+      try {
+        await this.io.write(fh, [new Uint8Array(bytes)], 0);
+        if (this.durability === 'fsync') await this.io.sync(fh);
+      } finally {
+        await fh.close();
+      }
+    } catch (e) {
+      this.failed = storageError('log: probe write', path, e);
+      throw this.failed;
+    } finally {
+      await rm(path, { force: true }).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Undoes what a failed flush left (partition.repairAfterFailedWrite) and lets appends in
+   * again; one repair at a time, shared by every caller that finds the log stopped.
+   */
+  private repair(): Promise<void> {
+    this.repairing ??= (async () => {
+      try {
+        await this.queue.drain();
+        const cut: Record<number, number> = {};
+        for (const p of this.parts) {
+          const bytes = await p.repairAfterFailedWrite(this.durability === 'fsync');
+          if (bytes > 0) cut[p.id] = bytes;
+        }
+        this.queue.reset();
+        const was = this.failed;
+        this.failed = undefined;
+        this.logger.info(
+          { dir: this.dir, bytesCut: cut, endOffsets: this.endOffsets(), after: was?.code },
+          'log: repaired after a failed write; appends resume',
+        );
+      } catch (e) {
+        this.failed = storageError('log: repair after a failed write', this.dir, e);
+        throw this.failed;
+      } finally {
+        this.repairing = undefined;
+      }
+    })();
+    return this.repairing;
+  }
+
   close(): Promise<void> {
     this.closing ??= this.shutdown();
     return this.closing;
@@ -264,20 +344,33 @@ class EmbeddedLogImpl implements EmbeddedLog {
         else list.push(b);
       }
     }
-    const opts = { segmentBytes: this.segmentBytes, fsync: this.durability === 'fsync' };
+    const opts = {
+      segmentBytes: this.segmentBytes,
+      fsync: this.durability === 'fsync',
+      io: this.io,
+    };
+    const ids = [...byPartition.keys()];
     const results = await Promise.allSettled(
       [...byPartition].map(([id, list]) =>
         writePartitionGroup(this.parts[id] as Partition, list, opts),
       ),
     );
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed !== undefined) {
-      this.logger.error({ dir: this.dir, err: failed.reason }, 'log: write failed; log stopped');
-      throw new TallyError(
-        'TALLY_INTERNAL',
-        `the log in ${this.dir} failed to write and accepts no more appends until reopened`,
-        { cause: failed.reason },
+    const i = results.findIndex((r) => r.status === 'rejected');
+    if (i >= 0) {
+      // appends stop until repair(): the next append (or probe) cuts the torn tail first.
+      // Partitions whose batches were written keep them (durable, readable): the appends are
+      // refused whole, and their retries are duplicates that the aggregator drops
+      const p = this.parts[ids[i] as number] as Partition;
+      this.failed = storageError(
+        `log: append to partition ${p.id}`,
+        p.active.path,
+        (results[i] as PromiseRejectedResult).reason,
       );
+      this.logger.warn(
+        { dir: this.dir, partition: p.id, code: this.failed.code, err: this.failed.cause },
+        'log: write failed; appends are refused until the disk takes writes again',
+      );
+      throw this.failed;
     }
   }
 

@@ -66,3 +66,19 @@ export async function readAt(fh: FileHandle, position: number, length: number): 
   }
   return filled === length ? buf : buf.subarray(0, filled);
 }
+
+/**
+ * The two calls that make appended bytes durable: write them at a position, then fsync. The
+ * log and the dead letters take them as an option so that fault-injection tests can wrap the
+ * real ones (a short write then ENOSPC, a failing fsync) around real files.
+ */
+export interface AppendIo {
+  write(fh: FileHandle, buffers: readonly Uint8Array[], position: number): Promise<void>;
+  sync(fh: FileHandle): Promise<void>;
+}
+
+export const realAppendIo: AppendIo = {
+  write: writeAllAt,
+  // datasync also flushes the file size, which is all an append changes
+  sync: (fh) => fh.datasync(),
+};

@@ -10,7 +10,8 @@ interface Waiter<T> {
  * submission order, and every item of a group resolves (in order) only after its flush.
  *
  * Fail-stop: after a failed flush the state on disk is unknown (a failed fsync may have
- * dropped dirty pages), so every waiting and later item is rejected until the owner reopens.
+ * dropped dirty pages), so every waiting and later item is rejected until the owner has
+ * repaired the file (cut it back to what was durable) and calls `reset()`.
  */
 export class GroupCommitQueue<T> {
   private queue: Waiter<T>[] = [];
@@ -34,6 +35,17 @@ export class GroupCommitQueue<T> {
 
   get failed(): boolean {
     return this.failure !== undefined;
+  }
+
+  /** the error of the failed flush, while failed */
+  get error(): unknown {
+    return this.failure?.error;
+  }
+
+  /** Accepts items again after a failure, once the owner has repaired what the flush left. */
+  reset(): void {
+    if (this.running !== undefined) throw new Error('group commit: reset while a flush runs');
+    this.failure = undefined;
   }
 
   private async run(): Promise<void> {

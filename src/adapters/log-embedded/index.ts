@@ -7,3 +7,4 @@ export type {
   PartitionStats,
   RecoveryReport,
 } from './types.js';
+export { realAppendIo, type AppendIo } from './fs-durable.js';

@@ -1,5 +1,5 @@
 import type { Partition } from './partition.js';
-import { writeAllAt } from './fs-durable.js';
+import type { AppendIo } from './fs-durable.js';
 import type { Segment } from './segment.js';
 
 /** One batch ready to write: its offsets were assigned when it was enqueued. */
@@ -16,6 +16,7 @@ export interface PendingBatch {
 export interface WriteOptions {
   segmentBytes: number;
   fsync: boolean;
+  io: AppendIo;
 }
 
 /**
@@ -35,7 +36,7 @@ export async function writePartitionGroup(
   for (const b of batches) {
     const used = seg.size + runBytes;
     if (used > 0 && used + b.bytes > opts.segmentBytes) {
-      await writeRun(p, seg, run, runBytes, opts.fsync);
+      await writeRun(p, seg, run, runBytes, opts);
       seg = await p.roll(b.baseOffset, opts.fsync);
       run = [];
       runBytes = 0;
@@ -43,7 +44,7 @@ export async function writePartitionGroup(
     run.push(b);
     runBytes += b.bytes;
   }
-  await writeRun(p, seg, run, runBytes, opts.fsync);
+  await writeRun(p, seg, run, runBytes, opts);
 }
 
 async function writeRun(
@@ -51,16 +52,15 @@ async function writeRun(
   seg: Segment,
   run: readonly PendingBatch[],
   runBytes: number,
-  fsync: boolean,
+  opts: WriteOptions,
 ): Promise<void> {
   if (run.length === 0) return;
   const buffers: Uint8Array[] = [];
   for (const b of run) buffers.push(b.header, b.payload);
   const fh = await seg.acquire();
   try {
-    await writeAllAt(fh, buffers, seg.size);
-    // datasync also flushes the file size, which is all an append changes
-    if (fsync) await fh.datasync();
+    await opts.io.write(fh, buffers, seg.size);
+    if (opts.fsync) await opts.io.sync(fh);
   } finally {
     seg.release();
   }

@@ -1,7 +1,7 @@
-import { open, rm } from 'node:fs/promises';
+import { open, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fsyncDir } from './fs-durable.js';
-import { Segment } from './segment.js';
+import { Segment, parseSegmentFileName } from './segment.js';
 
 // sealed segments keep their file open while read, up to this many per partition
 const MAX_OPEN_SEALED = 4;
@@ -115,6 +115,42 @@ export class Partition {
       const [s] = this.openSealed.splice(victim, 1);
       await s?.closeIfIdle();
     }
+  }
+
+  /**
+   * After a failed write (a full disk, an I/O error): cuts the active segment back to the
+   * bytes that were durable (a torn tail of the failed batches), removes a segment file that
+   * a failed roll created but never used, fsyncs, and gives back the offsets handed to the
+   * batches that failed, so the next append continues gap-free at `durableEnd`. Returns the
+   * bytes cut off. Everything below `durableEnd` was fsynced before the failure, so it stays.
+   */
+  async repairAfterFailedWrite(durable: boolean): Promise<number> {
+    const known = new Set(this.segments.map((s) => s.name));
+    let removed = false;
+    for (const name of await readdir(this.dir)) {
+      if (parseSegmentFileName(name) !== undefined && !known.has(name)) {
+        await rm(join(this.dir, name), { force: true });
+        removed = true;
+      }
+    }
+    const seg = this.active;
+    // a fresh descriptor: the one that saw the failure is not trusted to report the next one
+    await seg.closeIfIdle();
+    const fh = await seg.acquire();
+    let cut = 0;
+    try {
+      const size = (await fh.stat()).size;
+      if (size !== seg.size) {
+        await fh.truncate(seg.size);
+        cut = size - seg.size;
+      }
+      if (durable) await fh.sync();
+    } finally {
+      seg.release();
+    }
+    if (removed && durable) await fsyncDir(this.dir);
+    this.nextOffset = this.durableEnd;
+    return cut;
   }
 
   /** Removes whole sealed segments whose every record is below `offset`. */

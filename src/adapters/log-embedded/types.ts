@@ -1,3 +1,5 @@
+import type { AppendIo } from './fs-durable.js';
+
 /** The pino-compatible subset the log reports through. */
 export interface LogLogger {
   info(obj: object, msg?: string): void;
@@ -18,6 +20,8 @@ export interface EmbeddedLogOptions {
   /** a segment file is rolled once the next batch would take it past this size; default 64 MiB */
   segmentBytes?: number;
   logger?: LogLogger;
+  /** how appended bytes are written and fsynced (tests wrap it to inject faults) */
+  io?: AppendIo;
 }
 
 /** Damage found when the log was opened. */

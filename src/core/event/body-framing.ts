@@ -1,8 +1,10 @@
 /**
  * Body framing: which way a request body's bytes hold records, decided as parse-body.ts's
- * parseBody decides on text. A JSON array when the body starts with `[`; one JSON value for
- * application/json when the whole body is one; NDJSON otherwise. A leading BOM is skipped,
- * as parseBody skips it in text.
+ * parseBody decides on text. The content type decides: NDJSON (application/x-ndjson,
+ * text/plain) is one record per line whatever the first line looks like; application/json
+ * (or +json) is a JSON array when the body starts with `[`, one JSON value when the whole
+ * body is one, and NDJSON sent as application/json otherwise. A leading BOM is skipped, as
+ * parseBody skips it in text.
  */
 import { scanObject, skipWs, type ScannedObject } from './scan.js';
 import { isBomAt } from './utf8.js';
@@ -33,14 +35,39 @@ export function bodyShape(
     else break;
   }
   if (first >= n) return { kind: 'empty' };
-  const mime = contentType?.split(';')[0]?.trim().toLowerCase();
-  const json = mime === 'application/json' || (mime !== undefined && mime.endsWith('+json'));
-  if (bytes[first] !== 91 && !(json && !notOneValue(bytes, start, n, scanned))) {
-    return { kind: 'ndjson', start };
+  // an NDJSON line that starts with `[` is one (invalid) record, never the whole body
+  if (!isJsonType(contentType)) return { kind: 'ndjson', start };
+  if (bytes[first] === 91) {
+    return skipWs(bytes, start, n) === first ? { kind: 'array', open: first } : { kind: 'text' };
   }
-  if (bytes[first] === 91 && skipWs(bytes, start, n) === first)
-    return { kind: 'array', open: first };
-  return { kind: 'text' };
+  return notOneValue(bytes, start, n, scanned) ? { kind: 'ndjson', start } : { kind: 'text' };
+}
+
+/** Whether the content type is JSON's (application/json, …+json): an array or one value. */
+export function isJsonType(contentType: string | undefined): boolean {
+  const mime = contentType?.split(';')[0]?.trim().toLowerCase();
+  return mime === 'application/json' || (mime !== undefined && mime.endsWith('+json'));
+}
+
+/**
+ * Why a JSON body cannot hold events, or undefined: an application/json body is an array of
+ * events or one event object, so one that starts with anything but `[` or `{` (a number, a
+ * string, null) is refused whole.
+ */
+export function jsonBodyProblem(
+  bytes: Uint8Array,
+  contentType: string | undefined,
+): string | undefined {
+  if (!isJsonType(contentType)) return undefined;
+  const n = bytes.length;
+  let first = 0;
+  for (;;) {
+    first = skipWs(bytes, first, n);
+    if (isBomAt(bytes, first, n)) first += 3;
+    else break;
+  }
+  if (first >= n || bytes[first] === 91 || bytes[first] === 123) return undefined;
+  return 'an application/json body is a JSON array of events or one event object';
 }
 
 /**

@@ -170,15 +170,17 @@ function firstNonBlank(text: string): string | undefined {
 }
 
 /**
- * Parses a body: a JSON array when it starts with `[` (after whitespace), else NDJSON. With
- * `application/json`, a body that is one JSON value (e.g. a pretty-printed object) is one record.
+ * Parses a body as its content type says: NDJSON (application/x-ndjson, text/plain, none) one
+ * record per line, whatever the first line looks like; application/json a JSON array when it
+ * starts with `[` (after whitespace), else one JSON value (e.g. a pretty-printed object) as
+ * one record, else NDJSON sent as application/json.
  */
 export function parseBody(text: string, contentType?: string): ParsedRecord[] {
   const first = firstNonBlank(text);
   if (first === undefined) return [];
-  if (first === '[') return parseJsonArray(text);
   const mime = contentType?.split(';')[0]?.trim().toLowerCase();
   if (mime === 'application/json' || (mime !== undefined && mime.endsWith('+json'))) {
+    if (first === '[') return parseJsonArray(text);
     try {
       const value: unknown = JSON.parse(text.charCodeAt(0) === BOM ? text.slice(1) : text);
       return [{ ok: true, index: 0, line: 1, value, raw: undefined }];

@@ -7,6 +7,7 @@ import type { EventLog } from '../../ports/event-log.js';
 import type { AggregateSink, CommitBatch } from '../../ports/aggregate-sink.js';
 import type { LateRecord } from '../../ports/aggregates.js';
 import type { Clock } from '../../ports/clock.js';
+import type { HealthBoard } from '../observability/health-board.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 
@@ -20,9 +21,18 @@ export interface RunnerOptions {
   clock: Clock;
   logger: Logger;
   metrics?: Metrics | undefined;
+  /** where a failing cycle is reported (readiness); one log line per change of state */
+  health?: HealthBoard | undefined;
   consumer?: string;
   /** cap on records fed into one cycle before it commits */
   maxCycleRecords?: number;
+  /** first wait after a failed cycle, doubled per failure up to maxRetryMs (default 100, 30 000) */
+  minRetryMs?: number;
+  maxRetryMs?: number;
+}
+
+function isFenced(err: unknown): boolean {
+  return isTallyError(err) && err.details?.['reason'] === 'fenced';
 }
 
 export function operatorConfig(a: Config['aggregation']): AggregatorConfig {
@@ -68,7 +78,18 @@ function toLateRecord(l: LateEvent): LateRecord {
  */
 export class AggregatorRunner {
   private op!: ClickAggregator;
+  /** where the operator has read to (ahead of `committed` while a cycle is under way) */
   private offsets = new Map<number, number>();
+  /** the offsets of the last commit that landed (or of the checkpoint restored) */
+  private committed = new Map<number, number>();
+  /**
+   * The operator is ahead of the store: a cycle fed it, or a commit failed. The next cycle
+   * first puts it back to the last committed checkpoint (snapshot + replay, as after kill -9),
+   * so whatever the failed cycle fed, emitted or moved is done again, once, by a later commit.
+   */
+  private dirty = false;
+  /** set when a fenced commit stopped the runner for good */
+  private stoppedBy: unknown;
   /** seq of this consumer's latest commit: each commit expects it, so a second writer is fenced */
   private seq = 0;
   private lastSnapshotAt = 0;
@@ -94,7 +115,12 @@ export class AggregatorRunner {
   }
 
   get committedOffsets(): ReadonlyMap<number, number> {
-    return this.offsets;
+    return this.committed;
+  }
+
+  /** the error that stopped the runner for good (a fenced commit), if one did */
+  get fatal(): unknown {
+    return this.stoppedBy;
   }
 
   get counters(): Readonly<{ events: number; duplicates: number; late: number }> {
@@ -105,7 +131,7 @@ export class AggregatorRunner {
   lag(): number {
     let lag = 0;
     for (let p = 0; p < this.o.log.partitions; p++) {
-      lag += this.o.log.endOffset(p) - (this.offsets.get(p) ?? 0);
+      lag += this.o.log.endOffset(p) - (this.committed.get(p) ?? 0);
     }
     return lag;
   }
@@ -114,15 +140,27 @@ export class AggregatorRunner {
     const now = this.o.clock.now();
     return this.op.partitionStatus(now).map((s) => ({
       ...s,
-      committedOffset: this.offsets.get(s.partition) ?? 0,
+      committedOffset: this.committed.get(s.partition) ?? 0,
       endOffset: this.o.log.endOffset(s.partition),
-      lag: this.o.log.endOffset(s.partition) - (this.offsets.get(s.partition) ?? 0),
+      lag: this.o.log.endOffset(s.partition) - (this.committed.get(s.partition) ?? 0),
     }));
   }
 
   /** Restores the last snapshot and replays the committed cycles after it. */
   async init(): Promise<{ replayedCycles: number; replayedRecords: number; ms: number }> {
+    return this.restore('aggregator restored');
+  }
+
+  /**
+   * The operator as of the last commit: the latest snapshot, then the cycles committed after
+   * it replayed with their recorded offsets and watermarks (their output was committed
+   * already, so it is dropped). Used at start and after every failed cycle.
+   */
+  private async restore(
+    what: string,
+  ): Promise<{ replayedCycles: number; replayedRecords: number; ms: number }> {
     const started = Date.now();
+    this.dirty = true;
     const { log, store, clock } = this.o;
     const cp = await store.loadCheckpoint(this.consumer);
     const now = clock.now();
@@ -151,11 +189,13 @@ export class AggregatorRunner {
     }
     this.totals = { ...cp.totals };
     this.seq = cp.seq;
+    this.committed = new Map(this.offsets);
     this.lastSnapshotAt = clock.now();
+    this.dirty = false;
     const ms = Date.now() - started;
     this.o.logger.info(
       { replayedCycles: cp.cycles.length, replayedRecords, ms, watermark: this.op.watermark },
-      'aggregator restored',
+      what,
     );
     return { replayedCycles: cp.cycles.length, replayedRecords, ms };
   }
@@ -185,6 +225,24 @@ export class AggregatorRunner {
    * `finalWatermark` forces the watermark (drain). Returns the records fed.
    */
   async cycle(opts: { finalWatermark?: number; snapshot?: boolean } = {}): Promise<number> {
+    if (this.stoppedBy !== undefined) throw this.stoppedBy;
+    if (this.dirty) {
+      this.o.metrics?.aggregatorRestores.inc();
+      await this.restore('aggregator back at its last committed checkpoint after a failed cycle');
+    }
+    // from the first record fed until the commit lands, a failure leaves the operator ahead
+    // of the store: `dirty` makes the next cycle restore first
+    this.dirty = true;
+    const fed = await this.cycleFromCheckpoint(opts);
+    this.dirty = false;
+    this.o.health?.ok('aggregator');
+    return fed;
+  }
+
+  private async cycleFromCheckpoint(opts: {
+    finalWatermark?: number;
+    snapshot?: boolean;
+  }): Promise<number> {
     const { log, clock } = this.o;
     const now = clock.now();
     const before = this.op.watermark;
@@ -206,7 +264,7 @@ export class AggregatorRunner {
       out.top.length > 0 ||
       out.late.length > 0 ||
       this.op.watermark !== before;
-    if (!changed && !opts.snapshot) return 0;
+    if (!changed && !opts.snapshot) return 0; // nothing moved: the operator is as committed
     const batch: CommitBatch = {
       consumer: this.consumer,
       rows: out.rows,
@@ -219,9 +277,15 @@ export class AggregatorRunner {
       ...(snapshotDue ? { snapshot: this.op.snapshot() } : {}),
     };
     const t0 = performance.now();
-    await this.o.store.commit(batch);
+    try {
+      await this.o.store.commit(batch);
+    } catch (err) {
+      if (isFenced(err)) this.stoppedBy = err;
+      throw err;
+    }
     const commitMs = performance.now() - t0;
     this.seq++;
+    this.committed = batch.offsets;
     const committedAt = clock.now();
     if (snapshotDue) this.lastSnapshotAt = committedAt;
     this.lastCommitAt = committedAt;
@@ -290,30 +354,49 @@ export class AggregatorRunner {
     this.wakeUp?.();
   }
 
+  /**
+   * Failure semantics: a failed cycle (a read of the log, the snapshot, the commit: a full
+   * disk, an I/O error, a busy database) is retried after a backoff (minRetryMs doubling to
+   * maxRetryMs), and the retry starts from the last committed checkpoint (see `dirty`), so
+   * the next good commit carries everything. The health board hears of the first failure
+   * and of the recovery, not of every retry. A fenced commit is not retried: another writer
+   * owns this consumer's offsets, so this runner stops for good (`fatal`).
+   */
   private async loop(): Promise<void> {
     const interval = this.o.aggregation.commitIntervalMs;
+    const minRetry = this.o.minRetryMs ?? 100;
+    const maxRetry = this.o.maxRetryMs ?? 30_000;
+    let failures = 0;
     while (this.running) {
+      let wait: number;
       try {
         const fed = await this.cycle();
+        failures = 0;
         if (fed >= this.maxCycleRecords / 2) continue; // behind: go again at once
+        wait = Math.max(10, interval - (this.o.clock.now() - this.lastCommitAt));
       } catch (err) {
-        if (isTallyError(err) && err.details?.reason === 'fenced') {
+        if (isFenced(err)) {
           // another aggregator committed for this consumer: it owns the offsets now
           this.o.logger.error({ err }, 'aggregator fenced by another writer; stopping');
+          this.o.health?.fail('aggregator', err);
           this.running = false;
           break;
         }
-        this.o.logger.error({ err }, 'aggregator cycle failed; retrying');
+        failures++;
+        if (this.o.health !== undefined) this.o.health.fail('aggregator', err);
+        else if (failures === 1) this.o.logger.error({ err }, 'aggregator cycle failed; retrying');
+        wait = Math.min(maxRetry, minRetry * 2 ** Math.min(failures - 1, 20));
       }
-      const wait = Math.max(10, interval - (this.o.clock.now() - this.lastCommitAt));
+      const failing = failures > 0;
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, wait);
         this.cancelWait = () => {
           clearTimeout(t);
           resolve();
         };
+        // appends cut a wait short, never a backoff
         this.wakeUp = () => {
-          if (this.lag() >= this.maxCycleRecords / 2) this.cancelWait?.();
+          if (!failing && this.lag() >= this.maxCycleRecords / 2) this.cancelWait?.();
         };
       });
       this.wakeUp = undefined;

@@ -267,13 +267,27 @@ export type StatusBody = Static<typeof StatusBodySchema>;
 
 export const HealthBodySchema = Type.Object(
   {
-    status: Type.Unsafe<'starting' | 'ready' | 'stopping'>({
+    status: Type.Unsafe<'starting' | 'ready' | 'degraded' | 'stopping'>({
       type: 'string',
-      enum: ['starting', 'ready', 'stopping'],
+      enum: ['starting', 'ready', 'degraded', 'stopping'],
+      description: 'degraded: running, but a component is failing (see problems)',
     }),
     live: Type.Boolean({ description: 'the process answers' }),
-    ready: Type.Boolean({ description: 'it serves traffic: not starting, not stopping' }),
+    ready: Type.Boolean({
+      description: 'it serves traffic: not starting, not stopping, nothing failing',
+    }),
     uptime_seconds: Type.Optional(Type.Number({ minimum: 0 })),
+    problems: Type.Optional(
+      Type.Array(
+        Type.Object({
+          component: Type.String({ description: 'log, deadletters or aggregator' }),
+          code: Type.String({ description: 'the TALLY_… code of the failure' }),
+          reason: Type.String(),
+          since: Iso('when the component entered this state'),
+        }),
+        { description: 'what keeps the process from being ready; empty when ready' },
+      ),
+    ),
   },
   { description: 'liveness and readiness (503 unless ready)' },
 );

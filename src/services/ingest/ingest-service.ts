@@ -3,11 +3,13 @@ import {
   type EncodeOptions,
   type EncodedBatch,
 } from '../../core/event/encode-batch.js';
-import { TallyError } from '../../core/errors.js';
+import { TallyError, isStorageError } from '../../core/errors.js';
+import { jsonBodyProblem } from '../../core/event/body-framing.js';
 import type { ParsedRecord } from '../../core/event/parse-body.js';
 import type { Clock } from '../../ports/clock.js';
 import type { DeadLetter, DeadLetterStore } from '../../ports/dead-letters.js';
 import type { EventLog, PartitionAppend } from '../../ports/event-log.js';
+import type { Component, HealthBoard } from '../observability/health-board.js';
 import type { Metrics } from '../observability/metrics.js';
 
 export interface RejectedRecord {
@@ -34,6 +36,17 @@ export interface IngestServiceOptions {
   maxLagRecords: number;
   lag: () => number;
   onAppended?: () => void;
+  /** where storage failures of the log and the dead letters are reported (readiness) */
+  health?: HealthBoard | undefined;
+  /** while a store is failing, how often it is probed for recovery, ms (default 1000) */
+  probeIntervalMs?: number;
+}
+
+/** A store this service writes, with what repairs it after a storage error (when it can). */
+interface Written {
+  component: Component;
+  probe: (() => Promise<void>) | undefined;
+  timer: NodeJS.Timeout | undefined;
 }
 
 /**
@@ -49,11 +62,39 @@ export interface IngestServiceOptions {
 export class IngestService {
   private inflightBytes = 0;
   private readonly encoder = new BatchEncoder();
+  private readonly written: { log: Written; deadletters: Written };
+  private stopped = false;
 
-  constructor(private readonly o: IngestServiceOptions) {}
+  constructor(private readonly o: IngestServiceOptions) {
+    const { log, deadLetters } = o;
+    this.written = {
+      log: { component: 'log', probe: log.probe?.bind(log), timer: undefined },
+      deadletters: {
+        component: 'deadletters',
+        probe: deadLetters.probe?.bind(deadLetters),
+        timer: undefined,
+      },
+    };
+  }
 
-  /** Refuses work when ingest is ahead of what the log or the aggregator can absorb. */
+  /** bytes of batches being made durable now (bounded by maxInflightBytes) */
+  get inflight(): number {
+    return this.inflightBytes;
+  }
+
+  /**
+   * Refuses work when ingest is ahead of what the log or the aggregator can absorb, and while
+   * the disk refuses writes: then the storage error (507/503) is the answer, before the body
+   * is read, until the probe finds the store repaired and writable again.
+   */
   admit(bytes: number): void {
+    for (const w of [this.written.log, this.written.deadletters]) {
+      const problem = w.probe === undefined ? undefined : this.o.health?.problem(w.component);
+      if (problem !== undefined) {
+        this.o.metrics?.ingestBackpressure.inc({ reason: problem.code });
+        throw problem.error;
+      }
+    }
     if (this.inflightBytes > 0 && this.inflightBytes + bytes > this.o.maxInflightBytes) {
       this.o.metrics?.ingestBackpressure.inc({ reason: 'inflight' });
       throw new TallyError(
@@ -108,6 +149,12 @@ export class IngestService {
     source: string,
     bytes = typeof body === 'string' ? body.length : body.byteLength,
   ): Promise<IngestResult> {
+    const problem = jsonBodyProblem(
+      typeof body === 'string' ? textEncoder.encode(body.slice(0, 64).trimStart()) : body,
+      contentType,
+    );
+    if (problem !== undefined)
+      throw new TallyError('TALLY_BAD_REQUEST', problem, { field: 'body' });
     const batch = this.encoder.encodeBody(body, contentType, this.encodeOptions());
     if (batch.records === 0) {
       throw new TallyError(
@@ -132,6 +179,44 @@ export class IngestService {
     } finally {
       this.inflightBytes -= bytes;
     }
+  }
+
+  /** Stops the recovery probes (the stores are about to close). */
+  stop(): void {
+    this.stopped = true;
+    for (const w of [this.written.log, this.written.deadletters]) {
+      clearTimeout(w.timer);
+      w.timer = undefined;
+    }
+  }
+
+  /** A write failed: a storage error is reported, and probed until the store recovers. */
+  private failed(w: Written, err: unknown): void {
+    if (!isStorageError(err)) return;
+    this.o.health?.fail(w.component, err);
+    if (w.probe !== undefined && w.timer === undefined && !this.stopped) this.schedule(w);
+  }
+
+  private recovered(w: Written): void {
+    this.o.health?.ok(w.component);
+  }
+
+  private schedule(w: Written): void {
+    w.timer = setTimeout(() => {
+      void (w.probe as () => Promise<void>)().then(
+        () => {
+          w.timer = undefined;
+          this.recovered(w);
+        },
+        (err: unknown) => {
+          w.timer = undefined;
+          if (this.stopped || !isStorageError(err)) return;
+          this.o.health?.fail(w.component, err);
+          this.schedule(w);
+        },
+      );
+    }, this.o.probeIntervalMs ?? 1000);
+    w.timer.unref();
   }
 
   private async append(batch: EncodedBatch, source: string): Promise<IngestResult> {
@@ -161,10 +246,16 @@ export class IngestService {
       if (p.count > 0) appends.push({ partition, data: p.data, count: p.count });
     });
     const started = performance.now();
-    await Promise.all([
+    const [logged, kept] = await Promise.allSettled([
       appends.length > 0 ? this.o.log.append(appends) : undefined,
       letters.length > 0 ? this.o.deadLetters.add(letters) : undefined,
     ]);
+    if (logged.status === 'rejected') this.failed(this.written.log, logged.reason);
+    else if (appends.length > 0) this.recovered(this.written.log);
+    if (kept.status === 'rejected') this.failed(this.written.deadletters, kept.reason);
+    else if (letters.length > 0) this.recovered(this.written.deadletters);
+    if (logged.status === 'rejected') throw logged.reason;
+    if (kept.status === 'rejected') throw kept.reason;
     if (batch.accepted > 0) {
       this.o.metrics?.ingestBatches.observe((performance.now() - started) / 1000);
       this.o.metrics?.ingestEvents.inc({ source: label }, batch.accepted);
@@ -173,6 +264,8 @@ export class IngestService {
     return { accepted: batch.accepted, rejected };
   }
 }
+
+const textEncoder = new TextEncoder();
 
 /** Bounded label values: 'file:/long/path' would make one time series per file. */
 function sourceLabel(source: string): string {

@@ -93,6 +93,23 @@ export function createMetrics(opts: { defaults?: boolean } = {}) {
       buckets: latency,
       registers: r,
     }),
+    componentUp: new Gauge({
+      name: 'tally_component_up',
+      help: '1 while the component works, 0 while a storage or commit failure stops it (log, deadletters, aggregator)',
+      labelNames: ['component'],
+      registers: r,
+    }),
+    componentStateChanges: new Counter({
+      name: 'tally_component_state_changes_total',
+      help: 'changes of a component into a failure state (by TALLY_ code) or back to ok',
+      labelNames: ['component', 'state'],
+      registers: r,
+    }),
+    aggregatorRestores: new Counter({
+      name: 'tally_aggregator_restores_total',
+      help: 'times the aggregator went back to its last committed checkpoint after a failed cycle',
+      registers: r,
+    }),
     watchFiles: new Gauge({
       name: 'tally_watch_files',
       help: 'files `tally watch` follows (rotated-away files it is finishing included)',

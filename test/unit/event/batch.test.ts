@@ -35,7 +35,7 @@ test('valid records are accepted, invalid ones rejected with index, reason and r
 
 test('a JSON array body: rejected payloads are the element text', () => {
   const { events, rejected } = validateBatch(
-    parseBody('[{"ad_id":"a","timestamp":0},{"ad_id":"a"},42]'),
+    parseBody('[{"ad_id":"a","timestamp":0},{"ad_id":"a"},42]', 'application/json'),
     OPTS,
   );
   assert.equal(events.length, 1);

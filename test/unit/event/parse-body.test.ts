@@ -79,8 +79,13 @@ test('JSON array: empty elements, a missing ] and trailing text are rejected rec
   ]);
 });
 
-test('parseBody: array when it starts with [, NDJSON otherwise', () => {
-  assert.deepEqual(summary(parseBody('  \n [{"a":1}]')), [[0, 0, { a: 1 }]]);
+test('parseBody: application/json is an array when it starts with [; NDJSON is lines', () => {
+  assert.deepEqual(summary(parseBody('  \n [{"a":1}]', 'application/json')), [[0, 0, { a: 1 }]]);
+  // an NDJSON line that starts with [ is one record, never the whole body
+  assert.deepEqual(summary(parseBody('[{"a":1}]\n{"a":2}', 'application/x-ndjson')), [
+    [0, 1, [{ a: 1 }]],
+    [1, 2, { a: 2 }],
+  ]);
   assert.deepEqual(summary(parseBody('{"a":1}\n{"a":2}', 'application/x-ndjson')), [
     [0, 1, { a: 1 }],
     [1, 2, { a: 2 }],

@@ -145,7 +145,7 @@ describe('POST /v1/clicks', () => {
     ['empty JSON array', '[]'],
   ] as const) {
     test(`${name} → 400 TALLY_BAD_REQUEST`, async () => {
-      const res = await post(payload);
+      const res = await post(payload, 'application/json');
       assert.equal(res.statusCode, 400, res.body);
       const e = res.json<ErrorShape>();
       assert.equal(e.code, 'TALLY_BAD_REQUEST');

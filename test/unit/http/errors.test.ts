@@ -6,11 +6,11 @@ import { HTTP_STATUS, toHttpError } from '../../../src/services/http/errors.js';
 
 const req = { id: 'req-9', url: '/x', headers: {}, routeOptions: {} } as unknown as FastifyRequest;
 
-test('every error code has one HTTP status; retryable codes are 429 or 503', () => {
+test('every error code has one HTTP status; retryable codes are 429, 503 or 507', () => {
   for (const code of Object.keys(ERROR_CODES) as ErrorCode[]) {
     const status = HTTP_STATUS[code];
     assert.ok(status >= 400 && status <= 599, `${code} → ${status}`);
-    if (ERROR_CODES[code].retryable) assert.ok([429, 503].includes(status), code);
+    if (ERROR_CODES[code].retryable) assert.ok([429, 503, 507].includes(status), code);
   }
   assert.deepEqual(Object.keys(HTTP_STATUS).sort(), Object.keys(ERROR_CODES).sort());
 });

@@ -72,6 +72,7 @@ describe('operations routes', () => {
         live: true,
         ready: true,
         uptime_seconds: 0,
+        problems: [],
       },
     );
 

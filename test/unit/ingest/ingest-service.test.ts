@@ -100,7 +100,7 @@ test('ingestBody: a JSON array body; an empty body is TALLY_BAD_REQUEST and appe
   for (const empty of ['', ' \n\n', '[]', new Uint8Array(0)]) {
     const e = service();
     await assert.rejects(
-      e.svc.ingestBody(empty, 'application/x-ndjson', 'http:x'),
+      e.svc.ingestBody(empty, 'application/json', 'http:x'),
       (err: unknown) => isTallyError(err) && err.code === 'TALLY_BAD_REQUEST',
     );
     assert.equal(e.appended.length, 0);
