@@ -27,6 +27,7 @@ import { isBlank, parseBody, parseNdjsonLine, type ParsedRecord } from './parse-
 import { ScannedObject, scanObject, skipWs } from './scan.js';
 import { decodeUtf8, scannedExtra, scannedValues } from './scanned-values.js';
 import type { ValidationOptions } from './types.js';
+import { FAST_PATH_MAX_BYTES, safeJsonText } from './record-limits.js';
 import { isWellFormed } from './utf8.js';
 import { validateEvent, validateFields } from './validate.js';
 
@@ -135,7 +136,8 @@ export class BatchEncoder {
       if (src[pos] === 123) {
         // the common line: `{…}` scanned to its end without looking for the LF first
         const after = scanObject(src, pos, end, this.scanned, false);
-        if (after >= 0) {
+        // a long record is the slow path's: it applies the record limits (record-limits.ts)
+        if (after >= 0 && after - pos <= FAST_PATH_MAX_BYTES) {
           let q = after;
           while (q < end && (src[q] === 32 || src[q] === 9 || src[q] === 13)) q++;
           if (q === end || src[q] === 10) {
@@ -220,7 +222,7 @@ export class BatchEncoder {
       for (;;) {
         if (i >= end || src[i] !== 123) return undefined;
         const after = scanObject(src, i, end, this.scanned, true);
-        if (after < 0) return undefined;
+        if (after < 0 || after - i > FAST_PATH_MAX_BYTES) return undefined;
         if (!this.fast(src)) this.materialised(src, index, 0, i, after, true);
         index++;
         i = skipWs(src, after, end);
@@ -299,12 +301,9 @@ export class BatchEncoder {
       this.accepted++;
       return;
     }
-    this.reject(
-      rec.index,
-      rec.line,
-      v.rejection,
-      rec.raw ?? JSON.stringify(rec.value) ?? String(rec.value),
-    );
+    // an element of a JSON array body has no text of its own: it is re-serialised, without
+    // recursion (a record refused for its nesting may be thousands of levels deep)
+    this.reject(rec.index, rec.line, v.rejection, rec.raw ?? safeJsonText(rec.value));
   }
 
   /**
@@ -320,7 +319,9 @@ export class BatchEncoder {
     line: number,
   ): boolean {
     const after = scanObject(src, p, end, this.scanned, false);
-    if (after < 0 || skipWs(src, after, end) !== end) return false;
+    if (after < 0 || after - p > FAST_PATH_MAX_BYTES || skipWs(src, after, end) !== end) {
+      return false;
+    }
     if (!this.fast(src)) this.materialised(src, index, line, lineStart, end);
     return true;
   }

@@ -122,7 +122,7 @@ const EVENT_ID = {
   key: 'eventId',
   kind: 'text',
   about: 'idempotency key',
-  rule: `must be 1–${ID_MAX} characters`,
+  rule: `must be 1–${ID_MAX} characters, no control characters`,
   minChars: 1,
   maxChars: ID_MAX,
 } as const satisfies FieldSpec;
@@ -131,7 +131,7 @@ const USER_ID = {
   key: 'userId',
   kind: 'text',
   about: 'the user',
-  rule: `must be at most ${ID_MAX} characters`,
+  rule: `must be at most ${ID_MAX} characters, no control characters`,
   minChars: 0,
   maxChars: ID_MAX,
   dimensionTag: 1,

@@ -5,8 +5,8 @@
  *
  * It accepts only text that JSON.parse accepts with the same meaning, and says "not mine"
  * (-1) for everything else, so the caller falls back to JSON.parse + validateEvent:
- * - a string with an escape, a control character or invalid UTF-8 (TextDecoder would put
- *   U+FFFD where the bytes are copied here);
+ * - a string with an escape, a control character (C0, DEL, C1) or invalid UTF-8 (TextDecoder
+ *   would put U+FFFD where the bytes are copied here);
  * - a nested object or array, for a known field or an unknown one;
  * - an unknown field holding a number whose JSON.stringify differs from its text (a fraction,
  *   an exponent, -0, more than 15 digits);
@@ -113,7 +113,8 @@ function scanString(src: Uint8Array, i: number, end: number): number {
         strChars = chars;
         return i;
       }
-      if (c === 92 || c < 0x20) return -1;
+      // escapes, control characters and DEL: JSON.parse and the full rules decide
+      if (c === 92 || c < 0x20 || c === 0x7f) return -1;
       i++;
       chars++;
       continue;
@@ -135,6 +136,7 @@ function scanString(src: Uint8Array, i: number, end: number): number {
     if (i + n >= end) return -1;
     const c1 = src[i + 1]!;
     if (c1 < lo || c1 > hi) return -1;
+    if (c === 0xc2 && c1 < 0xa0) return -1; // U+0080–U+009F, the C1 controls: as above
     for (let k = 2; k <= n; k++) {
       const ck = src[i + k]!;
       if (ck < 0x80 || ck > 0xbf) return -1;

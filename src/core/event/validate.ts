@@ -36,6 +36,7 @@ import {
   type FieldSpec,
 } from './fields.js';
 import { isWellFormed } from './utf8.js';
+import { checkRecordLimits, hasNonFiniteNumber } from './record-limits.js';
 import { MINUTE_MS } from '../window/minute.js';
 
 export type ValidationResult =
@@ -96,6 +97,16 @@ function exceedsCodePoints(s: string, max: number): boolean {
 }
 
 const UNICODE_RULE = 'must be valid Unicode text (it holds an unpaired surrogate)';
+const CONTROL_RULE = 'must not hold control characters (U+0000–U+001F, U+007F–U+009F)';
+
+/** Whether `s` holds a C0 or C1 control character or DEL: never part of an id. */
+function hasControl(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) return true;
+  }
+  return false;
+}
 
 function own(rec: Record<string, unknown>, key: string): unknown {
   // null means absent (SPEC: optional fields may be sent as null)
@@ -167,6 +178,14 @@ function collectExtra(rec: Record<string, unknown>): string | undefined | Valida
     } catch {
       return fail('TALLY_FIELD_TYPE', key, `${key}: unknown fields must hold JSON values`);
     }
+    // 1e400 parses as Infinity, which would be stored as null: refused, not changed
+    if (hasNonFiniteNumber(rec[key])) {
+      return fail(
+        'TALLY_FIELD_FORMAT',
+        key,
+        `${key}: a number is out of range (JSON numbers must be finite)`,
+      );
+    }
     if (json === undefined) continue;
     out = (out === undefined ? '{' : out + ',') + JSON.stringify(key) + ':' + json;
   }
@@ -202,6 +221,7 @@ export function checkString(spec: FieldSpec, s: string): string | Rejection {
     const v = spec.normalise(s);
     return v ?? rejection('TALLY_FIELD_FORMAT', name, `${name}: ${rule}, got ${echo(s)}`);
   }
+  if (hasControl(s)) return rejection('TALLY_FIELD_FORMAT', name, `${name}: ${CONTROL_RULE}`);
   return isWellFormed(s) ? s : rejection('TALLY_FIELD_FORMAT', name, `${name}: ${UNICODE_RULE}`);
 }
 
@@ -322,6 +342,9 @@ export function validateEvent(input: unknown, opts: ValidationOptions): Validati
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     return notObject(input);
   }
+  // the shape limits first: nothing below recurses into a value beyond them
+  const beyond = checkRecordLimits(input);
+  if (beyond !== undefined) return { ok: false, rejection: beyond };
   const rec = input as Record<string, unknown>;
   const r = validateFields(fieldValuesOf(rec), opts);
   if (!r.ok) return r;

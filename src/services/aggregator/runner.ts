@@ -309,7 +309,7 @@ export class AggregatorRunner {
     m.aggregatedEvents.inc(stats.events);
     m.duplicates.inc(stats.duplicates);
     m.lateEvents.inc(stats.late);
-    if (Number.isFinite(batch.watermark)) m.watermark.set(batch.watermark);
+    if (Number.isFinite(batch.watermark)) m.watermark.set(batch.watermark / 1000);
     if (fed > 0 && this.lastArrivalToCommit > 0) {
       m.arrivalToCommit.observe(Math.max(0, committedAt - this.lastArrivalToCommit) / 1000);
     }
@@ -321,7 +321,7 @@ export class AggregatorRunner {
     for (const s of this.partitionStatus()) {
       m.partitionLag.set({ partition: String(s.partition) }, s.lag);
       if (s.watermark !== null)
-        m.partitionWatermark.set({ partition: String(s.partition) }, s.watermark);
+        m.partitionWatermark.set({ partition: String(s.partition) }, s.watermark / 1000);
     }
   }
 

@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ERROR_CODES, TallyError, isTallyError, type ErrorCode } from '../../core/errors.js';
 import { AD_ID_RULE } from '../../core/event/fields.js';
-import type { ErrorBody } from './schemas.js';
+import { PARAMETER_RULES, type ErrorBody } from './schemas.js';
 
 /**
  * The one place where error codes become HTTP statuses. Typed as a total record, so a code
@@ -132,7 +132,7 @@ function fromValidation(err: FastifyError, req: FastifyRequest): TallyError {
   const given = source?.[param];
   let message = v.message ?? 'is invalid';
   if (v.keyword === 'pattern' && typeof v.params?.['pattern'] === 'string') {
-    message = `must match ${v.params['pattern']}`;
+    message = PARAMETER_RULES[param] ?? `must match ${v.params['pattern']}`;
   }
   const got = given === undefined ? '' : `, got ${echo(given)}`;
   return new TallyError('TALLY_BAD_PARAMETER', `${param}: ${message}${got}`, { field: param });
@@ -228,8 +228,22 @@ export function sendError(reply: FastifyReply, e: HttpError): FastifyReply {
     .send(e.body);
 }
 
-/** Installs the error and not-found handlers: every error answer is the JSON error shape. */
+/**
+ * Installs the error and not-found handlers: every error answer is the JSON error shape. A
+ * path that exists with other methods answers 405 with `Allow` (HEAD goes with GET; OPTIONS,
+ * TRACE, PUT, DELETE, PATCH… are not served anywhere: there is no CORS preflight to answer).
+ */
 export function installErrorHandlers(app: FastifyInstance): void {
+  const routes: Array<{ re: RegExp; method: string }> = [];
+  app.addHook('onRoute', (r) => {
+    const pattern = r.url
+      .split('/')
+      .map((seg) => (seg.startsWith(':') ? '[^/]+' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+      .join('/');
+    for (const m of Array.isArray(r.method) ? r.method : [r.method]) {
+      routes.push({ re: new RegExp(`^${pattern}/?$`), method: m });
+    }
+  });
   app.setErrorHandler((err, req, reply) => {
     const e = toHttpError(err, req);
     if (e.internal) req.log.error({ err, url: req.url, method: req.method }, 'request failed');
@@ -238,6 +252,19 @@ export function installErrorHandlers(app: FastifyInstance): void {
   });
   app.setNotFoundHandler((req, reply) => {
     const path = (req.url.split('?')[0] ?? req.url).slice(0, 200);
+    const allowed = [...new Set(routes.filter((r) => r.re.test(path)).map((r) => r.method))];
+    if (allowed.length > 0) {
+      const allow = allowed.sort().join(', ');
+      const e = fromTallyError(
+        new TallyError(
+          'TALLY_METHOD_NOT_ALLOWED',
+          `${req.method} is not allowed on ${path}; allowed: ${allow}`,
+          { field: 'method' },
+        ),
+      );
+      e.headers['allow'] = allow;
+      return sendError(reply, e);
+    }
     const e = fromTallyError(
       new TallyError(
         'TALLY_NOT_FOUND',

@@ -68,15 +68,39 @@ export const AdParamsSchema = Type.Object({
   }),
 });
 
+/**
+ * Query values are strings on the wire, and their patterns are enforced by the route schema
+ * (ajv) before the query service parses them: what the document allows is exactly what gets
+ * past validation. The service then applies what a pattern cannot say (a date that exists,
+ * from ≤ to, a range of at most a year, a named filter that is configured): a 400 naming the
+ * parameter.
+ */
+/** what each patterned parameter must be, as 400 messages say it when its pattern fails */
+export const PARAMETER_RULES: Readonly<Record<string, string>> = {
+  count: 'must be an integer from 1 to 10000',
+  window: 'must be an integer from 1 to 527040 (minutes)',
+  from: 'must be ISO-8601 with a zone (e.g. 2026-11-25T10:00:00Z) or epoch milliseconds',
+  to: 'must be ISO-8601 with a zone (e.g. 2026-11-25T10:00:00Z) or epoch milliseconds',
+  filter: `must be a named filter or an expression attribute=value[,value][;…]; unknown attribute or malformed expression (attributes: ${DIMENSIONS.join(', ')})`,
+};
+
+const TIME_PATTERN =
+  '^(?:-?[0-9]{1,16}|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\\.[0-9]{1,9})?)?(?:Z|[+-][0-9]{2}:?[0-9]{2}))$';
 const time = (what: string) =>
   Type.Optional(
     Type.String({
-      description: `${what}: ISO-8601 with a zone (2026-11-25T10:00:00Z) or epoch milliseconds`,
+      pattern: TIME_PATTERN,
+      maxLength: 40,
+      description: `${what}: ISO-8601 with a zone (2026-11-25T10:00:00Z) or epoch milliseconds; the date must exist`,
     }),
   );
+const ATTRIBUTE = `(?:${DIMENSIONS.join('|')})`;
+const FILTER_PATTERN = `^(?:[A-Za-z0-9_.-]{1,64}|${ATTRIBUTE}=[^;=\\u0000-\\u001f]+(?:;${ATTRIBUTE}=[^;=\\u0000-\\u001f]+)*)$`;
 const filter = Type.Optional(
   Type.String({
-    description: `a named filter from the config (e.g. 001 = US only) or an expression: country=US, country=US,CA; attributes ${DIMENSIONS.join(', ')} joined by ";"`,
+    pattern: FILTER_PATTERN,
+    maxLength: 1024,
+    description: `a named filter from the config (e.g. 001 = US only; an unknown name is a 400) or an expression: country=US, country=US,CA; attributes ${DIMENSIONS.join(', ')} joined by ";", each value valid for its field`,
   }),
 );
 
@@ -92,10 +116,16 @@ export const RangeQuerySchema = Type.Object(
 export const PopularQuerySchema = Type.Object(
   {
     count: Type.Optional(
-      Type.String({ description: 'how many ads: an integer 1–10000, default 100' }),
+      Type.String({
+        pattern: '^(?:[1-9][0-9]{0,3}|10000)$',
+        description: 'how many ads: an integer 1–10000, default 100',
+      }),
     ),
     window: Type.Optional(
-      Type.String({ description: 'window length in minutes: an integer ≥ 1, default 1' }),
+      Type.String({
+        pattern: '^[1-9][0-9]{0,5}$',
+        description: 'window length in minutes: an integer 1–527040 (366 days), default 1',
+      }),
     ),
     to: time(
       'end of the window (exclusive); default the end of the last minute the watermark closed',

@@ -6,7 +6,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
  */
 export function createMetrics(opts: { defaults?: boolean } = {}) {
   const registry = new Registry();
-  if (opts.defaults !== false) collectDefaultMetrics({ register: registry, prefix: 'tally_' });
+  if (opts.defaults !== false) collectNodeMetrics(registry);
   const r = [registry];
   const latency = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
   const lagBuckets = [0.1, 0.25, 0.5, 1, 2, 5, 10, 15, 20, 30, 60, 120, 300, 600];
@@ -58,14 +58,14 @@ export function createMetrics(opts: { defaults?: boolean } = {}) {
       registers: r,
     }),
     partitionWatermark: new Gauge({
-      name: 'tally_partition_watermark_ms',
-      help: 'per-partition watermark (epoch ms)',
+      name: 'tally_partition_watermark_timestamp_seconds',
+      help: 'per-partition watermark (Unix time)',
       labelNames: ['partition'],
       registers: r,
     }),
     watermark: new Gauge({
-      name: 'tally_watermark_ms',
-      help: 'pipeline watermark (epoch ms)',
+      name: 'tally_watermark_timestamp_seconds',
+      help: 'pipeline watermark (Unix time)',
       registers: r,
     }),
     commitSeconds: new Histogram({
@@ -145,3 +145,16 @@ export function createMetrics(opts: { defaults?: boolean } = {}) {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/**
+ * prom-client's default process and Node metrics under `tally_`, less three gauges it names
+ * `…_total` (a counter's suffix), which promtool rejects: their per-type versions
+ * (`tally_nodejs_active_handles{type}`, `…_requests`, `…_resources`) stay, and their sum is
+ * a `sum()` away.
+ */
+function collectNodeMetrics(registry: Registry): void {
+  collectDefaultMetrics({ register: registry, prefix: 'tally_' });
+  for (const m of ['active_handles', 'active_requests', 'active_resources']) {
+    registry.removeSingleMetric(`tally_nodejs_${m}_total`);
+  }
+}

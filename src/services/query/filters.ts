@@ -34,7 +34,8 @@ export function parseFilter(
 ): ParsedFilter | undefined {
   if (raw === undefined || raw.trim() === '') return undefined;
   const text = raw.trim();
-  const expr = named[text] ?? text;
+  // own keys only: `__proto__` or `constructor` is not a named filter
+  const expr = Object.hasOwn(named, text) ? (named[text] as string) : text;
   if (!expr.includes('=')) {
     throw bad(
       `"${text.slice(0, 64)}" is neither a named filter (${Object.keys(named).join(', ') || 'none configured'}) nor an expression like country=US`,

@@ -194,10 +194,11 @@ describe('POST /v1/clicks', () => {
     assert.equal(res.json<ErrorShape>().field, 'content-encoding');
   });
 
-  test('GET /v1/clicks is not a route → 404 JSON', async () => {
+  test('GET /v1/clicks: the path exists for POST only → 405 JSON with Allow', async () => {
     const res = await t.server.inject({ method: 'GET', url: '/v1/clicks' });
-    assert.equal(res.statusCode, 404);
-    assert.equal(res.json<ErrorShape>().code, 'TALLY_NOT_FOUND');
+    assert.equal(res.statusCode, 405);
+    assert.equal(res.headers['allow'], 'POST');
+    assert.equal(res.json<ErrorShape>().code, 'TALLY_METHOD_NOT_ALLOWED');
   });
 });
 

@@ -129,14 +129,30 @@ describe('operations routes', () => {
       ['GET', '/v1/ads'],
       ['GET', '/v1/ads/ad-1'],
       ['GET', '/v1/ads/ad-1/unknown'],
-      ['DELETE', '/v1/ads/popular_ads'],
-      ['PUT', '/v1/clicks'],
+      ['DELETE', '/v1/nope'],
     ] as const) {
       const res = await t.server.inject({ method, url });
       assert.equal(res.statusCode, 404, `${method} ${url}`);
       const e = res.json<ErrorShape>();
       assert.equal(e.code, 'TALLY_NOT_FOUND');
       assert.match(e.error, new RegExp(`${method} ${url.replace(/\//g, '\\/')}`));
+    }
+  });
+
+  test('a method a path does not serve: 405 JSON with Allow, on every path', async () => {
+    for (const [method, url, allow] of [
+      ['DELETE', '/v1/ads/popular_ads', 'GET, HEAD'],
+      ['PUT', '/v1/clicks', 'POST'],
+      ['TRACE', '/v1/clicks', 'POST'],
+      ['PATCH', '/v1/ads/ad-1/timeseries', 'GET, HEAD'],
+      ['OPTIONS', '/healthz', 'GET, HEAD'],
+      ['POST', '/metrics', 'GET, HEAD'],
+      ['DELETE', '/', 'GET, HEAD'],
+    ] as const) {
+      const res = await t.server.inject({ method, url });
+      assert.equal(res.statusCode, 405, `${method} ${url}`);
+      assert.equal(res.headers['allow'], allow, `${method} ${url}`);
+      assert.equal(res.json<ErrorShape>().code, 'TALLY_METHOD_NOT_ALLOWED');
     }
   });
 
