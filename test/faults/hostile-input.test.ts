@@ -88,11 +88,11 @@ describe('hostile requests through the HTTP API', () => {
       'TALLY_RECORD_LIMIT',
     ],
     [
-      'a 1 MB ad_id',
+      'a 1 MB ad_id (the record limit comes first)',
       `{"ad_id":"${'a'.repeat(1 << 20)}","timestamp":1}`,
       'application/x-ndjson',
       200,
-      'TALLY_FIELD_LENGTH',
+      'TALLY_RECORD_LIMIT',
     ],
     [
       'a control character in user_id',
