@@ -1,6 +1,11 @@
 import { createReadStream } from 'node:fs';
 import { EncodePool } from '../services/ingest/encode-pool.js';
-import { ingestNdjsonStream, type StreamIngestTotals } from '../services/ingest/file-ingest.js';
+import {
+  StreamIngestError,
+  ingestNdjsonStream,
+  type StreamIngestTotals,
+} from '../services/ingest/file-ingest.js';
+import { TallyError, isTallyError } from '../core/errors.js';
 import type { AppContext } from './context.js';
 import { openEmbedded } from './embedded.js';
 
@@ -38,10 +43,15 @@ export async function ingestFiles(
         const input =
           file === '-' ? process.stdin : createReadStream(file, { highWaterMark: CHUNK_BYTES });
         const source = file === '-' ? 'stdin' : `file:${file}`;
-        const t = await ingestNdjsonStream(app.ingest, input, source, {
-          pool,
-          ...(opts.onBytes ? { onBytes: opts.onBytes } : {}),
-        });
+        let t: StreamIngestTotals;
+        try {
+          t = await ingestNdjsonStream(app.ingest, input, source, {
+            pool,
+            ...(opts.onBytes ? { onBytes: opts.onBytes } : {}),
+          });
+        } catch (e) {
+          throw ingestFailure(file, e, totals);
+        }
         totals.accepted += t.accepted;
         totals.rejected += t.rejected;
       }
@@ -52,4 +62,34 @@ export async function ingestFiles(
     await pool?.close();
   }
   return totals;
+}
+
+/**
+ * The error `tally ingest` exits with: the input that failed, why, and what was made durable
+ * before (of this input, and of the inputs before it), so that the operator knows what to
+ * send again. Sending the whole input again is safe: what is in the log already counts once.
+ */
+function ingestFailure(file: string, e: unknown, before: StreamIngestTotals): TallyError {
+  const cause = e instanceof StreamIngestError ? e.cause : e;
+  const durable = e instanceof StreamIngestError ? e.durable : { accepted: 0, rejected: 0 };
+  const code = isTallyError(cause) ? cause.code : 'TALLY_INTERNAL';
+  const why = cause instanceof Error ? cause.message : String(cause);
+  const name = file === '-' ? 'stdin' : file;
+  return new TallyError(
+    code,
+    `${name}: ingest stopped: ${why}. Durable before the failure: ${durable.accepted} records accepted and ${durable.rejected} rejected from ${name}` +
+      (before.accepted + before.rejected > 0
+        ? ` (plus ${before.accepted} accepted, ${before.rejected} rejected from the inputs before it)`
+        : '') +
+      `; send ${name} again once the cause is fixed: what is already in the log counts once`,
+    {
+      cause,
+      details: {
+        file: name,
+        accepted: durable.accepted,
+        rejected: durable.rejected,
+        ...(isTallyError(cause) ? cause.details : {}),
+      },
+    },
+  );
 }

@@ -123,7 +123,12 @@ describe('a full disk under tally start (tmpfs data dir, HTTP clients retrying)'
         assert.equal(acked, batches.length);
         assert.equal(healthWhileFull?.status, 503, healthWhileFull?.body);
         assert.match(healthWhileFull!.body, /TALLY_STORAGE_FULL/);
-        const after = await fetch(`${base}/healthz`);
+        // the aggregator's backoff (≤ 5 s) ends, and it commits again: ready
+        let after = await fetch(`${base}/healthz`);
+        for (let i = 0; i < 100 && after.status !== 200; i++) {
+          await sleep(100);
+          after = await fetch(`${base}/healthz`);
+        }
         assert.equal(after.status, 200, await after.text());
 
         child.kill('SIGTERM');

@@ -26,7 +26,7 @@ export interface RunnerOptions {
   consumer?: string;
   /** cap on records fed into one cycle before it commits */
   maxCycleRecords?: number;
-  /** first wait after a failed cycle, doubled per failure up to maxRetryMs (default 100, 30 000) */
+  /** first wait after a failed cycle, doubled per failure up to maxRetryMs (default 100, 5 000) */
   minRetryMs?: number;
   maxRetryMs?: number;
 }
@@ -365,7 +365,7 @@ export class AggregatorRunner {
   private async loop(): Promise<void> {
     const interval = this.o.aggregation.commitIntervalMs;
     const minRetry = this.o.minRetryMs ?? 100;
-    const maxRetry = this.o.maxRetryMs ?? 30_000;
+    const maxRetry = this.o.maxRetryMs ?? 5_000;
     let failures = 0;
     while (this.running) {
       let wait: number;

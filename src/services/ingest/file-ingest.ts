@@ -87,14 +87,33 @@ export async function ingestNdjsonStream(
     const tracked: Promise<void> = issued
       .then((x) => x.durable)
       .finally(() => inFlight.delete(tracked));
+    // a failure is seen by whoever waits on it (race, all), not as an unhandled rejection
+    tracked.catch(() => {});
     inFlight.add(tracked);
     if (inFlight.size >= MAX_IN_FLIGHT) await Promise.race(inFlight);
   };
-  for await (const chunk of input) {
-    opts.onBytes?.(chunk.length);
-    await submit(chunker.push(chunk));
+  try {
+    for await (const chunk of input) {
+      opts.onBytes?.(chunk.length);
+      await submit(chunker.push(chunk));
+    }
+    await submit(chunker.end());
+    await Promise.all(inFlight);
+  } catch (err) {
+    // what was durable before the failure: the chunks acknowledged (appends resolve in order)
+    await Promise.allSettled([...inFlight]);
+    throw new StreamIngestError(err, { ...totals });
   }
-  await submit(chunker.end());
-  await Promise.all(inFlight);
   return totals;
+}
+
+/** A failed stream ingest, with the totals that were durable before the failure. */
+export class StreamIngestError extends Error {
+  constructor(
+    override readonly cause: unknown,
+    readonly durable: StreamIngestTotals,
+  ) {
+    super(cause instanceof Error ? cause.message : String(cause));
+    this.name = 'StreamIngestError';
+  }
 }
