@@ -250,7 +250,13 @@ export function installErrorHandlers(app: FastifyInstance): void {
     else req.log.debug({ code: e.body.code, url: req.url }, 'request refused');
     return sendError(reply, e);
   });
-  app.setNotFoundHandler((req, reply) => {
+  // before any body is parsed: a method with a body (QUERY, PUT…) on no route is a 404/405,
+  // not a complaint about its Content-Type
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.is404) return unrouted(req, reply);
+  });
+  app.setNotFoundHandler((req, reply) => unrouted(req, reply));
+  function unrouted(req: FastifyRequest, reply: FastifyReply): FastifyReply {
     const path = (req.url.split('?')[0] ?? req.url).slice(0, 200);
     const allowed = [...new Set(routes.filter((r) => r.re.test(path)).map((r) => r.method))];
     if (allowed.length > 0) {
@@ -272,7 +278,7 @@ export function installErrorHandlers(app: FastifyInstance): void {
       ),
     );
     return sendError(reply, e);
-  });
+  }
 }
 
 /** For fastify's `frameworkErrors` option: URL decoding and parameter-length failures. */

@@ -9,14 +9,32 @@ function bad(param: string, message: string): TallyError {
   return new TallyError('TALLY_BAD_PARAMETER', `${param}: ${message}`, { field: param });
 }
 
-/** ISO-8601 with a zone, or epoch milliseconds. */
+/**
+ * Times a query may name: 1970-01-01 to 9999-12-31 (UTC), so that every time an answer
+ * derives from it (a minute before, a year before, a minute after) is still a four-digit
+ * ISO-8601 date-time, as the API description promises.
+ */
+export const MIN_QUERY_TIME = 0;
+export const MAX_QUERY_TIME = Date.UTC(9999, 11, 31);
+
+function inRange(param: string, ms: number, raw: string): number {
+  if (ms < MIN_QUERY_TIME || ms > MAX_QUERY_TIME) {
+    throw bad(
+      param,
+      `must be between 1970-01-01T00:00:00Z and 9999-12-31T00:00:00Z, got "${raw.slice(0, 64)}"`,
+    );
+  }
+  return ms;
+}
+
+/** ISO-8601 with a zone, or epoch milliseconds, from 1970 to 9999. */
 export function parseTime(param: string, raw: string | undefined): number | undefined {
   if (raw === undefined || raw === '') return undefined;
   const s = raw.trim();
   if (/^-?\d+$/.test(s)) {
     const n = Number(s);
     if (!Number.isSafeInteger(n)) throw bad(param, `epoch milliseconds out of range: "${raw}"`);
-    return n;
+    return inRange(param, n, raw);
   }
   // the same ISO-8601 rules as event times: a zone is required, impossible dates are refused
   const t = parseIsoTimestamp(s);
@@ -26,7 +44,7 @@ export function parseTime(param: string, raw: string | undefined): number | unde
       `must be ISO-8601 with a zone (e.g. 2026-11-25T10:00:00Z) or epoch ms: ${t}, got "${raw.slice(0, 64)}"`,
     );
   }
-  return t;
+  return inRange(param, t, raw);
 }
 
 export function parseIntParam(
