@@ -12,7 +12,7 @@
 # some values the document allows are a documented 400.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-EXAMPLES="${1:-60}"
+EXAMPLES="${1:-60}"  # ST_MAX_TIME (seconds, default 150) bounds the run
 VENV=.cache/schemathesis-venv
 VERSION=4.32.5
 if ! "$VENV/bin/st" --version 2>/dev/null | grep -q "$VERSION"; then
@@ -45,4 +45,4 @@ done
   --max-examples "$EXAMPLES" \
   --seed 1 \
   --no-color \
-  --max-time 150
+  --max-time "${ST_MAX_TIME:-150}"

@@ -67,10 +67,12 @@ if (files.some((f) => f.includes(`${sep}distributed${sep}`))) {
 const nodeTest = ['--enable-source-maps', '--test', '--test-reporter=spec'];
 await run(process.execPath, [...nodeTest, ...files]);
 
-// On the other versions, all but two e2e files: the benchmark smoke run (a timing harness of
-// the dev tools, not the product; 30–45 s) and the browser test (Chromium is the same whatever
-// the Node, and the routes the page reads have their own tests).
-const NOT_ON_OTHER_NODES = /e2e[/\\](bench-smoke|dashboard)\.test\.js$/;
+// On the other versions, all but four e2e files: the benchmark smoke run (a timing harness of
+// the dev tools, not the product; 30–45 s), the browser test (Chromium is the same whatever
+// the Node, and the routes the page reads have their own tests), and the two external
+// linters of what the server says (promtool, Schemathesis: the document and the metrics page
+// are the same whatever the Node).
+const NOT_ON_OTHER_NODES = /e2e[/\\](bench-smoke|dashboard|schemathesis|promtool)\.test\.js$/;
 const named = process.env.TALLY_TEST_NODES;
 const others =
   named !== undefined
