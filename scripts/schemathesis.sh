@@ -36,7 +36,9 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 [ -n "$BASE" ] || { cat "$LOG"; echo "tally start did not come up" >&2; exit 1; }
-"$VENV/bin/st" run "$BASE/openapi.json" \
+# Schemathesis keeps its example database in the working directory: under .cache/, not the repo
+cd .cache
+"schemathesis-venv/bin/st" run "$BASE/openapi.json" \
   --url "$BASE" \
   --checks all \
   --exclude-checks positive_data_acceptance,ignored_auth,use_after_free,ensure_resource_availability,object_level_authorization \
