@@ -6,4 +6,6 @@ export type {
   LogLogger,
   PartitionStats,
   RecoveryReport,
+  SealedSegment,
 } from './types.js';
+export { embeddedRawSource } from './raw-source.js';
