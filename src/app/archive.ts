@@ -15,7 +15,11 @@ export async function archiveNow(
   const app = await openEmbedded(ctx.config, { logger: ctx.logger, restoreAggregator: false });
   try {
     const summary = await app.archiver.runOnce(onProgress);
-    return { ...summary, archiveBytes: app.archive.bytes(), archiveRanges: app.archive.ranges().length };
+    return {
+      ...summary,
+      archiveBytes: app.archive.bytes(),
+      archiveRanges: app.archive.ranges().length,
+    };
   } finally {
     await app.close();
   }

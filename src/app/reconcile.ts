@@ -49,8 +49,7 @@ export async function reconcile(
 }
 
 const iso = (t: number) => new Date(t).toISOString();
-const isoOr = (t: number | undefined) =>
-  t === undefined || !Number.isFinite(t) ? null : iso(t);
+const isoOr = (t: number | undefined) => (t === undefined || !Number.isFinite(t) ? null : iso(t));
 
 /** The report as JSON (snake_case, ISO times), as `tally reconcile` prints it. */
 export function reportJson(r: ReconcileReport) {
@@ -106,7 +105,9 @@ export async function repairLines(
 ) {
   const limit = parseIntParam('limit', page.limit, 100, 1, 1_000_000);
   const runId =
-    page.run === undefined ? undefined : parseIntParam('run', page.run, 0, 1, Number.MAX_SAFE_INTEGER);
+    page.run === undefined
+      ? undefined
+      : parseIntParam('run', page.run, 0, 1, Number.MAX_SAFE_INTEGER);
   const store = await openSqliteStore({
     file: dataPaths(ctx.config.dataDir).store,
     logger: ctx.logger,

@@ -193,7 +193,8 @@ class ParquetArchiveImpl implements ParquetArchive {
   }
 
   private async connect(): Promise<DuckDBConnection> {
-    if (this.closed) throw new TallyError('TALLY_UNAVAILABLE', `the archive in ${this.dir} is closed`);
+    if (this.closed)
+      throw new TallyError('TALLY_UNAVAILABLE', `the archive in ${this.dir} is closed`);
     const conn = await this.instance.connect();
     await conn.run("SET TimeZone = 'UTC'");
     return conn;
@@ -218,7 +219,7 @@ class ParquetArchiveImpl implements ParquetArchive {
     const stage = await CsvStage.create(csv);
     let conn: DuckDBConnection | undefined;
     try {
-      for (let from = range.fromOffset; from < range.toOffset; ) {
+      for (let from = range.fromOffset; from < range.toOffset;) {
         const r = await read(from, Math.min(READ_RECORDS, range.toOffset - from));
         if (r.count === 0) {
           throw new TallyError(
@@ -244,7 +245,10 @@ class ParquetArchiveImpl implements ParquetArchive {
       this.note(archived);
       return archived;
     } catch (e) {
-      throw archiveFailure(`partition ${range.partition} [${range.fromOffset}, ${range.toOffset})`, e);
+      throw archiveFailure(
+        `partition ${range.partition} [${range.fromOffset}, ${range.toOffset})`,
+        e,
+      );
     } finally {
       await stage.close().catch(() => undefined);
       conn?.closeSync();
@@ -288,7 +292,13 @@ class ParquetArchiveImpl implements ParquetArchive {
         if (this.durable) await fsyncPath(tmp);
         await rename(tmp, final);
         dirs.add(dirname(final));
-        files.push({ path: rel, date: where.date, hour: where.hour, rows: n, bytes: (await stat(final)).size });
+        files.push({
+          path: rel,
+          date: where.date,
+          hour: where.hour,
+          rows: n,
+          bytes: (await stat(final)).size,
+        });
       }
       if (this.durable) for (const d of dirs) await fsyncPath(d);
       return files;
@@ -329,7 +339,7 @@ class ParquetArchiveImpl implements ParquetArchive {
     let conn: DuckDBConnection | undefined;
     try {
       for (const r of tail.ranges) {
-        for (let from = r.fromOffset; from < r.toOffset; ) {
+        for (let from = r.fromOffset; from < r.toOffset;) {
           const got = await tail.read(r.partition, from, Math.min(READ_RECORDS, r.toOffset - from));
           if (got.count === 0) break;
           await stage.add(r.partition, got.data, got.fromOffset, keep);
@@ -364,7 +374,11 @@ class ParquetArchiveImpl implements ParquetArchive {
     const keep = tailPredicate(lo, q.toMinute, q.adId, q.filter);
     return this.withEvents(lo, q.toMinute, tail, keep, async (conn, source) => {
       const f = filterSql(q.filter);
-      const where = [timeBetween(lo, q.toMinute), ...(q.adId === undefined ? [] : ['ad_id = ?']), ...f.sql];
+      const where = [
+        timeBetween(lo, q.toMinute),
+        ...(q.adId === undefined ? [] : ['ad_id = ?']),
+        ...f.sql,
+      ];
       const values = [...(q.adId === undefined ? [] : [q.adId]), ...f.values, ...params];
       const sql = `${countedSql(source, where.join(' AND '), q.dedupHorizonMs)}
         ${select.replace('@range', `t >= ${q.fromMinute} AND t < ${q.toMinute}`)}`;
@@ -374,8 +388,12 @@ class ParquetArchiveImpl implements ParquetArchive {
   }
 
   count(q: RawQuery, tail: RawTail): Promise<number> {
-    return this.counted(q, tail, 'SELECT count(*)::DOUBLE AS n FROM counted WHERE @range', [], (rows) =>
-      Number(rows[0]?.n ?? 0),
+    return this.counted(
+      q,
+      tail,
+      'SELECT count(*)::DOUBLE AS n FROM counted WHERE @range',
+      [],
+      (rows) => Number(rows[0]?.n ?? 0),
     );
   }
 
@@ -538,4 +556,3 @@ function sameBytes(buf: Uint8Array, start: number, end: number, want: Uint8Array
   for (let i = 0; i < want.length; i++) if (buf[start + i] !== want[i]) return false;
   return true;
 }
-

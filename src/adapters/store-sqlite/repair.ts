@@ -21,7 +21,12 @@ export interface RepairStatements {
   minuteRows(minute: number): MinuteRow[];
   topRows(fromEnd: number, toEnd: number): TopRow[];
   lateBetween(fromTime: number, toTime: number): LateRecord[];
-  beginRepair(run: { fromMinute: number; toMinute: number; startedAt: number; note: string }): number;
+  beginRepair(run: {
+    fromMinute: number;
+    toMinute: number;
+    startedAt: number;
+    note: string;
+  }): number;
   applyRepair(batch: {
     runId: number;
     rows: RowChange[];
@@ -103,7 +108,9 @@ export function prepareRepair(db: Database.Database): RepairStatements {
   const upsertRow = db.prepare(`
     INSERT INTO minute_counts (minute, dim, ad_id, count) VALUES (?, ?, ?, ?)
     ON CONFLICT (minute, dim, ad_id) DO UPDATE SET count = excluded.count`);
-  const deleteRow = db.prepare('DELETE FROM minute_counts WHERE minute = ? AND dim = ? AND ad_id = ?');
+  const deleteRow = db.prepare(
+    'DELETE FROM minute_counts WHERE minute = ? AND dim = ? AND ad_id = ?',
+  );
   const upsertTop = db.prepare(`
     INSERT INTO most_clicked_ads (window_minutes, end_minute, ads) VALUES (?, ?, ?)
     ON CONFLICT (window_minutes, end_minute) DO UPDATE SET ads = excluded.ads`);
@@ -163,7 +170,9 @@ export function prepareRepair(db: Database.Database): RepairStatements {
 
   const begin = db.transaction((run: Parameters<RepairStatements['beginRepair']>[0]) => {
     interruptRunning.run();
-    return Number(insertRun.run(run.startedAt, run.fromMinute, run.toMinute, run.note).lastInsertRowid);
+    return Number(
+      insertRun.run(run.startedAt, run.fromMinute, run.toMinute, run.note).lastInsertRowid,
+    );
   });
 
   const apply = db.transaction((b: Parameters<RepairStatements['applyRepair']>[0]) => {
@@ -230,7 +239,10 @@ export function prepareRepair(db: Database.Database): RepairStatements {
     repairRuns: (limit) => runs.all(Math.max(0, Math.floor(limit))).map(toRun),
     repairChanges: (limit, runId) => {
       const n = Math.max(0, Math.floor(limit));
-      const rows = runId === undefined ? changesAll.all({ limit: n }) : changesOf.all({ run: runId, limit: n });
+      const rows =
+        runId === undefined
+          ? changesAll.all({ limit: n })
+          : changesOf.all({ run: runId, limit: n });
       return rows.map((r) => ({
         runId: r.run_id,
         minute: r.minute,

@@ -31,8 +31,15 @@ function printTable(r: Report): void {
   }
   for (const t of r.top_differences) {
     const list = (ads: Report['top_differences'][number]['stored']) =>
-      ads === null ? '(none)' : ads.slice(0, 5).map((a) => `${a.ad_id}:${a.count}`).join(' ');
-    lines.push(`top ${t.window} min ending ${t.end}: stored ${list(t.stored)} | recounted ${list(t.recounted)}`);
+      ads === null
+        ? '(none)'
+        : ads
+            .slice(0, 5)
+            .map((a) => `${a.ad_id}:${a.count}`)
+            .join(' ');
+    lines.push(
+      `top ${t.window} min ending ${t.end}: stored ${list(t.stored)} | recounted ${list(t.recounted)}`,
+    );
   }
   if (r.repair !== null) {
     lines.push(
@@ -51,7 +58,10 @@ export function registerReconcile(program: Command): void {
     )
     .option('--from <time>', 'ISO-8601 or epoch ms (default: to − 24 h)')
     .option('--to <time>', 'ISO-8601 or epoch ms (default and limit: the end of the final minutes)')
-    .option('--repair', 'write the recounted rows and top lists where they differ (audit trail: tally repairs)')
+    .option(
+      '--repair',
+      'write the recounted rows and top lists where they differ (audit trail: tally repairs)',
+    )
     .option('--json', 'JSON even on a terminal')
     .action(async (opts: { from?: string; to?: string; repair?: boolean; json?: boolean }) => {
       const bar = progressBar('reconcile');

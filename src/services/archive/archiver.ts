@@ -52,7 +52,12 @@ export interface ArchiveSummary {
   deletedBytes: number;
   logBytes: number;
   /** per partition: archived up to, and the log's start offset after retention */
-  partitions: Array<{ partition: number; archivedUpTo: number; startOffset: number; endOffset: number }>;
+  partitions: Array<{
+    partition: number;
+    archivedUpTo: number;
+    startOffset: number;
+    endOffset: number;
+  }>;
   /** why retention kept segments the policy would have dropped, when it did */
   held: string[];
 }
@@ -71,7 +76,8 @@ export function recoveryFloor(
   if (status.consumers.length === 0) return floor.map((_, p) => startOffset(p));
   for (const c of status.consumers) {
     for (let p = 0; p < partitions; p++) {
-      const at = c.snapshotSeq === 0 ? startOffset(p) : (c.snapshotOffsets.get(p) ?? startOffset(p));
+      const at =
+        c.snapshotSeq === 0 ? startOffset(p) : (c.snapshotOffsets.get(p) ?? startOffset(p));
       floor[p] = Math.min(floor[p]!, at);
     }
   }
@@ -152,7 +158,11 @@ export class Archiver {
   }
 
   /** Deletes what is archived, beyond recovery's needs, and due under the policy. */
-  private async retain(): Promise<{ deletedSegments: number; deletedBytes: number; held: string[] }> {
+  private async retain(): Promise<{
+    deletedSegments: number;
+    deletedBytes: number;
+    held: string[];
+  }> {
     const { source, archive, clock, retainLogMs, maxLogBytes, metrics } = this.o;
     const floor = recoveryFloor(await this.o.store.status(), source.partitions, (p) =>
       source.startOffset(p),
@@ -188,7 +198,10 @@ export class Archiver {
         let best = -1;
         for (let p = 0; p < safe.length; p++) {
           const head = safe[p]![0];
-          if (head !== undefined && (best < 0 || head.lastWriteTime < safe[best]![0]!.lastWriteTime))
+          if (
+            head !== undefined &&
+            (best < 0 || head.lastWriteTime < safe[best]![0]!.lastWriteTime)
+          )
             best = p;
         }
         if (best < 0) break;
@@ -199,14 +212,21 @@ export class Archiver {
         const behind: string[] = [];
         for (let p = 0; p < source.partitions; p++) {
           if (archive.archivedUpTo(p) <= floor[p]!) continue;
-          behind.push(`partition ${p}: recovery needs offsets from ${floor[p]} (no aggregator snapshot past it yet)`);
+          behind.push(
+            `partition ${p}: recovery needs offsets from ${floor[p]} (no aggregator snapshot past it yet)`,
+          );
         }
         held.push(
           `the log (${source.bytes()} bytes) is over its budget of ${maxLogBytes} bytes: ${
-            behind.length > 0 ? behind.join('; ') : 'the rest is not archived yet (the active segments never are)'
+            behind.length > 0
+              ? behind.join('; ')
+              : 'the rest is not archived yet (the active segments never are)'
           }`,
         );
-        this.o.logger.warn({ held, logBytes: source.bytes(), maxLogBytes }, 'archive: log over its byte budget');
+        this.o.logger.warn(
+          { held, logBytes: source.bytes(), maxLogBytes },
+          'archive: log over its byte budget',
+        );
       }
     }
     return { deletedSegments, deletedBytes, held };

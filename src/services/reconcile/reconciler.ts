@@ -126,9 +126,7 @@ export class Reconciler {
     const status = await store.status();
     const consumer = status.consumers.find((c) => c.consumer === this.o.consumer);
     const W = consumer?.watermark ?? -Infinity;
-    const finalUpTo = Number.isFinite(W)
-      ? minuteOf(W - aggregation.allowedLatenessMs)
-      : -Infinity;
+    const finalUpTo = Number.isFinite(W) ? minuteOf(W - aggregation.allowedLatenessMs) : -Infinity;
     const to = req.to === undefined ? finalUpTo : Math.ceil(req.to / MINUTE_MS) * MINUTE_MS;
     const clampedTo = Math.min(to, finalUpTo);
     const from =
@@ -183,7 +181,9 @@ export class Reconciler {
       });
     };
 
-    await this.o.gate.shared(() => this.recount(from, report, pendingRows, pendingTops, flush, req));
+    await this.o.gate.shared(() =>
+      this.recount(from, report, pendingRows, pendingTops, flush, req),
+    );
     await flush(true);
     if (runId !== undefined) {
       report.repair = await store.finishRepair(runId, {
@@ -232,7 +232,13 @@ export class Reconciler {
     const compareUpTo = async (closedEnd: number) => {
       const upTo = Math.min(closedEnd, to);
       for (; nextMinute < upTo; nextMinute += MINUTE_MS) {
-        await this.compareMinute(nextMinute, recounted.get(nextMinute) ?? [], lateCounts, report, pendingRows);
+        await this.compareMinute(
+          nextMinute,
+          recounted.get(nextMinute) ?? [],
+          lateCounts,
+          report,
+          pendingRows,
+        );
         recounted.delete(nextMinute);
         await flush(false);
       }
@@ -242,7 +248,10 @@ export class Reconciler {
       const out = op.takeOutput();
       if (out.late.length > 0) {
         // cannot happen: every minute is fed with the watermark at its start
-        throw new TallyError('TALLY_INTERNAL', `reconcile: ${out.late.length} events judged late in a replay`);
+        throw new TallyError(
+          'TALLY_INTERNAL',
+          `reconcile: ${out.late.length} events judged late in a replay`,
+        );
       }
       for (const r of out.rows) {
         if (r.minute < from || r.minute >= to) continue;
@@ -294,7 +303,8 @@ export class Reconciler {
     pending: RowChange[],
   ): Promise<void> {
     const stored = new Map<string, MinuteRow>();
-    for (const r of await this.o.store.minuteRows(minute)) stored.set(rowKey(r.minute, r.dim, r.adId), r);
+    for (const r of await this.o.store.minuteRows(minute))
+      stored.set(rowKey(r.minute, r.dim, r.adId), r);
     report.minutesChecked++;
     const seen = new Set<string>();
     const diff = (adId: string, dim: string, before: number, after: number) => {
@@ -319,7 +329,11 @@ export class Reconciler {
     for (const [k, r] of stored) if (!seen.has(k)) diff(r.adId, r.dim, r.count, 0);
   }
 
-  private async compareTop(t: TopRow, report: ReconcileReport, pending: TopChange[]): Promise<void> {
+  private async compareTop(
+    t: TopRow,
+    report: ReconcileReport,
+    pending: TopChange[],
+  ): Promise<void> {
     report.topsChecked++;
     const stored = await this.o.store.storedTop(t.windowMinutes, t.endMinute);
     if (sameAds(stored?.ads, t.ads)) return;
