@@ -1,9 +1,9 @@
 /**
  * The fast path from log records to DuckDB: records are written as CSV bytes straight from
  * their binary form (no string is made per event), into a staging file that DuckDB's parallel
- * CSV reader loads. Measured against the Appender API (one N-API call per value) and data
- * chunks built from JS arrays: 1M events took 8.3 s through the Appender, 3.1 s through data
- * chunks, and well under 1 s this way (docs/operations.md, "Archive").
+ * CSV reader loads. Getting 1M events into a DuckDB table took 8.3 s through the Appender API
+ * (one N-API call per value) and 3.1 s through data chunks built from JS arrays; the whole
+ * archive path through this file is `tally bench --only archive` (docs/benchmarks.md).
  *
  * Columns, in order: log_partition, log_offset, ad_id, t (epoch ms), event_id (only when it
  * came with the event), user_id, ip, country, extra (unknown fields, JSON text), k (the

@@ -221,7 +221,8 @@ class ParquetArchiveImpl implements ParquetArchive {
     try {
       for (let from = range.fromOffset; from < range.toOffset;) {
         const r = await read(from, Math.min(READ_RECORDS, range.toOffset - from));
-        if (r.count === 0) {
+        // advance by nextOffset (a Kafka read may skip transaction markers with no records)
+        if (r.nextOffset <= from) {
           throw new TallyError(
             'TALLY_ARCHIVE_FAILURE',
             `archive: partition ${range.partition} ends at ${from}, inside the range [${range.fromOffset}, ${range.toOffset})`,
@@ -341,7 +342,7 @@ class ParquetArchiveImpl implements ParquetArchive {
       for (const r of tail.ranges) {
         for (let from = r.fromOffset; from < r.toOffset;) {
           const got = await tail.read(r.partition, from, Math.min(READ_RECORDS, r.toOffset - from));
-          if (got.count === 0) break;
+          if (got.nextOffset <= from) break;
           await stage.add(r.partition, got.data, got.fromOffset, keep);
           from = got.nextOffset;
         }
