@@ -17,7 +17,7 @@
  */
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import type { Dimension, RankedAd } from '../../core/aggregate/types.js';
 import { RecordWriter, type RecordCursor } from '../../core/event/codec.js';
 import { dimensionField, fieldNumber } from '../../core/event/fields.js';
@@ -121,11 +121,16 @@ export async function openParquetArchive(opts: ParquetArchiveOptions): Promise<P
         'archive: files of an unfinished archiving step removed (it will be redone)',
       );
     }
-    const instance = await DuckDBInstance.create(':memory:', {
-      threads: String(opts.threads ?? 2),
-      memory_limit: `${opts.memoryLimitMiB ?? 512}MB`,
-      temp_directory: scratch,
-    });
+    // DuckDB (a large native module: ~0.4 s to load here) is loaded on first use, so that
+    // the commands that never archive or read raw events do not pay for it at start
+    const instance = async () => {
+      const { DuckDBInstance } = await import('@duckdb/node-api');
+      return DuckDBInstance.create(':memory:', {
+        threads: String(opts.threads ?? 2),
+        memory_limit: `${opts.memoryLimitMiB ?? 512}MB`,
+        temp_directory: scratch,
+      });
+    };
     return new ParquetArchiveImpl(dir, scratch, durable, manifest, instance);
   } catch (e) {
     await manifest.close();
@@ -156,13 +161,14 @@ class ParquetArchiveImpl implements ParquetArchive {
   private readonly byKey = new Map<string, ArchivedRange>();
   private seq = 0;
   private closed = false;
+  private instance: Promise<DuckDBInstance> | undefined;
 
   constructor(
     readonly dir: string,
     private readonly scratch: string,
     private readonly durable: boolean,
     private readonly manifest: Manifest,
-    private readonly instance: DuckDBInstance,
+    private readonly createInstance: () => Promise<DuckDBInstance>,
   ) {
     for (const r of manifest.entries) this.note(r);
   }
@@ -195,7 +201,8 @@ class ParquetArchiveImpl implements ParquetArchive {
   private async connect(): Promise<DuckDBConnection> {
     if (this.closed)
       throw new TallyError('TALLY_UNAVAILABLE', `the archive in ${this.dir} is closed`);
-    const conn = await this.instance.connect();
+    this.instance ??= this.createInstance();
+    const conn = await (await this.instance).connect();
     await conn.run("SET TimeZone = 'UTC'");
     return conn;
   }
@@ -511,7 +518,7 @@ class ParquetArchiveImpl implements ParquetArchive {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.instance.closeSync();
+    if (this.instance !== undefined) (await this.instance.catch(() => undefined))?.closeSync();
     await this.manifest.close();
     await rm(this.scratch, { recursive: true, force: true });
   }
