@@ -19,6 +19,7 @@ import { TallyError } from '../src/core/errors.js';
 import { loadConfig, type Config, type DeepPartial } from '../src/config/index.js';
 import type { Logger } from '../src/services/observability/logger.js';
 import { benchAggregate } from './aggregate.js';
+import { benchArchive, benchReconcile } from './archive.js';
 import { duckdbCount } from './baselines/duckdb.js';
 import { naiveCount } from './baselines/naive.js';
 import { benchCore } from './core.js';
@@ -114,12 +115,17 @@ const ENTRIES: Record<string, { what: string; run: Entry }> = {
   },
   freshness: { what: "a minute's end → its final count queryable", run: benchFreshness },
   watch: { what: 'NDJSON file followed by the log watcher → durable log', run: benchWatch },
+  archive: { what: 'raw log → Parquet archive (DuckDB, ZSTD, manifest)', run: benchArchive },
+  reconcile: {
+    what: 'per-minute counts recomputed from Parquet and compared with the store',
+    run: benchReconcile,
+  },
 };
 
 /** Entries whose throughput is compared with the baselines: they bring the baselines along. */
 const COMPARED = ['ingest', 'aggregate', 'e2e'];
 /** Entries that read the NDJSON workloads. */
-const WORKLOAD_ENTRIES = [...COMPARED, 'baselines', 'memory', 'recovery', 'watch'];
+const WORKLOAD_ENTRIES = [...COMPARED, 'baselines', 'memory', 'recovery', 'watch', 'archive'];
 
 async function benchBaselines(ctx: BenchContext): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];

@@ -2,25 +2,38 @@ import { mkdir } from 'node:fs/promises';
 import type { Config } from '../config/index.js';
 import { systemClock } from '../adapters/clock/system-clock.js';
 import { acquireDirLock } from '../adapters/fs/dir-lock.js';
-import { openEmbeddedLog } from '../adapters/log-embedded/index.js';
+import { embeddedRawSource, openEmbeddedLog } from '../adapters/log-embedded/index.js';
+import type { ParquetArchive } from '../adapters/archive-parquet/index.js';
 import { openFileDeadLetters } from '../adapters/deadletters-file/index.js';
-import { openSqliteStore } from '../adapters/store-sqlite/index.js';
+import { openSqliteStore, type SqliteAggregateStore } from '../adapters/store-sqlite/index.js';
 import type { Clock } from '../ports/clock.js';
 import type { DeadLetterStore } from '../ports/dead-letters.js';
 import type { EventLog } from '../ports/event-log.js';
 import { AggregatorRunner } from '../services/aggregator/runner.js';
 import { IngestService } from '../services/ingest/ingest-service.js';
 import type { QueryService } from '../services/query/query-service.js';
-import { RawScanner } from '../services/query/raw-scan.js';
+import { Archiver } from '../services/archive/archiver.js';
+import { TailGate } from '../services/archive/gate.js';
+import { RawQueryService } from '../services/query/raw-query.js';
 import type { Logger } from '../services/observability/logger.js';
 import { HealthBoard } from '../services/observability/health-board.js';
 import { createMetrics, type Metrics } from '../services/observability/metrics.js';
+import { openArchive, tailOf } from './archive-access.js';
 import { dataPaths } from './paths.js';
 import { queryService } from './query.js';
 
 export interface EmbeddedApp {
   config: Readonly<Config>;
   log: EventLog;
+  /** the aggregate store (all its ports: the runner's sink, the readers, repair) */
+  store: SqliteAggregateStore;
+  /** the cold archive of raw events, and what moves closed segments into it */
+  archive: ParquetArchive;
+  archiver: Archiver;
+  /** raw reads of the log's tail against retention's deletions */
+  gate: TailGate;
+  /** the log's records that are not archived yet */
+  tail: ReturnType<typeof tailOf>;
   deadLetters: DeadLetterStore;
   ingest: IngestService;
   runner: AggregatorRunner;
@@ -92,16 +105,39 @@ export async function openEmbedded(
       onAppended: () => runner.notify(),
       health,
     });
+    const archive = await openArchive(config, logger);
+    opened.push(archive);
+    const gate = new TailGate();
+    const archiver = new Archiver({
+      source: embeddedRawSource(log),
+      archive,
+      store,
+      retainLogMs: config.archive.retainLogMs,
+      maxLogBytes: config.archive.maxLogBytes,
+      clock,
+      logger,
+      gate,
+      metrics,
+    });
+    const tail = tailOf(log, archive);
     const query = queryService(config, {
       reader: store,
       clock,
       watermark: () => runner.watermark,
-      rawScanner: new RawScanner(log),
+      raw: new RawQueryService({
+        access: { events: archive, tail, gate },
+        dedupHorizonMs: config.aggregation.dedupHorizonMs,
+      }),
     });
     let closed = false;
     return {
       config,
       log,
+      store,
+      archive,
+      archiver,
+      gate,
+      tail,
       deadLetters,
       ingest,
       runner,
@@ -116,6 +152,7 @@ export async function openEmbedded(
         closed = true;
         ingest.stop();
         try {
+          await archiver.stop();
           await runner.stop();
         } finally {
           for (const c of opened.reverse()) await c.close();

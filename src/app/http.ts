@@ -122,6 +122,8 @@ export async function serve(
   const { config, logger } = ctx;
   const app = await openEmbedded(config, { logger });
   app.runner.start();
+  // closed segments move to Parquet, and retention frees the log, by themselves
+  if (config.archive.enabled) app.archiver.start(config.archive.intervalMs);
   const lifecycle = new Lifecycle('starting');
   const server = buildHttpServer(httpDepsFromEmbedded(app, { lifecycle }), {
     bodyLimitBytes: config.http.bodyLimitBytes,

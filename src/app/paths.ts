@@ -8,5 +8,6 @@ export function dataPaths(dataDir: string) {
     log: join(root, 'log'),
     store: join(root, 'tally.sqlite'),
     deadLetters: join(root, 'deadletters'),
+    archive: join(root, 'archive'),
   };
 }

@@ -2,7 +2,7 @@ import type { Config } from '../config/index.js';
 import type { AggregateReader } from '../ports/aggregate-reader.js';
 import type { Clock } from '../ports/clock.js';
 import { QueryService } from '../services/query/query-service.js';
-import type { RawScanner } from '../services/query/raw-scan.js';
+import type { RawQueryService } from '../services/query/raw-query.js';
 
 /** The query service over a reader, with the config's dimensions, named filters and top lists. */
 export function queryService(
@@ -12,7 +12,7 @@ export function queryService(
     clock: Clock;
     /** the pipeline watermark: live from the runner, or the last committed one */
     watermark: () => number;
-    rawScanner: RawScanner;
+    raw: RawQueryService;
   },
 ): QueryService {
   const a = config.aggregation;
@@ -24,6 +24,7 @@ export function queryService(
     topN: a.topN,
     topWindows: a.topWindows,
     watermark: deps.watermark,
-    rawScanner: deps.rawScanner,
+    raw: deps.raw,
+    maxRawRangeDays: config.archive.maxRawRangeDays,
   });
 }

@@ -8,10 +8,13 @@ import { openFileDeadLetters } from '../adapters/deadletters-file/index.js';
 import { openEmbeddedLog } from '../adapters/log-embedded/index.js';
 import { openSqliteStore } from '../adapters/store-sqlite/index.js';
 import { TallyError } from '../core/errors.js';
+import { minuteOf } from '../core/window/minute.js';
 import { DEFAULT_CONSUMER } from '../services/aggregator/runner.js';
 import { parseIntParam } from '../services/query/params.js';
 import type { QueryService } from '../services/query/query-service.js';
-import { RawScanner } from '../services/query/raw-scan.js';
+import { TailGate } from '../services/archive/gate.js';
+import { RawQueryService } from '../services/query/raw-query.js';
+import { openArchive, tailOf } from './archive-access.js';
 import type { AppContext } from './context.js';
 import { dataPaths } from './paths.js';
 import { queryService } from './query.js';
@@ -29,15 +32,34 @@ export async function withQuery<T>(
   const store = await openSqliteStore({ file: paths.store, logger });
   // filters on attributes that are not pre-aggregated read raw events: the log is opened
   // only then, and only when no running process owns it
-  const raw = new RawScanner(() =>
-    openEmbeddedLog({ dir: paths.log, logger }).catch((e: unknown) => {
-      throw new TallyError(
-        'TALLY_UNAVAILABLE',
-        `this filter reads raw events, and the log cannot be opened (${(e as Error).message}); ask the running server's HTTP API instead`,
-        { field: 'filter', cause: e },
-      );
-    }),
-  );
+  const raw = new RawQueryService({
+    dedupHorizonMs: config.aggregation.dedupHorizonMs,
+    access: async () => {
+      const log = await openEmbeddedLog({ dir: paths.log, logger }).catch((e: unknown) => {
+        throw new TallyError(
+          'TALLY_UNAVAILABLE',
+          `this filter reads raw events, and the log cannot be opened (${(e as Error).message}); ask the running server's HTTP API instead`,
+          { field: 'filter', cause: e },
+        );
+      });
+      try {
+        // the archive belongs to the log's owner: opened only once the log's lock is ours
+        const archive = await openArchive(config, logger);
+        return {
+          events: archive,
+          tail: tailOf(log, archive),
+          gate: new TailGate(),
+          async close() {
+            await archive.close();
+            await log.close();
+          },
+        };
+      } catch (e) {
+        await log.close();
+        throw e;
+      }
+    },
+  });
   try {
     const aggregator = (await store.status()).consumers.find(
       (c) => c.consumer === DEFAULT_CONSUMER,
@@ -47,7 +69,7 @@ export async function withQuery<T>(
       reader: store,
       clock: systemClock,
       watermark: () => watermark,
-      rawScanner: raw,
+      raw,
     });
     return await fn(q);
   } finally {
@@ -93,9 +115,15 @@ export async function lateLines(ctx: AppContext, page: { limit?: string | undefi
       partition: l.partition,
       offset: l.offset,
       ad_id: l.adId,
+      minute: iso(minuteOf(l.timestamp)),
       timestamp: iso(l.timestamp),
       event_id: l.eventId,
+      // when the aggregator read it, and the watermark it was behind
+      arrived_at: l.arrivedAt === undefined ? null : iso(l.arrivedAt),
       watermark: Number.isFinite(l.watermark) ? iso(l.watermark) : null,
+      // the repair that recounted it into its minute (null: not yet; run tally reconcile --repair)
+      repaired_by:
+        l.foldedBy === undefined ? null : { run_id: l.foldedBy.runId, at: iso(l.foldedBy.at) },
       event: JSON.parse(l.raw) as unknown,
     }));
   } finally {

@@ -8,6 +8,8 @@ import { registerGenerate } from './commands/generate.js';
 import { registerLists } from './commands/lists.js';
 import { registerBench } from './commands/bench.js';
 import { registerWatch } from './commands/watch.js';
+import { registerArchive } from './commands/archive.js';
+import { registerReconcile } from './commands/reconcile.js';
 
 const program = new Command();
 program
@@ -28,5 +30,7 @@ registerGenerate(program);
 registerLists(program);
 registerBench(program);
 registerWatch(program);
+registerArchive(program);
+registerReconcile(program);
 
 program.parseAsync(process.argv).catch(fail);

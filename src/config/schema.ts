@@ -67,6 +67,39 @@ export const ConfigSchema = Type.Object(
       },
       { default: {} },
     ),
+    /** the cold archive of raw events (Parquet), log retention, raw-attribute queries, reconcile */
+    archive: Type.Object(
+      {
+        enabled: Type.Boolean({
+          default: true,
+          description: 'tally start archives closed log segments and applies retention by itself',
+        }),
+        intervalMs: Ms(60_000, 'how often tally start archives and applies retention', 100),
+        retainLogMs: Ms(
+          0,
+          'archived segments stay in the log at least this long (0: deleted once safe)',
+        ),
+        maxLogBytes: Type.Integer({
+          minimum: 0,
+          default: 0,
+          description:
+            'log byte budget: older archived segments go first beyond it, however young (0: none)',
+        }),
+        maxRawRangeDays: Type.Integer({
+          minimum: 1,
+          maximum: 3660,
+          default: 31,
+          description: 'the longest range a raw-attribute filter or a reconcile may read',
+        }),
+        memoryLimitMiB: Type.Integer({
+          minimum: 64,
+          default: 512,
+          description: "DuckDB's memory limit; beyond it sorts and aggregations spill to disk",
+        }),
+        threads: Type.Integer({ minimum: 1, maximum: 64, default: 2 }),
+      },
+      { default: {} },
+    ),
     /** named filters (the book's filter ids): id → inline expression, e.g. "001": "country=US" */
     filters: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }), Type.String(), {
       default: { '001': 'country=US' },

@@ -65,6 +65,15 @@ export const ERROR_CODES = {
     summary: 'the data directory was created with incompatible settings',
   },
   TALLY_LOG_CORRUPT: { retryable: false, summary: 'the log holds a corrupt batch' },
+  TALLY_OFFSET_ARCHIVED: {
+    retryable: false,
+    summary: 'the offset was archived and removed from the log by retention; read the archive',
+  },
+  TALLY_ARCHIVE_FAILURE: {
+    retryable: true,
+    summary: 'the Parquet archive (DuckDB, its files or its manifest) failed',
+  },
+
   TALLY_CHECKPOINT_INVALID: {
     retryable: false,
     summary: "the log watcher's checkpoint file cannot be read",

@@ -13,6 +13,11 @@ export interface ConsumerStatus {
   consumer: string;
   seq: number;
   snapshotSeq: number;
+  /**
+   * the offsets the latest snapshot reflects (empty: no snapshot): recovery replays the log
+   * from here, so retention keeps every record at or above them
+   */
+  snapshotOffsets: Map<number, number>;
   offsets: Map<number, number>;
   watermark: number;
   totals: CycleStats;

@@ -17,6 +17,10 @@ export interface LateRecord {
   watermark: number;
   /** JSON text of the full event */
   raw: string;
+  /** wall-clock ms at which the aggregator read it; undefined when recorded before it was kept */
+  arrivedAt?: number | undefined;
+  /** the finished repair that recounted it (reads only; a commit ignores it) */
+  foldedBy?: { runId: number; at: number } | undefined;
 }
 
 /** Per-cycle counters, accumulated in the store (exactly once: in the commit's transaction). */

@@ -570,6 +570,7 @@ export function runAggregateStoreContract(
               consumer: 'agg',
               seq: 1,
               snapshotSeq: 0,
+              snapshotOffsets: new Map(),
               offsets: new Map([[2, 30]]),
               watermark: m(3),
               totals: { events: 9, duplicates: 2, late: 1 },

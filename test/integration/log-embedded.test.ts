@@ -267,7 +267,11 @@ describe('embedded log: segments', () => {
     assert.equal(startOffset, bases[3]);
     assert.equal(log.startOffset(0), bases[3]);
     assert.ok(log.bytesOnDisk() < bytesBefore);
-    await expectTallyError(() => log.read(0, startOffset - 1, 5), 'TALLY_BAD_PARAMETER', 'offset');
+    await expectTallyError(
+      () => log.read(0, startOffset - 1, 5),
+      'TALLY_OFFSET_ARCHIVED',
+      'offset',
+    );
     assertSameRecords(
       await readRange(log, 0, startOffset, expected.length),
       expected.slice(startOffset),

@@ -97,24 +97,31 @@ describe('sqlite store: pruneBefore', () => {
 });
 
 describe('sqlite store: schema and open modes', () => {
-  it('creates a WAL file at schema version 1 with STRICT key-ordered tables', () =>
+  it('creates a WAL file at the latest schema version with STRICT key-ordered tables', () =>
     withFile(async (file) => {
       const store = await openSqliteStore({ file });
-      assert.equal(store.schemaVersion, 1);
+      assert.equal(store.schemaVersion, 2);
       assert.equal(store.perAdIndex, false);
       assert.equal(store.topIndex, false);
       await store.close();
       const db = new Database(file, { readonly: true });
       try {
         assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
-        assert.deepEqual(db.prepare('SELECT version FROM schema_version').pluck().all(), [1]);
+        assert.deepEqual(db.prepare('SELECT version FROM schema_version').pluck().all(), [1, 2]);
         const tables = db.prepare('PRAGMA table_list').all() as Array<{
           name: string;
           wr: number;
           strict: number;
         }>;
         const byName = new Map(tables.map((t) => [t.name, t]));
-        for (const name of ['minute_counts', 'cycles', 'late_events', 'consumer_offsets']) {
+        for (const name of [
+          'minute_counts',
+          'cycles',
+          'late_events',
+          'consumer_offsets',
+          'repair_changes',
+          'late_folded',
+        ]) {
           assert.equal(byName.get(name)?.wr, 1, `${name} is WITHOUT ROWID`);
           assert.equal(byName.get(name)?.strict, 1, `${name} is STRICT`);
         }
@@ -131,7 +138,7 @@ describe('sqlite store: schema and open modes', () => {
     withFile(async (file) => {
       await (await openSqliteStore({ file })).close();
       const again = await openSqliteStore({ file });
-      assert.equal(again.schemaVersion, 1);
+      assert.equal(again.schemaVersion, 2);
       await again.close();
     }));
 

@@ -22,6 +22,7 @@ import {
   type LogLogger,
   type PartitionStats,
   type RecoveryReport,
+  type SealedSegment,
 } from './types.js';
 
 export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
@@ -45,6 +46,11 @@ export interface EmbeddedLog extends EventLog {
     partition: number,
     offset: number,
   ): Promise<{ deleted: string[]; startOffset: number }>;
+  /**
+   * The sealed segments of a partition, oldest first: [fromOffset, toOffset) each, never
+   * written again (the active segment is not among them). What the archiver archives.
+   */
+  sealedSegments(partition: number): SealedSegment[];
   /** endOffset of every partition, by partition number */
   endOffsets(): number[];
   /**
@@ -199,10 +205,16 @@ class EmbeddedLogImpl implements EmbeddedLog {
   ): Promise<ReadResult> {
     this.assertOpen();
     const p = this.partition(partition);
-    if (!Number.isSafeInteger(fromOffset) || fromOffset < p.startOffset) {
+    if (!Number.isSafeInteger(fromOffset) || fromOffset < 0) {
+      throw new TallyError('TALLY_BAD_PARAMETER', `offset ${fromOffset} is not a valid offset`, {
+        field: 'offset',
+        details: { partition, offset: fromOffset },
+      });
+    }
+    if (fromOffset < p.startOffset) {
       throw new TallyError(
-        'TALLY_BAD_PARAMETER',
-        `offset ${fromOffset} is below the start of partition ${partition} (${p.startOffset})`,
+        'TALLY_OFFSET_ARCHIVED',
+        `offset ${fromOffset} of partition ${partition} is no longer in the log: retention removed the segments below ${p.startOffset} once they were archived (read them from the Parquet archive)`,
         { field: 'offset', details: { partition, offset: fromOffset, startOffset: p.startOffset } },
       );
     }
@@ -246,6 +258,18 @@ class EmbeddedLogImpl implements EmbeddedLog {
       this.logger.info({ partition, deleted, startOffset: p.startOffset }, 'log: segments deleted');
     }
     return { deleted, startOffset: p.startOffset };
+  }
+
+  sealedSegments(partition: number): SealedSegment[] {
+    const p = this.partition(partition);
+    return p.segments.slice(0, -1).map((seg) => ({
+      partition,
+      fromOffset: seg.baseOffset,
+      toOffset: seg.endOffset,
+      bytes: seg.size,
+      name: seg.name,
+      path: seg.path,
+    }));
   }
 
   recoveryReport(): RecoveryReport {

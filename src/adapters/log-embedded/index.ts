@@ -6,5 +6,7 @@ export type {
   LogLogger,
   PartitionStats,
   RecoveryReport,
+  SealedSegment,
 } from './types.js';
 export { realAppendIo, type AppendIo } from './fs-durable.js';
+export { embeddedRawSource } from './raw-source.js';

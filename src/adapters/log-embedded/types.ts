@@ -55,3 +55,14 @@ export interface PartitionStats {
   segments: number;
   bytes: number;
 }
+
+/** A sealed segment: whole, durable, never written again. */
+export interface SealedSegment {
+  partition: number;
+  fromOffset: number;
+  toOffset: number;
+  bytes: number;
+  /** file name and path */
+  name: string;
+  path: string;
+}

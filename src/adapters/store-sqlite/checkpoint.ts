@@ -41,10 +41,9 @@ export function prepareCheckpointReads(db: Database.Database): CheckpointReads {
   const snapshot = db.prepare(
     'SELECT seq, offsets, watermark, state FROM snapshots WHERE consumer = ?',
   ) as Database.Statement<[string], SnapshotRow>;
-  const snapshotSeqs = db.prepare('SELECT consumer, seq FROM snapshots') as Database.Statement<
-    [],
-    { consumer: string; seq: number }
-  >;
+  const snapshotSeqs = db.prepare(
+    'SELECT consumer, seq, offsets FROM snapshots',
+  ) as Database.Statement<[], { consumer: string; seq: number; offsets: string }>;
   const cycles = db.prepare(
     'SELECT seq, offsets, watermark FROM cycles WHERE consumer = ? AND seq > ? ORDER BY seq',
   ) as Database.Statement<[string, number], CycleRow>;
@@ -90,11 +89,12 @@ export function prepareCheckpointReads(db: Database.Database): CheckpointReads {
   });
 
   const status = db.transaction((): StoreStatus => {
-    const snapSeq = new Map(snapshotSeqs.all().map((r) => [r.consumer, r.seq]));
+    const snaps = new Map(snapshotSeqs.all().map((r) => [r.consumer, r]));
     const consumers: ConsumerStatus[] = allStates.all().map((s) => ({
       consumer: s.consumer,
       seq: s.seq,
-      snapshotSeq: snapSeq.get(s.consumer) ?? 0,
+      snapshotSeq: snaps.get(s.consumer)?.seq ?? 0,
+      snapshotOffsets: decodeOffsets(snaps.get(s.consumer)?.offsets ?? '{}'),
       offsets: offsetsOf(s.consumer),
       watermark: decodeWatermark(s.watermark),
       totals: totalsOf(s),

@@ -47,8 +47,8 @@ export function prepareCommit(db: Database.Database): CommitFn {
     ON CONFLICT (window_minutes, end_minute) DO UPDATE SET ads = excluded.ads`);
   const insertLate = db.prepare(`
     INSERT INTO late_events
-      (partition_id, log_offset, ad_id, event_time, event_id, watermark, raw)
-    VALUES (?, ?, ?, ?, ?, ?, ?)
+      (partition_id, log_offset, ad_id, event_time, event_id, watermark, raw, arrived_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (partition_id, log_offset) DO NOTHING`);
   const upsertRowsSql = (n: number) => `
     INSERT INTO minute_counts (minute, dim, ad_id, count) VALUES ${new Array(n).fill('(?, ?, ?, ?)').join(', ')}
@@ -120,6 +120,7 @@ export function prepareCommit(db: Database.Database): CommitFn {
         l.eventId,
         encodeWatermark(l.watermark),
         l.raw,
+        l.arrivedAt ?? null,
       );
     }
     writeRows(batch.rows);

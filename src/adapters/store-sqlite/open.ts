@@ -8,6 +8,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { TallyError } from '../../core/errors.js';
 import type { AggregateReader } from '../../ports/aggregate-reader.js';
+import type { AggregateRepair } from '../../ports/aggregate-repair.js';
 import type { AggregateSink } from '../../ports/aggregate-sink.js';
 import type { DimKey, MinuteRow } from '../../ports/aggregates.js';
 import { prepareCheckpointReads } from './checkpoint.js';
@@ -16,6 +17,7 @@ import { guard, storeFailure } from './errors.js';
 import type { StoreLogger } from './logger.js';
 import { preparePrune, type PruneResult } from './prune.js';
 import { prepareQueries } from './queries.js';
+import { prepareRepair } from './repair.js';
 import { checkVersion, ensureIndex, hasIndex, migrate } from './schema.js';
 
 export interface SqliteStoreOptions {
@@ -51,7 +53,7 @@ export interface SqliteStoreOptions {
  * `rows` (every row of one dimension value, in key order; the reconciliation job will read
  * through it) and `pruneBefore` (retention). Whoever opens the store closes it.
  */
-export interface SqliteAggregateStore extends AggregateSink, AggregateReader {
+export interface SqliteAggregateStore extends AggregateSink, AggregateReader, AggregateRepair {
   /** every row of one dimension key over fromMinute ≤ m < toMinute, by minute then ad_id */
   rows(fromMinute: number, toMinute: number, dim: DimKey): Promise<MinuteRow[]>;
   /**
@@ -111,6 +113,9 @@ function build(db: Database.Database, opts: SqliteStoreOptions): SqliteAggregate
   const checkpoints = prepareCheckpointReads(db);
   const queries = prepareQueries(db, perAdIndex);
   const prune = preparePrune(db, guard);
+  // prepared on a read-only open too: its writes then fail like every other write
+  const repair = prepareRepair(db);
+  const repairOf = () => repair;
   opts.logger?.info(
     { file: opts.file, schemaVersion, perAdIndex, topIndex },
     'aggregate store open',
@@ -140,6 +145,17 @@ function build(db: Database.Database, opts: SqliteStoreOptions): SqliteAggregate
       open('storedTop', () => queries.storedTop(windowMinutes, endMinute)),
     late: async (limit, after) => open('late', () => queries.late(limit, after)),
     status: async () => open('status', () => checkpoints.status()),
+    minuteRows: async (minute) => open('minuteRows', () => repairOf().minuteRows(minute)),
+    topRows: async (fromEnd, toEnd) => open('topRows', () => repairOf().topRows(fromEnd, toEnd)),
+    lateBetween: async (fromTime, toTime) =>
+      open('lateBetween', () => repairOf().lateBetween(fromTime, toTime)),
+    beginRepair: async (run) => open('beginRepair', () => repairOf().beginRepair(run)),
+    applyRepair: async (batch) => open('applyRepair', () => repairOf().applyRepair(batch)),
+    finishRepair: async (runId, done) =>
+      open('finishRepair', () => repairOf().finishRepair(runId, done)),
+    repairRuns: async (limit) => open('repairRuns', () => repairOf().repairRuns(limit)),
+    repairChanges: async (limit, runId) =>
+      open('repairChanges', () => repairOf().repairChanges(limit, runId)),
     pruneBefore: async (minute) => {
       open('pruneBefore', () => undefined);
       return prune(minute);

@@ -71,6 +71,9 @@ interface LateRow {
   event_id: string;
   watermark: number | null;
   raw: string;
+  arrived_at: number | null;
+  folded_run: number | null;
+  folded_at: number | null;
 }
 
 export function prepareQueries(db: Database.Database, perAdIndex: boolean): Queries {
@@ -106,9 +109,13 @@ export function prepareQueries(db: Database.Database, perAdIndex: boolean): Quer
     .prepare('SELECT ads FROM most_clicked_ads WHERE window_minutes = ? AND end_minute = ?')
     .pluck() as Database.Statement<[number, number], string>;
   const late = db.prepare(`
-    SELECT partition_id, log_offset, ad_id, event_time, event_id, watermark, raw
-    FROM late_events WHERE (partition_id, log_offset) > (@p, @o)
-    ORDER BY partition_id, log_offset LIMIT @limit`) as Database.Statement<
+    SELECT l.partition_id, l.log_offset, l.ad_id, l.event_time, l.event_id, l.watermark, l.raw,
+      l.arrived_at, f.run_id AS folded_run, r.finished_at AS folded_at
+    FROM late_events l
+    LEFT JOIN late_folded f USING (partition_id, log_offset)
+    LEFT JOIN repair_runs r ON r.run_id = f.run_id
+    WHERE (l.partition_id, l.log_offset) > (@p, @o)
+    ORDER BY l.partition_id, l.log_offset LIMIT @limit`) as Database.Statement<
     [{ p: number; o: number; limit: number }],
     LateRow
   >;
@@ -169,6 +176,10 @@ export function prepareQueries(db: Database.Database, perAdIndex: boolean): Quer
         eventId: r.event_id,
         watermark: decodeWatermark(r.watermark),
         raw: r.raw,
+        ...(r.arrived_at === null ? {} : { arrivedAt: r.arrived_at }),
+        ...(r.folded_run === null
+          ? {}
+          : { foldedBy: { runId: r.folded_run, at: r.folded_at ?? 0 } }),
       }));
     },
   };

@@ -81,6 +81,60 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT, WITHOUT ROWID;
     `,
   },
+  {
+    version: 2,
+    description: 'arrival time of late records; the reconciliation audit trail',
+    sql: `
+      -- wall-clock ms at which the aggregator read the late event (NULL: recorded before v2)
+      ALTER TABLE late_events ADD COLUMN arrived_at INTEGER;
+
+      -- one row per tally reconcile --repair; 'running' left behind by a crash becomes
+      -- 'interrupted' when the next repair starts (its committed chunks stay, audited)
+      CREATE TABLE repair_runs (
+        run_id INTEGER PRIMARY KEY,
+        started_at INTEGER NOT NULL,
+        finished_at INTEGER,
+        status TEXT NOT NULL CHECK (status IN ('running', 'done', 'interrupted')),
+        from_minute INTEGER NOT NULL CHECK (from_minute % 60000 = 0),
+        to_minute INTEGER NOT NULL CHECK (to_minute % 60000 = 0),
+        rows_changed INTEGER NOT NULL DEFAULT 0,
+        tops_changed INTEGER NOT NULL DEFAULT 0,
+        late_folded INTEGER NOT NULL DEFAULT 0,
+        note TEXT NOT NULL
+      ) STRICT;
+
+      -- every minute row a repair changed: the billing-dispute trail (old and new value, why)
+      CREATE TABLE repair_changes (
+        run_id INTEGER NOT NULL REFERENCES repair_runs (run_id),
+        minute INTEGER NOT NULL,
+        dim TEXT NOT NULL,
+        ad_id TEXT NOT NULL,
+        old_count INTEGER NOT NULL CHECK (old_count >= 0),
+        new_count INTEGER NOT NULL CHECK (new_count >= 0),
+        reason TEXT NOT NULL,
+        changed_at INTEGER NOT NULL,
+        PRIMARY KEY (run_id, minute, dim, ad_id)
+      ) STRICT, WITHOUT ROWID;
+
+      CREATE TABLE repair_top_changes (
+        run_id INTEGER NOT NULL REFERENCES repair_runs (run_id),
+        window_minutes INTEGER NOT NULL,
+        end_minute INTEGER NOT NULL,
+        old_ads TEXT,
+        new_ads TEXT,
+        changed_at INTEGER NOT NULL,
+        PRIMARY KEY (run_id, window_minutes, end_minute)
+      ) STRICT, WITHOUT ROWID;
+
+      -- late records a finished repair recounted: their effect is in the repaired rows
+      CREATE TABLE late_folded (
+        partition_id INTEGER NOT NULL,
+        log_offset INTEGER NOT NULL,
+        run_id INTEGER NOT NULL REFERENCES repair_runs (run_id),
+        PRIMARY KEY (partition_id, log_offset)
+      ) STRICT, WITHOUT ROWID;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

@@ -37,4 +37,6 @@ export interface LateEvent {
   event: ClickEvent;
   /** the pipeline watermark it arrived behind */
   watermark: number;
+  /** wall-clock ms at which the aggregator read it (the `now` of its onRecords call) */
+  arrivedAt: number;
 }

@@ -71,6 +71,26 @@ export class RecordWriter {
    * Throws TALLY_INTERNAL if a field exceeds the format's limits.
    */
   write(ev: ClickEvent): void {
+    // the canonical id's JSON escapes what the ranges' text may hold: hash the id as made
+    this.layOut(this.rangesOf(ev), dedupKey(ev.adId, ev.eventId, this.key));
+  }
+
+  /**
+   * Appends one event whose dedup key is already known (four unsigned words, as a record holds
+   * them): the archive keeps the key, so a replay from it rebuilds the very records the log
+   * held without hashing again. `ev.eventId` is stored only when `eventIdGiven`.
+   */
+  writeKeyed(ev: ClickEvent, k0: number, k1: number, k2: number, k3: number): void {
+    const key = this.key;
+    key[0] = k0;
+    key[1] = k1;
+    key[2] = k2;
+    key[3] = k3;
+    this.layOut(this.rangesOf(ev), key);
+  }
+
+  /** The event's strings as UTF-8 in `text`, and their ranges. */
+  private rangesOf(ev: ClickEvent): EventRanges {
     const r = this.textRanges;
     const need =
       utf8MaxBytes(ev.adId) +
@@ -104,8 +124,7 @@ export class RecordWriter {
       r.extraStart = p;
       p = r.extraEnd = writeUtf8(t, p, ev.extra);
     } else r.extraStart = r.extraEnd = -1;
-    // the canonical id's JSON escapes what the ranges' text may hold: hash the id as made
-    this.layOut(r, dedupKey(ev.adId, ev.eventId, this.key));
+    return r;
   }
 
   /**

@@ -5,7 +5,8 @@
  */
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder('utf-8');
+// a field may start with U+FEFF: it is text, not a byte order mark to strip
+const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 const LONG = 64;
 const SHORT = 4;
 

@@ -44,7 +44,7 @@ export class Counter {
       while (true) {
         const k = chunk.fill(c);
         if (k > 0) {
-          this.applyChunk(partition, prog, firstOffset + n);
+          this.applyChunk(partition, prog, firstOffset + n, now);
           n += k;
         }
         if (chunk.error !== undefined) throw chunk.error;
@@ -63,7 +63,7 @@ export class Counter {
    * count slots); count. Only the first pass's touches and the second's are reordered
    * across records, and they have no effect but warming the caches.
    */
-  private applyChunk(partition: number, prog: Progress, firstOffset: number): void {
+  private applyChunk(partition: number, prog: Progress, firstOffset: number, now: number): void {
     const st = this.st;
     const ch = this.chunk;
     const k = ch.count;
@@ -99,7 +99,7 @@ export class Counter {
       const m = Math.floor(ts / MINUTE_MS) * MINUTE_MS;
       if (m <= lateLimit) {
         ch.ad[i] = -2;
-        this.emitLate(partition, firstOffset + i, buf, ch.recordStart[i]!, ch.recordEnd[i]!);
+        this.emitLate(partition, firstOffset + i, buf, ch.recordStart[i]!, ch.recordEnd[i]!, now);
         continue;
       }
       const id = ads.internHashed(ch.adHash[i]!, buf, ch.adStart[i]!, ch.adEnd[i]!);
@@ -172,10 +172,17 @@ export class Counter {
     buf: Uint8Array,
     start: number,
     end: number,
+    now: number,
   ): void {
     this.out.stats.late++;
     const c = this.lateCursor.reset(buf.subarray(start, end));
     c.next();
-    this.out.late.push({ partition, offset, event: c.decode(), watermark: this.st.W });
+    this.out.late.push({
+      partition,
+      offset,
+      event: c.decode(),
+      watermark: this.st.W,
+      arrivedAt: now,
+    });
   }
 }

@@ -56,6 +56,7 @@ function toLateRecord(l: LateEvent): LateRecord {
     timestamp: e.timestamp,
     eventId: e.eventId,
     watermark: l.watermark,
+    arrivedAt: l.arrivedAt,
     raw: JSON.stringify({
       ad_id: e.adId,
       timestamp: new Date(e.timestamp).toISOString(),

@@ -63,6 +63,42 @@ export function createMetrics(opts: { defaults?: boolean } = {}) {
       labelNames: ['partition'],
       registers: r,
     }),
+    archivedRecords: new Counter({
+      name: 'tally_archive_records_total',
+      help: 'raw records written to the Parquet archive',
+      registers: r,
+    }),
+    archiveSeconds: new Histogram({
+      name: 'tally_archive_range_seconds',
+      help: 'time to archive one closed log range (read, write Parquet, fsync, manifest)',
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: r,
+    }),
+    archiveBytes: new Gauge({
+      name: 'tally_archive_bytes',
+      help: 'bytes of Parquet files in the archive manifest',
+      registers: r,
+    }),
+    archivePendingRecords: new Gauge({
+      name: 'tally_archive_pending_records',
+      help: 'records in closed log segments not yet archived',
+      registers: r,
+    }),
+    logBytes: new Gauge({
+      name: 'tally_log_bytes',
+      help: 'bytes of raw log segments on disk',
+      registers: r,
+    }),
+    logDeletedBytes: new Counter({
+      name: 'tally_log_deleted_bytes_total',
+      help: 'bytes of archived log segments deleted by retention',
+      registers: r,
+    }),
+    archiveFailures: new Counter({
+      name: 'tally_archive_failures_total',
+      help: 'archiving or retention steps that failed (retried at the next interval)',
+      registers: r,
+    }),
     watermark: new Gauge({
       name: 'tally_watermark_timestamp_seconds',
       help: 'pipeline watermark (Unix time)',

@@ -5,7 +5,7 @@ import type { Clock } from '../../ports/clock.js';
 import { MINUTE_MS, minuteCeil, minuteOf } from '../../core/window/minute.js';
 import { dimKeysFor, parseFilter, type ParsedFilter } from './filters.js';
 import { parseAdId, parseIntParam, parseRange, parseTime } from './params.js';
-import type { RawScanner } from './raw-scan.js';
+import type { RawQueryService } from './raw-query.js';
 
 const MAX_RANGE_MINUTES = 366 * 24 * 60;
 const MAX_SERIES_MINUTES = 7 * 24 * 60;
@@ -20,7 +20,9 @@ export interface QueryServiceOptions {
   /** the pipeline watermark: `popular_ads` defaults `to` to the last minute it closed */
   watermark: () => number;
   /** answers filters that are not pre-aggregated, exactly, from raw events */
-  rawScanner?: RawScanner | undefined;
+  raw?: RawQueryService | undefined;
+  /** the longest range a raw-attribute filter may read, days (config archive.maxRawRangeDays) */
+  maxRawRangeDays?: number;
 }
 
 export interface CountQuery {
@@ -49,15 +51,27 @@ export class QueryService {
     return keys ? { dims: { dims: keys } } : { raw: parsed };
   }
 
-  private requireRaw(): RawScanner {
-    if (!this.o.rawScanner) {
+  /**
+   * The raw source, once the range is checked against archive.maxRawRangeDays: `param` is the
+   * parameter that sets the range's length (from, or window for popular_ads).
+   */
+  private requireRaw(from: number, to: number, param: string): RawQueryService {
+    const days = this.o.maxRawRangeDays ?? 31;
+    if (to - from > days * 24 * 60 * MINUTE_MS) {
+      throw new TallyError(
+        'TALLY_BAD_PARAMETER',
+        `${param}: a filter on attributes that are not pre-aggregated reads raw events, over at most ${days} days (archive.maxRawRangeDays); this range spans ${((to - from) / 86_400_000).toFixed(1)} days`,
+        { field: param, details: { maxRawRangeDays: days } },
+      );
+    }
+    if (!this.o.raw) {
       throw new TallyError(
         'TALLY_BAD_PARAMETER',
         `filter: only the pre-aggregated attributes (${this.o.dimensions.join(', ')}) can be filtered here, one attribute at a time; this process has no access to raw events`,
         { field: 'filter' },
       );
     }
-    return this.o.rawScanner;
+    return this.o.raw;
   }
 
   async count(adIdRaw: string | undefined, q: CountQuery) {
@@ -65,7 +79,7 @@ export class QueryService {
     const { from, to } = parseRange(q.from, q.to, this.o.clock.now(), MAX_RANGE_MINUTES);
     const f = this.resolveFilter(q.filter);
     const count = f.raw
-      ? await this.requireRaw().count(adId, from, to, f.raw)
+      ? await this.requireRaw(from, to, 'from').count(adId, from, to, f.raw)
       : await this.o.store.count(adId, from, to, f.dims);
     return { ad_id: adId, count, from: iso(from), to: iso(to) };
   }
@@ -75,7 +89,12 @@ export class QueryService {
     const range = parseRange(q.from, q.to, this.o.clock.now(), MAX_SERIES_MINUTES, 60);
     const f = this.resolveFilter(q.filter);
     const points = f.raw
-      ? await this.requireRaw().timeseries(adId, range.from, range.to, f.raw)
+      ? await this.requireRaw(range.from, range.to, 'from').timeseries(
+          adId,
+          range.from,
+          range.to,
+          f.raw,
+        )
       : await this.o.store.timeseries(adId, range.from, range.to, f.dims);
     const byMinute = new Map(points.map((p) => [p.minute, p.count]));
     const series: Array<{ minute: string; count: number }> = [];
@@ -113,7 +132,7 @@ export class QueryService {
     }
     if (!ads) {
       ads = f.raw
-        ? await this.requireRaw().top(from, to, n, f.raw)
+        ? await this.requireRaw(from, to, 'window').top(from, to, n, f.raw)
         : await this.o.store.top(from, to, n, f.dims);
     }
     return {

@@ -66,7 +66,13 @@ export class Oracle {
       const m = minuteOf(ev.timestamp);
       if (m + MIN + this.cfg.allowedLatenessMs <= this.W) {
         this.out.stats.late++;
-        this.out.late.push({ partition, offset: firstOffset + i, event: ev, watermark: this.W });
+        this.out.late.push({
+          partition,
+          offset: firstOffset + i,
+          event: ev,
+          watermark: this.W,
+          arrivedAt: now,
+        });
         return;
       }
       const dims = ['*'];

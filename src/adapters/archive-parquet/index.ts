@@ -1,0 +1,6 @@
+export {
+  openParquetArchive,
+  type ParquetArchive,
+  type ParquetArchiveOptions,
+  type ArchiveLogger,
+} from './parquet-archive.js';
