@@ -28,7 +28,13 @@ test(
       timeout: 540_000,
     });
     const out = `${r.stdout}${r.stderr}`;
+    // the exit status is Schemathesis' verdict on failures; its warnings (e.g. "mostly rejected
+    // generated data", which cross-parameter rules such as a configured filter name cause by
+    // design, see the script) are heuristics and vary with how many cases fit the time budget
     assert.equal(r.status, 0, out.slice(-8000));
-    assert.match(out, /No issues found/);
+    const cases = /(\d+) generated, (\d+) passed\s*$/m.exec(out);
+    assert.ok(cases, `no test-case summary in:\n${out.slice(-4000)}`);
+    assert.equal(cases[1], cases[2], out.slice(-8000));
+    assert.doesNotMatch(out, /unique failures?|errored/i, out.slice(-8000));
   },
 );
