@@ -93,6 +93,23 @@ describe('HTTP end to end: ingest → aggregate → query', () => {
       assert.equal(us.count, oracle.count(ad, first, last + MINUTE, ['US']), `${ad} US`);
     }
     assert.ok(checked > 500);
+
+    // SPEC §3 defaults: `to` is the end of the last closed minute (as for popular_ads), `from`
+    // one minute before it; with `from` alone the answer is the final count since `from`
+    const top = await getJson<{ to: string }>(`${s.base}/v1/ads/popular_ads`);
+    const ad = oracle.ads[0]!;
+    const def = await getJson<{ count: number; from: string; to: string }>(
+      `${s.base}/v1/ads/${ad}/aggregated_count`,
+    );
+    assert.equal(def.to, top.to);
+    assert.equal(Date.parse(def.from), Date.parse(def.to) - MINUTE);
+    assert.equal(def.count, oracle.count(ad, Date.parse(def.from), Date.parse(def.to)));
+    const since = await getJson<{ count: number; to: string }>(
+      `${s.base}/v1/ads/${ad}/aggregated_count?from=${iso(first)}`,
+    );
+    assert.equal(since.to, top.to);
+    assert.ok(since.count > 0);
+    assert.equal(since.count, oracle.count(ad, first, Date.parse(top.to)));
   });
 
   test('popular_ads: windows 1, 5 and 60, with and without a country filter', async () => {

@@ -13,14 +13,14 @@ interface RangeFlags {
 function adRangeCommand(
   query: Command,
   name: 'count' | 'timeseries',
-  what: { description: string; defaultSpan: string },
+  what: { description: string; defaultSpan: string; defaultTo: string },
   program: Command,
 ): void {
   query
     .command(`${name} <ad_id>`)
     .description(what.description)
     .option('--from <time>', `ISO-8601 or epoch ms (default: to − ${what.defaultSpan})`)
-    .option('--to <time>', 'ISO-8601 or epoch ms (default: now)')
+    .option('--to <time>', `ISO-8601 or epoch ms (default: ${what.defaultTo})`)
     .option('--filter <filter>', 'a named filter or an expression such as country=US,CA')
     .action(async (adId: string, opts: RangeFlags) => {
       printJson(await withQuery(commandContext(program), (q) => q[name](adId, opts)));
@@ -33,7 +33,11 @@ export function registerQuery(program: Command): void {
   adRangeCommand(
     query,
     'count',
-    { description: 'clicks of one ad over the minutes from ≤ m < to', defaultSpan: '1 min' },
+    {
+      description: 'clicks of one ad over the minutes from ≤ m < to',
+      defaultSpan: '1 min',
+      defaultTo: 'the end of the last closed minute',
+    },
     program,
   );
   query
@@ -49,7 +53,7 @@ export function registerQuery(program: Command): void {
   adRangeCommand(
     query,
     'timeseries',
-    { description: 'per-minute counts of one ad', defaultSpan: '60 min' },
+    { description: 'per-minute counts of one ad', defaultSpan: '60 min', defaultTo: 'now' },
     program,
   );
 }

@@ -108,7 +108,9 @@ const filter = Type.Optional(
 export const RangeQuerySchema = Type.Object(
   {
     from: time('first minute counted (inclusive); default `to` − 1 min (timeseries: − 60 min)'),
-    to: time('end of the range (exclusive); default now'),
+    to: time(
+      'end of the range (exclusive); default the end of the last closed minute (timeseries: now)',
+    ),
     filter,
   },
   { additionalProperties: false },

@@ -74,15 +74,18 @@ export interface TimeRange {
   to: number;
 }
 
-/** `to` defaults to now, `from` to `to` − `defaultMinutes` (1); ranges are half-open on minute starts. */
+/**
+ * `to` defaults to `defaultTo` (the caller's choice: the end of the last closed minute, or now),
+ * `from` to `to` − `defaultMinutes` (1); ranges are half-open on minute starts.
+ */
 export function parseRange(
   fromRaw: string | undefined,
   toRaw: string | undefined,
-  now: number,
+  defaultTo: number,
   maxMinutes: number,
   defaultMinutes = 1,
 ): TimeRange {
-  const to = parseTime('to', toRaw) ?? now;
+  const to = parseTime('to', toRaw) ?? defaultTo;
   const from = parseTime('from', fromRaw) ?? to - defaultMinutes * MINUTE_MS;
   if (from > to) throw bad('from', `must not be after to (${new Date(to).toISOString()})`);
   if (to - from > maxMinutes * MINUTE_MS) {

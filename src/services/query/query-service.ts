@@ -76,7 +76,8 @@ export class QueryService {
 
   async count(adIdRaw: string | undefined, q: CountQuery) {
     const adId = parseAdId(adIdRaw);
-    const { from, to } = parseRange(q.from, q.to, this.o.clock.now(), MAX_RANGE_MINUTES);
+    // SPEC §3: by default the last closed minute, so that the default answer is a final count
+    const { from, to } = parseRange(q.from, q.to, this.closedUpTo(), MAX_RANGE_MINUTES);
     const f = this.resolveFilter(q.filter);
     const count = f.raw
       ? await this.requireRaw(from, to, 'from').count(adId, from, to, f.raw)

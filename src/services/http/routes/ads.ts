@@ -52,7 +52,7 @@ export async function adsRoutes(scope: FastifyInstance, deps: HttpDeps): Promise
       route: 'aggregated_count',
       summary: 'Clicks of one ad over a range of minutes',
       description:
-        'Counts the minutes from ≤ m < to (a minute is identified by its start). Defaults: to = now, from = to − 1 min.',
+        'Counts the minutes from ≤ m < to (a minute is identified by its start). Defaults: to = the end of the last minute the watermark has closed (as for popular_ads), from = to − 1 min, so that the default answer is a final count.',
       response: CountResponseSchema,
       answer: deps.query.count.bind(deps.query),
     },
