@@ -60,3 +60,19 @@ export async function headMatches(fh: FileHandle, fp: Fingerprint): Promise<bool
   const n = await readFully(fh, buf, fp.length, 0);
   return n === fp.length && hashOf(buf) === fp.hash;
 }
+
+/** Whether two open files hold the same `length` bytes at `position` (both that long). */
+export async function sameBytesAt(
+  a: FileHandle,
+  b: FileHandle,
+  position: number,
+  length: number,
+): Promise<boolean> {
+  const x = new Uint8Array(length);
+  const y = new Uint8Array(length);
+  const [n, m] = await Promise.all([
+    readFully(a, x, length, position),
+    readFully(b, y, length, position),
+  ]);
+  return n === length && m === length && Buffer.compare(x, y) === 0;
+}
