@@ -39,6 +39,7 @@ import {
   FINGERPRINT_BYTES,
   fingerprintOf,
   headMatches,
+  headOf,
   identityKey,
   readFully,
   sameBytesAt,
@@ -400,9 +401,9 @@ export class LogWatcher {
    */
   private async copyOfFollowed(o: Opened): Promise<FollowedFile | undefined> {
     if (o.size === 0) return undefined;
+    const begins = await headOf(o.fh, o.size);
     for (const x of this.files.values()) {
-      if (x.copyOf !== undefined || x.fingerprint.length === 0) continue;
-      if (o.size < x.fingerprint.length || !(await headMatches(o.fh, x.fingerprint))) continue;
+      if (x.copyOf !== undefined || x.fingerprint.length === 0 || !begins(x.fingerprint)) continue;
       if (await this.isCopyOf(o.fh, o.size, x)) return x;
     }
     return undefined;
