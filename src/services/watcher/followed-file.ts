@@ -119,13 +119,21 @@ export async function positionAtEnd(
   for (let at = 0; at < size;) {
     const n = await readFully(fh, buf, Math.min(buf.length, size - at), at);
     if (n === 0) break;
-    for (let i = 0; i < n; i++) {
-      const b = buf[i]!;
-      if (b === 10) {
+    const bytes = buf.subarray(0, n);
+    for (let i = 0; i < n;) {
+      let nl = bytes.indexOf(10, i);
+      if (nl < 0) nl = n;
+      // a line is a record once it has a byte other than blanks: usually its first one
+      for (let j = i; !content && j < nl; j++) {
+        const b = bytes[j]!;
+        if (b !== 32 && b !== 9 && b !== 13) content = true;
+      }
+      if (nl < n) {
         line++;
         if (content) record++;
         content = false;
-      } else if (b !== 32 && b !== 9 && b !== 13) content = true;
+      }
+      i = nl + 1;
     }
     at += n;
   }
