@@ -14,6 +14,8 @@ export class FollowedFile {
   size: number;
   /** the size at which the unread rest was one unfinished line: wait until it grows */
   waitingAt = -1;
+  /** a read found the first bytes changed: the next scan checks for a truncation */
+  headChanged = false;
   /** no longer under any watched name (renamed or deleted away): finish it, then forget it */
   rotated = false;
   /** rotated away by deletion: `path` is the name it had */

@@ -414,11 +414,12 @@ export class LogWatcher {
    * longer begins with its fingerprinted bytes (truncated: its refresh decides).
    */
   private async isCopyOf(fh: FileHandle, size: number, x: FollowedFile): Promise<boolean> {
-    if (!(await headMatches(x.fh, x.fingerprint))) return true;
     const xSize = Number((await x.fh.stat()).size);
-    if (xSize < size) return false;
     const tail = Math.min(size, COPY_CHECK_BYTES);
-    return sameBytesAt(fh, x.fh, size - tail, tail);
+    if (xSize >= size && (await sameBytesAt(fh, x.fh, size - tail, tail))) return true;
+    // not a prefix of `x` as it is now: because `x` was truncated (checked last, so that a
+    // truncation in the middle of the comparison is seen), or because it is no copy of it
+    return !(await headMatches(x.fh, x.fingerprint));
   }
 
   /**
@@ -526,16 +527,23 @@ export class LogWatcher {
       await this.refreshCopy(f, size, now);
       return;
     }
-    if (size < f.read.offset || (size !== f.size && !(await headMatches(f.fh, f.fingerprint)))) {
+    const check = size !== f.size || f.headChanged;
+    f.headChanged = false;
+    if (size < f.read.offset || (check && !(await headMatches(f.fh, f.fingerprint)))) {
       this.o.logger.info(
         { path: f.path, size, offset: f.read.offset },
         'watch: file truncated (copy-truncate); reading it again from its start',
       );
       this.o.metrics?.watchRotations.inc({ kind: 'truncated' });
+      // the new content's first bytes at once: looking for the copy takes a while, and the
+      // file may be written (or even truncated again) meanwhile
+      const fp = await fingerprintOf(f.fh, size);
       await this.continueInCopy(f.key, f.path, f.fingerprint, f.durable, now);
-      f.restart(await fingerprintOf(f.fh, size));
+      f.restart(fp);
       this.dirty = true;
     }
+    // smaller than where an unfinished line was waited for: that wait no longer holds
+    if (size < f.waitingAt) f.waitingAt = -1;
     if (size !== f.size) {
       f.size = size;
       f.lastChangeAt = now;
@@ -635,8 +643,12 @@ export class LogWatcher {
       f.waitingAt = f.size;
       return;
     }
-    if (n === 0) {
-      f.waitingAt = f.size; // shrunk since the scan: the next scan sees the truncation
+    if (n === 0 || !(await headMatches(f.fh, f.fingerprint))) {
+      // truncated since the scan (copy-truncate), perhaps written again: what was read may be
+      // the new content at the old offset. Nothing is sent; the next scan sees the truncation
+      // and reads the rest from the copy
+      f.waitingAt = f.size;
+      f.headChanged = true;
       return;
     }
     const bytes = this.buf.subarray(0, n);
