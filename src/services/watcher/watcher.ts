@@ -15,6 +15,9 @@
  * - positions are kept per file identity (dev + inode, and a fingerprint of the first bytes
  *   for inode reuse across restarts), so a renamed file is followed under its new name and
  *   finished to its end through the open handle before it is forgotten;
+ * - a file truncated in place (copy-truncate) goes on in its copy from the position read (the
+ *   copy: same directory, same fingerprinted first bytes, at least that long), and a copy
+ *   under a watched name is known as one (first and last bytes) and never read from byte 0;
  * - the checkpoint records only positions whose lines (and dead letters) the sink has made
  *   durable, so after a crash reading resumes at or before the first line not yet durable:
  *   nothing is skipped, and what is sent again is absorbed by dedup.
@@ -111,6 +114,9 @@ const ASSUMED_LINE_BYTES = 150;
 const MAX_BACKOFF_MS = 30_000;
 /** the last bytes of a candidate copy compared with its original at the same offset */
 const COPY_CHECK_BYTES = 4_096;
+const TRANSIENT_ERRNO = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EAGAIN', 'EBUSY', 'EMFILE', 'ENFILE']);
+
+const previewDecoder = new TextDecoder('utf-8');
 
 /** a file opened, not followed yet */
 interface Opened {
@@ -118,9 +124,6 @@ interface Opened {
   key: string;
   size: number;
 }
-const TRANSIENT_ERRNO = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EAGAIN', 'EBUSY', 'EMFILE', 'ENFILE']);
-
-const previewDecoder = new TextDecoder('utf-8');
 
 export class LogWatcher {
   private readonly patterns: Pattern[];
