@@ -54,6 +54,13 @@ if (!process.env.TALLY_SKIP_LINT) {
 await run('bash', ['scripts/ensure-chromium.sh']);
 const only = process.env.TALLY_TEST_ONLY;
 const files = testFiles(join('dist', 'test')).filter((f) => !only || f.includes(only));
+if (files.length === 0) {
+  // a narrowing that matches nothing must not pass as a green run (nor run something else)
+  console.error(
+    `\n✗ TALLY_TEST_ONLY=${JSON.stringify(only)} matches no test file under dist/test: nothing was run`,
+  );
+  process.exit(1);
+}
 if (files.some((f) => f.includes(`${sep}distributed${sep}`))) {
   const began = Date.now();
   try {

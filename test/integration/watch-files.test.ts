@@ -41,7 +41,7 @@ type Op =
   | { kind: 'append'; file: number; lines: number; cuts: number[] }
   | { kind: 'partial'; file: number }
   | { kind: 'rename'; file: number; tail: 'none' | 'line' | 'unterminated'; remove: boolean }
-  | { kind: 'truncate'; file: number }
+  | { kind: 'truncate'; file: number; caughtUp: boolean; named: boolean }
   | { kind: 'long'; file: number };
 
 const file = fc.integer({ min: 0, max: 2 });
@@ -65,7 +65,15 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
       remove: fc.boolean(),
     }),
   },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('truncate' as const), file }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('truncate' as const),
+      file,
+      caughtUp: fc.boolean(),
+      named: fc.boolean(),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('long' as const), file }) },
 );
 
@@ -215,14 +223,31 @@ class Scenario {
       case 'truncate': {
         if (!existsSync(path)) return;
         const id = this.ident(op.file);
-        // copy-truncate at a line boundary, once the watcher has caught up with the file
-        await waitFor(
-          `${path} caught up`,
-          () => this.followed(path)?.offset === statSync(path).size,
-        );
-        copyFileSync(path, `${path}.copy${++this.rotations}`);
+        // copy-truncate at a line boundary, sometimes once the watcher has caught up with the
+        // file, else with lines it has not read yet (they are read from the copy); the copy's
+        // name matches the glob or not
+        if (op.caughtUp) {
+          await waitFor(
+            `${path} caught up`,
+            () => this.followed(path)?.offset === statSync(path).size,
+          );
+        } else {
+          // looked at since its last change (two copy-truncates before the watcher looks again
+          // lose the content between them; a file empty at its last look has no fingerprint)
+          if (statSync(path).size === 0) return;
+          await waitFor(
+            `${path} looked at`,
+            () => this.followed(path)?.size === statSync(path).size,
+          );
+        }
+        const n = ++this.rotations;
+        const copy = op.named
+          ? join(this.logs, `${'abc'[op.file]}-copy${n}.log`)
+          : `${path}.copy${n}`;
+        copyFileSync(path, copy);
         truncateSync(path, 0);
-        id.lines = 0;
+        id.names.add(copy);
+        this.current.set(op.file, { names: new Set([path]), lines: 0 });
         return;
       }
     }

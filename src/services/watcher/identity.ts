@@ -60,3 +60,38 @@ export async function headMatches(fh: FileHandle, fp: Fingerprint): Promise<bool
   const n = await readFully(fh, buf, fp.length, 0);
   return n === fp.length && hashOf(buf) === fp.hash;
 }
+
+/**
+ * The head of one open file read once, to be compared with many fingerprints (a new file
+ * against every followed one): one read, one hash per fingerprint length.
+ */
+export async function headOf(fh: FileHandle, size: number): Promise<(fp: Fingerprint) => boolean> {
+  const buf = new Uint8Array(Math.min(size, FINGERPRINT_BYTES));
+  const n = await readFully(fh, buf, buf.length, 0);
+  const hashes = new Map<number, string>();
+  return (fp) => {
+    if (fp.length > n) return false;
+    let h = hashes.get(fp.length);
+    if (h === undefined) {
+      h = hashOf(buf.subarray(0, fp.length));
+      hashes.set(fp.length, h);
+    }
+    return h === fp.hash;
+  };
+}
+
+/** Whether two open files hold the same `length` bytes at `position` (both that long). */
+export async function sameBytesAt(
+  a: FileHandle,
+  b: FileHandle,
+  position: number,
+  length: number,
+): Promise<boolean> {
+  const x = new Uint8Array(length);
+  const y = new Uint8Array(length);
+  const [n, m] = await Promise.all([
+    readFully(a, x, length, position),
+    readFully(b, y, length, position),
+  ]);
+  return n === length && m === length && Buffer.compare(x, y) === 0;
+}

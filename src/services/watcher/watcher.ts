@@ -15,11 +15,14 @@
  * - positions are kept per file identity (dev + inode, and a fingerprint of the first bytes
  *   for inode reuse across restarts), so a renamed file is followed under its new name and
  *   finished to its end through the open handle before it is forgotten;
+ * - a file truncated in place (copy-truncate) goes on in its copy from the position read (the
+ *   copy: same directory, same fingerprinted first bytes, at least that long), and a copy
+ *   under a watched name is known as one (first and last bytes) and never read from byte 0;
  * - the checkpoint records only positions whose lines (and dead letters) the sink has made
  *   durable, so after a crash reading resumes at or before the first line not yet durable:
  *   nothing is skipped, and what is sent again is absorbed by dedup.
  */
-import { readdir, open, stat } from 'node:fs/promises';
+import { readdir, open, stat, type FileHandle } from 'node:fs/promises';
 import type { BigIntStats } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { isTallyError } from '../../core/errors.js';
@@ -34,13 +37,16 @@ import {
   type CheckpointStore,
   type Position,
 } from './checkpoint.js';
-import { FollowedFile } from './followed-file.js';
+import { FollowedFile, positionAtEnd } from './followed-file.js';
 import {
   FINGERPRINT_BYTES,
   fingerprintOf,
   headMatches,
+  headOf,
   identityKey,
   readFully,
+  sameBytesAt,
+  type Fingerprint,
 } from './identity.js';
 import type { LineSink } from './line-sink.js';
 import { DirWakeups, expandPatterns, parsePattern, type Pattern } from './patterns.js';
@@ -74,6 +80,8 @@ export interface WatchedFileStatus {
   rotated: boolean;
   /** deleted while followed: finished through the open handle; `path` is its last name */
   deleted: boolean;
+  /** a copy of this followed file (copy-truncate), not read: its lines are that file's */
+  copyOf: string | null;
   size: number;
   /** bytes durable downstream */
   offset: number;
@@ -104,15 +112,26 @@ const PREVIEW_BYTES = 1_024;
 /** the mean line length assumed before any line was sent (a click is ~100–200 bytes) */
 const ASSUMED_LINE_BYTES = 150;
 const MAX_BACKOFF_MS = 30_000;
+/** the last bytes of a candidate copy compared with its original at the same offset */
+const COPY_CHECK_BYTES = 4_096;
 const TRANSIENT_ERRNO = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EAGAIN', 'EBUSY', 'EMFILE', 'ENFILE']);
 
 const previewDecoder = new TextDecoder('utf-8');
+
+/** a file opened, not followed yet */
+interface Opened {
+  fh: FileHandle;
+  key: string;
+  size: number;
+}
 
 export class LogWatcher {
   private readonly patterns: Pattern[];
   private readonly files = new Map<string, FollowedFile>();
   /** checkpoint entries of files not followed now (not found yet, or not watched this run) */
   private readonly saved = new Map<string, CheckpointEntry>();
+  /** the files under a watched name at the last scan: identity → name */
+  private named = new Map<string, string>();
   private readonly buf: Uint8Array;
   private readonly wakeups: DirWakeups;
   private readonly inflight = new Set<Promise<void>>();
@@ -169,13 +188,14 @@ export class LogWatcher {
     const files: WatchedFileStatus[] = [];
     let behind = 0;
     for (const f of this.files.values()) {
-      const b = Math.max(0, f.size - f.durable.offset);
+      const b = behindOf(f);
       behind += b;
       files.push({
         path: f.path,
         identity: f.key,
         rotated: f.rotated,
         deleted: f.deleted,
+        copyOf: f.copyOf === undefined ? null : (this.files.get(f.copyOf)?.path ?? f.copyOf),
         size: f.size,
         offset: f.durable.offset,
         lines: f.durable.line,
@@ -256,7 +276,8 @@ export class LogWatcher {
 
   private async scan(first: boolean): Promise<void> {
     const now = this.o.clock.now();
-    const present = new Set<string>();
+    // every file under a watched name now, by identity
+    const named = new Map<string, string>();
     for (const path of await expandPatterns(this.patterns)) {
       let st: BigIntStats;
       try {
@@ -266,13 +287,12 @@ export class LogWatcher {
       }
       if (!st.isFile()) continue;
       const key = identityKey(st);
-      if (present.has(key)) continue; // a hard link, or two patterns naming one file
-      present.add(key);
+      if (!named.has(key)) named.set(key, path); // else a hard link, or two patterns naming one file
+    }
+    this.named = named;
+    for (const [key, path] of named) {
       const f = this.files.get(key);
-      if (f === undefined) {
-        await this.follow(path, now);
-        continue;
-      }
+      if (f === undefined) continue;
       if (f.path !== path) {
         this.o.logger.info({ from: f.path, to: path }, 'watch: file renamed; still following it');
         f.path = path;
@@ -284,16 +304,23 @@ export class LogWatcher {
         f.flushTail = false;
       }
     }
+    // files of the checkpoint first: the copy of one truncated while the watcher was stopped
+    // is then known as its continuation before it could be taken for a new file
+    for (const [key, path] of named) {
+      if (!this.files.has(key) && this.saved.has(key)) await this.follow(path, now);
+    }
     if (first) await this.resumeRotatedWhileStopped();
-    for (const f of [...this.files.values()]) await this.refresh(f, present.has(f.key), now);
+    // truncation first too: a copy that appeared with it continues the file
+    for (const f of [...this.files.values()]) await this.refresh(f, named.has(f.key), now);
+    for (const [key, path] of named) if (!this.files.has(key)) await this.follow(path, now);
     const dirs = new Set(this.patterns.map((p) => p.base));
     for (const f of this.files.values()) dirs.add(dirname(f.path));
     this.wakeups.update(dirs);
     this.updateGauges();
   }
 
-  /** Opens a file found under a watched name; resumes it from the checkpoint if it is known. */
-  private async follow(path: string, now: number): Promise<FollowedFile | undefined> {
+  /** Opens a file that is not followed yet; undefined when it is gone or not a regular file. */
+  private async openNew(path: string): Promise<Opened | undefined> {
     let fh;
     try {
       fh = await open(path, 'r');
@@ -308,31 +335,163 @@ export class LogWatcher {
         await fh.close();
         return undefined;
       }
-      const size = Number(st.size);
-      let from: Position = START;
-      const saved = this.saved.get(key);
-      if (saved !== undefined) {
-        this.saved.delete(key);
-        this.dirty = true;
-        if (!(await headMatches(fh, saved.fingerprint))) {
-          this.o.logger.info(
-            { path, was: saved.path },
-            'watch: a new file has the inode of one followed before; reading it from its start',
-          );
-        } else if (size < saved.position.offset) {
-          this.o.logger.info(
-            { path, size, offset: saved.position.offset },
-            'watch: file truncated while the watcher was stopped; reading it from its start',
-          );
-        } else from = saved.position;
-      }
-      const f = new FollowedFile(fh, key, path, await fingerprintOf(fh, size), from, size, now);
-      this.files.set(key, f);
-      this.o.logger.info({ path, offset: from.offset, line: from.line + 1 }, 'watch: following');
-      return f;
+      return { fh, key, size: Number(st.size) };
     } catch (e) {
       await fh.close().catch(() => undefined);
       throw e;
+    }
+  }
+
+  private async adopt(o: Opened, path: string, from: Position, now: number) {
+    try {
+      const fp = await fingerprintOf(o.fh, o.size);
+      const f = new FollowedFile(o.fh, o.key, path, fp, from, o.size, now);
+      this.files.set(o.key, f);
+      this.dirty = true;
+      return f;
+    } catch (e) {
+      await o.fh.close().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /** Opens a file found under a watched name; resumes it from the checkpoint if it is known. */
+  private async follow(path: string, now: number): Promise<FollowedFile | undefined> {
+    const o = await this.openNew(path);
+    if (o === undefined) return undefined;
+    let from: Position = START;
+    let copyOf: FollowedFile | undefined;
+    try {
+      const saved = this.saved.get(o.key);
+      if (saved !== undefined) {
+        this.saved.delete(o.key);
+        this.dirty = true;
+        const same = await headMatches(o.fh, saved.fingerprint);
+        if (same && o.size >= saved.position.offset) from = saved.position;
+        else {
+          this.o.logger.info(
+            { path, was: saved.path, size: o.size, offset: saved.position.offset },
+            same
+              ? 'watch: file truncated while the watcher was stopped; reading it from its start'
+              : 'watch: the file at a followed inode has other first bytes (truncated, or another file); reading it from its start',
+          );
+          // truncated in place (copy-truncate): the lines after the position are in the copy
+          await this.continueInCopy(o.key, saved.path, saved.fingerprint, saved.position, now);
+        }
+      } else copyOf = await this.copyOfFollowed(o);
+    } catch (e) {
+      await o.fh.close().catch(() => undefined);
+      throw e;
+    }
+    const f = await this.adopt(o, path, from, now);
+    if (copyOf !== undefined) {
+      f.copyOf = copyOf.key;
+      this.o.logger.info(
+        { path, of: copyOf.path },
+        'watch: a copy of a followed file (copy-truncate); not read unless that file is truncated',
+      );
+    } else {
+      this.o.logger.info({ path, offset: from.offset, line: from.line + 1 }, 'watch: following');
+    }
+    return f;
+  }
+
+  /**
+   * The followed file that the new file `o` is a copy of, if any: it begins with that file's
+   * fingerprinted bytes and its last bytes are that file's at the same offset (a copy being
+   * made is a copy too), or that file has just been truncated. A file that later turns out to
+   * be no copy (it grows past the original, or its bytes differ) is read from its start.
+   */
+  private async copyOfFollowed(o: Opened): Promise<FollowedFile | undefined> {
+    if (o.size === 0) return undefined;
+    const begins = await headOf(o.fh, o.size);
+    for (const x of this.files.values()) {
+      if (x.copyOf !== undefined || x.fingerprint.length === 0 || !begins(x.fingerprint)) continue;
+      if (await this.isCopyOf(o.fh, o.size, x)) return x;
+    }
+    return undefined;
+  }
+
+  /**
+   * Whether `size` bytes of `fh` are a copy of the start of `x`; also true while `x` no
+   * longer begins with its fingerprinted bytes (truncated: its refresh decides).
+   */
+  private async isCopyOf(fh: FileHandle, size: number, x: FollowedFile): Promise<boolean> {
+    const xSize = Number((await x.fh.stat()).size);
+    const tail = Math.min(size, COPY_CHECK_BYTES);
+    if (xSize >= size && (await sameBytesAt(fh, x.fh, size - tail, tail))) return true;
+    // not a prefix of `x` as it is now: because `x` was truncated (checked last, so that a
+    // truncation in the middle of the comparison is seen), or because it is no copy of it
+    return !(await headMatches(x.fh, x.fingerprint));
+  }
+
+  /**
+   * `key` (last named `path`) was truncated in place at durable position `pos`: copy-truncate.
+   * The copy is in the same directory, begins with the fingerprinted bytes and is at least
+   * `pos.offset` long: reading goes on there from `pos` (the lines written after the last
+   * read and before the copy are only there), whether or not a watched name matches it. Any
+   * other copy (shorter, or a second one) is a prefix of what was read: it is not read again.
+   */
+  private async continueInCopy(
+    key: string,
+    path: string,
+    fp: Fingerprint,
+    pos: Position,
+    now: number,
+  ): Promise<void> {
+    if (fp.length === 0) return; // nothing was there to recognise a copy by
+    const found: Array<{ path: string; size: number; f?: FollowedFile; o?: Opened }> = [];
+    for (const f of this.files.values()) {
+      if (f.copyOf === key) found.push({ path: f.path, size: Number((await f.fh.stat()).size), f });
+    }
+    const dir = dirname(path);
+    let names: string[] = [];
+    try {
+      names = await readdir(dir);
+    } catch {
+      // the directory is gone: so is any copy
+    }
+    for (const name of names) {
+      const p = join(dir, name);
+      let st: BigIntStats;
+      try {
+        st = await stat(p, { bigint: true });
+      } catch {
+        continue;
+      }
+      const k = identityKey(st);
+      if (!st.isFile() || k === key || this.files.has(k) || this.saved.has(k)) continue;
+      if (Number(st.size) < fp.length) continue;
+      const o = await this.openNew(p);
+      if (o === undefined) continue;
+      if (await headMatches(o.fh, fp)) found.push({ path: p, size: o.size, o });
+      else await o.fh.close();
+    }
+    found.sort((a, b) => b.size - a.size);
+    const [best] = found;
+    for (const c of found) {
+      const isBest = c === best && c.size >= pos.offset;
+      const f =
+        c.f ??
+        (isBest || this.named.has(c.o!.key)
+          ? await this.adopt(c.o!, c.path, START, now)
+          : undefined);
+      if (f === undefined) {
+        await c.o!.fh.close();
+        continue;
+      }
+      if (isBest) {
+        f.resumeAt(pos);
+        f.rotated = !this.named.has(f.key);
+        this.o.logger.info(
+          { path: f.path, of: path, offset: pos.offset, line: pos.line + 1 },
+          'watch: truncated in place (copy-truncate); reading the rest from its copy',
+        );
+      } else {
+        // a prefix of what was read: followed at its end, so that it is not read from 0
+        f.resumeAt(await positionAtEnd(f.fh, Number((await f.fh.stat()).size), this.buf));
+      }
+      this.dirty = true;
     }
   }
 
@@ -365,16 +524,29 @@ export class LogWatcher {
   }
 
   private async refresh(f: FollowedFile, isPresent: boolean, now: number): Promise<void> {
+    if (!this.files.has(f.key)) return; // finished meanwhile
     const size = Number((await f.fh.stat()).size);
-    if (size < f.read.offset || (size !== f.size && !(await headMatches(f.fh, f.fingerprint)))) {
+    if (f.copyOf !== undefined) {
+      await this.refreshCopy(f, size, now);
+      return;
+    }
+    const check = size !== f.size || f.headChanged;
+    f.headChanged = false;
+    if (size < f.read.offset || (check && !(await headMatches(f.fh, f.fingerprint)))) {
       this.o.logger.info(
         { path: f.path, size, offset: f.read.offset },
         'watch: file truncated (copy-truncate); reading it again from its start',
       );
       this.o.metrics?.watchRotations.inc({ kind: 'truncated' });
-      f.restart(await fingerprintOf(f.fh, size));
+      // the new content's first bytes at once: looking for the copy takes a while, and the
+      // file may be written (or even truncated again) meanwhile
+      const fp = await fingerprintOf(f.fh, size);
+      await this.continueInCopy(f.key, f.path, f.fingerprint, f.durable, now);
+      f.restart(fp);
       this.dirty = true;
     }
+    // smaller than where an unfinished line was waited for: that wait no longer holds
+    if (size < f.waitingAt) f.waitingAt = -1;
     if (size !== f.size) {
       f.size = size;
       f.lastChangeAt = now;
@@ -404,6 +576,24 @@ export class LogWatcher {
       this.dirty = true;
       this.o.logger.info({ path: f.path, lines: f.durable.line }, 'watch: rotated file finished');
     }
+  }
+
+  /** A copy not read: still one while its original is followed and it stays a copy of it. */
+  private async refreshCopy(f: FollowedFile, size: number, now: number): Promise<void> {
+    f.size = size;
+    const x = f.copyOf === undefined ? undefined : this.files.get(f.copyOf);
+    if (x === undefined || x.rotated) {
+      // the original was read to its end (or is being): the copy holds nothing else
+      f.resumeAt(await positionAtEnd(f.fh, size, this.buf));
+      this.dirty = true;
+      return;
+    }
+    if (await this.isCopyOf(f.fh, size, x)) return;
+    this.o.logger.info({ path: f.path, of: x.path }, 'watch: not a copy after all; reading it');
+    f.resumeAt(START);
+    f.fingerprint = await fingerprintOf(f.fh, size);
+    f.lastChangeAt = now;
+    this.dirty = true;
   }
 
   // ---- pump: read whole lines, send, track durability ------------------------------------
@@ -456,8 +646,12 @@ export class LogWatcher {
       f.waitingAt = f.size;
       return;
     }
-    if (n === 0) {
-      f.waitingAt = f.size; // shrunk since the scan: the next scan sees the truncation
+    if (n === 0 || !(await headMatches(f.fh, f.fingerprint))) {
+      // truncated since the scan (copy-truncate), perhaps written again: what was read may be
+      // the new content at the old offset. Nothing is sent; the next scan sees the truncation
+      // and reads the rest from the copy
+      f.waitingAt = f.size;
+      f.headChanged = true;
       return;
     }
     const bytes = this.buf.subarray(0, n);
@@ -572,7 +766,9 @@ export class LogWatcher {
   private async writeCheckpoint(): Promise<void> {
     if (!this.dirty) return;
     this.dirty = false;
-    const entries = [...[...this.files.values()].map((f) => f.entry()), ...this.saved.values()];
+    // a copy not read is recognised again after a restart: it has no position of its own
+    const followed = [...this.files.values()].filter((f) => f.copyOf === undefined);
+    const entries = [...followed.map((f) => f.entry()), ...this.saved.values()];
     try {
       await this.o.checkpoint.save(encodeCheckpoint(entries));
       this.checkpointAt = this.o.clock.now();
@@ -586,11 +782,16 @@ export class LogWatcher {
     const m = this.o.metrics;
     if (m === undefined) return;
     let behind = 0;
-    for (const f of this.files.values()) behind += Math.max(0, f.size - f.durable.offset);
+    for (const f of this.files.values()) behind += behindOf(f);
     m.watchFiles.set(this.files.size);
     m.watchBytesBehind.set(behind);
     m.watchLinesBehind.set(Math.ceil(behind / this.meanLineBytes()));
   }
+}
+
+/** Bytes of `f` not durable downstream yet (none in a copy that is not read). */
+function behindOf(f: FollowedFile): number {
+  return f.copyOf === undefined ? Math.max(0, f.size - f.durable.offset) : 0;
 }
 
 /** The name under which the file `key` ("dev:ino") is in `dir`, if it is there. */
