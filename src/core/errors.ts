@@ -6,6 +6,10 @@ export const ERROR_CODES = {
   // a click event that fails validation (SPEC §1); `field` names the offending field
   TALLY_EVENT_NOT_OBJECT: { retryable: false, summary: 'the record is not a JSON object' },
   TALLY_EVENT_MALFORMED_JSON: { retryable: false, summary: 'the record is not valid JSON' },
+  TALLY_EVENT_INVALID_UTF8: {
+    retryable: false,
+    summary: 'the record holds bytes that are not UTF-8 (the message names the byte and field)',
+  },
   TALLY_FIELD_MISSING: { retryable: false, summary: 'a required field is absent' },
   TALLY_FIELD_TYPE: { retryable: false, summary: 'a field has the wrong JSON type' },
   TALLY_FIELD_FORMAT: { retryable: false, summary: 'a field does not match its format' },

@@ -156,10 +156,47 @@ describe('hostile requests through the HTTP API', () => {
       'TALLY_PAYLOAD_TOO_LARGE',
     ],
     [
-      'invalid UTF-8 bytes',
+      'invalid UTF-8 bytes in a key',
       Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x3a, 0x31, 0x7d]),
       'application/x-ndjson',
       200,
+      'TALLY_EVENT_INVALID_UTF8',
+    ],
+    [
+      'invalid UTF-8 in user_id of a valid click (NDJSON)',
+      Buffer.concat([
+        Buffer.from(click(',"user_id":"u')),
+        Buffer.from([0xc3, 0x28]),
+        Buffer.from('"}'),
+      ]).subarray(0),
+      'application/x-ndjson',
+      200,
+      'TALLY_EVENT_INVALID_UTF8',
+    ],
+    [
+      'invalid UTF-8 in an element of a JSON array',
+      Buffer.concat([
+        Buffer.from(`[${click()},{"ad_id":"ad-1","timestamp":1,"x":"`),
+        Buffer.from([0xed, 0xa0, 0x80]),
+        Buffer.from('"}]'),
+      ]),
+      'application/json',
+      200,
+      'TALLY_EVENT_INVALID_UTF8',
+    ],
+    [
+      'more records than http.maxRecordsPerRequest (NDJSON of {})',
+      '{}\n'.repeat(100_001),
+      'application/x-ndjson',
+      413,
+      'TALLY_PAYLOAD_TOO_LARGE',
+    ],
+    [
+      'more records than http.maxRecordsPerRequest (a JSON array)',
+      `[${Array(100_001).fill('{}').join(',')}]`,
+      'application/json',
+      413,
+      'TALLY_PAYLOAD_TOO_LARGE',
     ],
     [
       'an NDJSON line that is an array',
@@ -181,6 +218,14 @@ describe('hostile requests through the HTTP API', () => {
           res.body.slice(0, 300),
         );
       else assert.equal(body.code, code);
+      if (code === 'TALLY_EVENT_INVALID_UTF8') {
+        // refused, never read as U+FFFD and accepted; the message names the byte
+        assert.equal(res.json<{ accepted: number }>().accepted, name.includes('array') ? 1 : 0);
+        assert.match(res.body, /not valid UTF-8: byte 0x[0-9A-F]{2} at byte \d+/);
+      }
+      if (status === 413 && name.includes('maxRecordsPerRequest')) {
+        assert.match(res.body, /more than 100000 records \(http.maxRecordsPerRequest\)/);
+      }
     });
   }
 

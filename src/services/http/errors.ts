@@ -10,6 +10,7 @@ import { PARAMETER_RULES, type ErrorBody } from './schemas.js';
 export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   TALLY_EVENT_NOT_OBJECT: 400,
   TALLY_EVENT_MALFORMED_JSON: 400,
+  TALLY_EVENT_INVALID_UTF8: 400,
   TALLY_FIELD_MISSING: 400,
   TALLY_FIELD_TYPE: 400,
   TALLY_FIELD_FORMAT: 400,
