@@ -2,7 +2,9 @@
 // Overload against a running `tally start`: many clients post large NDJSON batches at once,
 // for a while, without waiting between refusals, so that more arrives than the disk can make
 // durable. Prints the answers by status, whether every refusal carried Retry-After, and the
-// events acknowledged. Measure the server's peak RSS meanwhile, e.g.:
+// records acknowledged. With `stall` as the fifth argument, each client sends one body but
+// its last byte and holds it until the time is up (slow clients: bodies being read).
+// Measure the server's peak RSS meanwhile, e.g.:
 //
 //   /usr/bin/time -v node bin/tally.js start --data-dir /tmp/ov --port 18091 &
 //   node scripts/overload.mjs http://127.0.0.1:18091 64 4 20   # clients, MiB per body, seconds
@@ -10,8 +12,13 @@
 import { Buffer } from 'node:buffer';
 import { request } from 'node:http';
 
-const [base = 'http://127.0.0.1:18091', clientsArg = '64', mibArg = '4', secondsArg = '20'] =
-  process.argv.slice(2);
+const [
+  base = 'http://127.0.0.1:18091',
+  clientsArg = '64',
+  mibArg = '4',
+  secondsArg = '20',
+  mode = 'spam',
+] = process.argv.slice(2);
 const clients = Number(clientsArg);
 const bodyBytes = Number(mibArg) * 1024 * 1024;
 const until = Date.now() + Number(secondsArg) * 1000;
@@ -47,17 +54,27 @@ function post(payload) {
       },
     );
     req.on('error', (e) => resolve({ status: 0, error: e.code ?? e.message }));
-    req.end(payload);
+    if (mode !== 'stall') {
+      req.end(payload);
+      return;
+    }
+    // a slow client: all but the last byte, then nothing until the time is up
+    req.write(payload.subarray(0, payload.length - 1));
+    setTimeout(() => req.end(payload.subarray(payload.length - 1)), until - Date.now());
   });
 }
 
+// one body for every client, sent again and again: the clients cost little memory, and what is
+// in the log already counts once
+const payload = body(0, 0);
 const statuses = new Map();
 let acked = 0;
 let refusedWithoutRetryAfter = 0;
 await Promise.all(
-  Array.from({ length: clients }, async (_, c) => {
-    for (let n = 0; Date.now() < until; n++) {
-      const a = await post(body(c, n));
+  Array.from({ length: clients }, async () => {
+    // stall: one request each, held open until the time is up
+    for (let n = 0; mode === 'stall' ? n < 1 : Date.now() < until; n++) {
+      const a = await post(payload);
       const key = a.status === 0 ? `error ${a.error}` : String(a.status);
       statuses.set(key, (statuses.get(key) ?? 0) + 1);
       if (a.status === 200) acked += JSON.parse(a.text).accepted;
@@ -71,6 +88,6 @@ console.log(
     bodyBytes,
     answers: Object.fromEntries(statuses),
     refusedWithoutRetryAfter,
-    eventsAcknowledged: acked,
+    recordsAcknowledged: acked,
   }),
 );

@@ -149,6 +149,14 @@ describe('hostile requests through the HTTP API', () => {
     ],
     ['multipart', click(), 'multipart/form-data; boundary=x', 415, 'TALLY_UNSUPPORTED_MEDIA_TYPE'],
     [
+      'a charset other than UTF-8',
+      click(),
+      'application/json; charset=iso-8859-1',
+      415,
+      'TALLY_UNSUPPORTED_MEDIA_TYPE',
+    ],
+    ['charset=UTF-8 (any case, quoted)', click(), 'application/x-ndjson; charset="UTF-8"', 200],
+    [
       'over the body limit',
       'x'.repeat(5 * 1024 * 1024),
       'application/x-ndjson',

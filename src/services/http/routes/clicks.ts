@@ -11,6 +11,15 @@ function declaredBytes(req: FastifyRequest): number {
   return Number.isFinite(n) && n > 0 ? n : 0;
 }
 
+/** The charset a Content-Type names, lower-cased, or undefined when it names none. */
+function charsetOf(contentType: string | undefined): string | undefined {
+  const m = /;\s*charset\s*=\s*"?([^";\s]*)"?/i.exec(contentType ?? '');
+  return m?.[1]?.toLowerCase();
+}
+
+/** Bodies are read as UTF-8: a Content-Type naming another charset is refused, not misread. */
+const UTF8_CHARSETS = new Set(['utf-8', 'utf8', 'us-ascii']);
+
 /**
  * The bytes a request may bring: its Content-Length (fastify refuses a body that differs),
  * or the body limit for a chunked body, whose size is known only once it has arrived.
@@ -61,6 +70,14 @@ export async function clicksRoutes(scope: FastifyInstance, deps: HttpDeps): Prom
         const hasBody = req.headers['transfer-encoding'] !== undefined || declaredBytes(req) > 0;
         if (hasBody && req.headers['content-type'] === undefined) {
           throw unsupportedMediaType(undefined);
+        }
+        const charset = charsetOf(req.headers['content-type']);
+        if (charset !== undefined && !UTF8_CHARSETS.has(charset)) {
+          throw new TallyError(
+            'TALLY_UNSUPPORTED_MEDIA_TYPE',
+            `Content-Type charset "${charset.slice(0, 40)}" is not accepted; send the body as UTF-8 (charset=utf-8, or no charset)`,
+            { field: 'content-type' },
+          );
         }
         // the bytes are held from before the body is read until the answer is sent (or the
         // client is gone): bodies being read count toward maxInflightBytes, so many clients
