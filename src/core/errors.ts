@@ -38,6 +38,14 @@ export const ERROR_CODES = {
     retryable: false,
     summary: 'the body exceeds the configured limit of bytes or of records',
   },
+  TALLY_HEADERS_TOO_LARGE: {
+    retryable: false,
+    summary: 'the request line and headers exceed the 16 KiB the server reads',
+  },
+  TALLY_REQUEST_TIMEOUT: {
+    retryable: false,
+    summary: 'the request did not arrive whole within the time allowed (60 s)',
+  },
   TALLY_NOT_FOUND: { retryable: false, summary: 'no such resource' },
   TALLY_METHOD_NOT_ALLOWED: {
     retryable: false,

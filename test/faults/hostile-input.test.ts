@@ -6,6 +6,7 @@
  * exception out of the core; and arbitrary requests through inject() with no 5xx.
  */
 import assert from 'node:assert/strict';
+import { connect, type AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { BatchEncoder } from '../../src/core/event/encode-batch.js';
@@ -405,5 +406,69 @@ describe('property-based fuzzing of the core (no exception out of it)', () => {
 
   test('10⁶ inputs in all', () => {
     assert.ok(drawn >= 1_000_000, `only ${drawn} inputs drawn`);
+  });
+});
+
+describe('requests the HTTP parser refuses, over a real socket', () => {
+  let t: TestServer;
+  let port: number;
+  before(async () => {
+    t = await openTestServer();
+    await t.server.listen({ host: '127.0.0.1', port: 0 });
+    port = (t.server.server.address() as AddressInfo).port;
+  });
+  after(() => t.close());
+
+  const raw = (text: string) =>
+    new Promise<string>((resolve, reject) => {
+      const s = connect(port, '127.0.0.1', () => s.end(text));
+      let got = '';
+      s.on('data', (d: Buffer) => (got += d.toString()));
+      s.on('close', () => resolve(got));
+      s.on('error', reject);
+    });
+
+  const head = 'POST /v1/clicks HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-ndjson\r\n';
+  const cases: Array<[string, string, number, string, RegExp]> = [
+    [
+      'a Content-Length that is not a number',
+      `${head}Content-Length: abc\r\n\r\n{}`,
+      400,
+      'TALLY_BAD_REQUEST',
+      /not a valid HTTP\/1.1 request: .*Content-Length/i,
+    ],
+    [
+      'broken chunked encoding',
+      `${head}Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n`,
+      400,
+      'TALLY_BAD_REQUEST',
+      /not a valid HTTP\/1.1 request: .*chunk/i,
+    ],
+    [
+      '20 KB of headers',
+      `GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: ${'a'.repeat(20_000)}\r\n\r\n`,
+      431,
+      'TALLY_HEADERS_TOO_LARGE',
+      /16 KiB/,
+    ],
+  ];
+  for (const [name, text, status, code, message] of cases) {
+    test(`${name} → ${status} ${code}, in the JSON error shape`, async () => {
+      const answer = await raw(text);
+      assert.match(answer, new RegExp(`^HTTP/1.1 ${status} `), answer);
+      const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as {
+        code: string;
+        error: string;
+      };
+      assert.equal(body.code, code);
+      assert.match(body.error, message);
+    });
+  }
+
+  test('the server still answers', async () => {
+    assert.match(
+      await raw('GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'),
+      /^HTTP\/1.1 200 /,
+    );
   });
 });
