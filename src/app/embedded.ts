@@ -101,6 +101,7 @@ export async function openEmbedded(
       maxFutureSkewMs: config.aggregation.maxFutureSkewMs,
       maxInflightBytes: config.http.maxInflightBytes,
       maxLagRecords: config.http.maxLagRecords,
+      maxRecordsPerRequest: config.http.maxRecordsPerRequest,
       lag: () => runner.lag(),
       onAppended: () => runner.notify(),
       health,

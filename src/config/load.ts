@@ -35,6 +35,8 @@ const ENV_KEYS: Array<[string, string[], 'string' | 'int' | 'list']> = [
   ['TALLY_COMMIT_INTERVAL_MS', ['aggregation', 'commitIntervalMs'], 'int'],
   ['TALLY_SNAPSHOT_INTERVAL_MS', ['aggregation', 'snapshotIntervalMs'], 'int'],
   ['TALLY_BODY_LIMIT_BYTES', ['http', 'bodyLimitBytes'], 'int'],
+  ['TALLY_MAX_RECORDS_PER_REQUEST', ['http', 'maxRecordsPerRequest'], 'int'],
+  ['TALLY_MAX_INFLIGHT_BYTES', ['http', 'maxInflightBytes'], 'int'],
   ['TALLY_ARCHIVE_INTERVAL_MS', ['archive', 'intervalMs'], 'int'],
   ['TALLY_RETAIN_LOG_MS', ['archive', 'retainLogMs'], 'int'],
   ['TALLY_MAX_LOG_BYTES', ['archive', 'maxLogBytes'], 'int'],

@@ -24,7 +24,10 @@ export const ConfigSchema = Type.Object(
         host: Type.String({ default: '127.0.0.1' }),
         port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
         bodyLimitBytes: Type.Integer({ minimum: 1024, default: 16 * 1024 * 1024 }),
-        /** back-pressure: appends in flight (bytes) before POST /v1/clicks answers 429 */
+        /** records one POST /v1/clicks may hold; more is a 413 naming the limit */
+        maxRecordsPerRequest: Type.Integer({ minimum: 1, default: 100_000 }),
+        /** back-pressure: bytes of requests being read, encoded or made durable before
+         * POST /v1/clicks answers 429 (one request is always let in alone) */
         maxInflightBytes: Type.Integer({ minimum: 1024, default: 256 * 1024 * 1024 }),
         /** back-pressure: records appended but not yet aggregated before ingest answers 503 */
         maxLagRecords: Type.Integer({ minimum: 1, default: 20_000_000 }),

@@ -6,6 +6,10 @@ export const ERROR_CODES = {
   // a click event that fails validation (SPEC §1); `field` names the offending field
   TALLY_EVENT_NOT_OBJECT: { retryable: false, summary: 'the record is not a JSON object' },
   TALLY_EVENT_MALFORMED_JSON: { retryable: false, summary: 'the record is not valid JSON' },
+  TALLY_EVENT_INVALID_UTF8: {
+    retryable: false,
+    summary: 'the record holds bytes that are not UTF-8 (the message names the byte and field)',
+  },
   TALLY_FIELD_MISSING: { retryable: false, summary: 'a required field is absent' },
   TALLY_FIELD_TYPE: { retryable: false, summary: 'a field has the wrong JSON type' },
   TALLY_FIELD_FORMAT: { retryable: false, summary: 'a field does not match its format' },
@@ -33,6 +37,14 @@ export const ERROR_CODES = {
   TALLY_PAYLOAD_TOO_LARGE: {
     retryable: false,
     summary: 'the body exceeds the configured limit of bytes or of records',
+  },
+  TALLY_HEADERS_TOO_LARGE: {
+    retryable: false,
+    summary: 'the request line and headers exceed the 16 KiB the server reads',
+  },
+  TALLY_REQUEST_TIMEOUT: {
+    retryable: false,
+    summary: 'the request did not arrive whole within the time allowed (60 s)',
   },
   TALLY_NOT_FOUND: { retryable: false, summary: 'no such resource' },
   TALLY_METHOD_NOT_ALLOWED: {

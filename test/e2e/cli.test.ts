@@ -213,3 +213,35 @@ describe('tally CLI (embedded)', () => {
     }
   });
 });
+
+describe('tally ingest: bytes that are not UTF-8', () => {
+  const t = tempDir('cli-utf8');
+  after(() => t.cleanup());
+
+  it('refuses the line holding them, naming line, byte and field; the rest is accepted', () => {
+    const dd = ['--data-dir', join(t.dir, 'data')];
+    const file = join(t.dir, 'latin1.ndjson');
+    const at = Date.now() - 10 * MIN;
+    const line = (user: string) => `{"ad_id":"ad-u","timestamp":${at},"user_id":"${user}"}\n`;
+    // "Zoë" written in Latin-1 (0xEB), as a misconfigured logger would
+    writeFileSync(
+      file,
+      Buffer.concat([
+        Buffer.from(line('a')),
+        Buffer.from(line('Zo\u00eb'), 'latin1'),
+        Buffer.from(line('Zo\u00eb'), 'utf8'),
+      ]),
+    );
+    const r = tally([...dd, 'ingest', file]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { accepted: 2, rejected: 1 });
+    const letters = tally([...dd, 'deadletters'])
+      .stdout.trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { error: string; code: string; field?: string });
+    assert.equal(letters.length, 1);
+    assert.equal(letters[0]!.code, 'TALLY_EVENT_INVALID_UTF8');
+    assert.equal(letters[0]!.field, 'user_id');
+    assert.match(letters[0]!.error, /^record 1 \(line 2\): not valid UTF-8: byte 0xEB at byte \d+/);
+  });
+});

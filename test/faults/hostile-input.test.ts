@@ -6,6 +6,7 @@
  * exception out of the core; and arbitrary requests through inject() with no 5xx.
  */
 import assert from 'node:assert/strict';
+import { connect, type AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { BatchEncoder } from '../../src/core/event/encode-batch.js';
@@ -149,6 +150,14 @@ describe('hostile requests through the HTTP API', () => {
     ],
     ['multipart', click(), 'multipart/form-data; boundary=x', 415, 'TALLY_UNSUPPORTED_MEDIA_TYPE'],
     [
+      'a charset other than UTF-8',
+      click(),
+      'application/json; charset=iso-8859-1',
+      415,
+      'TALLY_UNSUPPORTED_MEDIA_TYPE',
+    ],
+    ['charset=UTF-8 (any case, quoted)', click(), 'application/x-ndjson; charset="UTF-8"', 200],
+    [
       'over the body limit',
       'x'.repeat(5 * 1024 * 1024),
       'application/x-ndjson',
@@ -156,10 +165,47 @@ describe('hostile requests through the HTTP API', () => {
       'TALLY_PAYLOAD_TOO_LARGE',
     ],
     [
-      'invalid UTF-8 bytes',
+      'invalid UTF-8 bytes in a key',
       Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x3a, 0x31, 0x7d]),
       'application/x-ndjson',
       200,
+      'TALLY_EVENT_INVALID_UTF8',
+    ],
+    [
+      'invalid UTF-8 in user_id of a valid click (NDJSON)',
+      Buffer.concat([
+        Buffer.from(click(',"user_id":"u')),
+        Buffer.from([0xc3, 0x28]),
+        Buffer.from('"}'),
+      ]).subarray(0),
+      'application/x-ndjson',
+      200,
+      'TALLY_EVENT_INVALID_UTF8',
+    ],
+    [
+      'invalid UTF-8 in an element of a JSON array',
+      Buffer.concat([
+        Buffer.from(`[${click()},{"ad_id":"ad-1","timestamp":1,"x":"`),
+        Buffer.from([0xed, 0xa0, 0x80]),
+        Buffer.from('"}]'),
+      ]),
+      'application/json',
+      200,
+      'TALLY_EVENT_INVALID_UTF8',
+    ],
+    [
+      'more records than http.maxRecordsPerRequest (NDJSON of {})',
+      '{}\n'.repeat(100_001),
+      'application/x-ndjson',
+      413,
+      'TALLY_PAYLOAD_TOO_LARGE',
+    ],
+    [
+      'more records than http.maxRecordsPerRequest (a JSON array)',
+      `[${Array(100_001).fill('{}').join(',')}]`,
+      'application/json',
+      413,
+      'TALLY_PAYLOAD_TOO_LARGE',
     ],
     [
       'an NDJSON line that is an array',
@@ -181,6 +227,14 @@ describe('hostile requests through the HTTP API', () => {
           res.body.slice(0, 300),
         );
       else assert.equal(body.code, code);
+      if (code === 'TALLY_EVENT_INVALID_UTF8') {
+        // refused, never read as U+FFFD and accepted; the message names the byte
+        assert.equal(res.json<{ accepted: number }>().accepted, name.includes('array') ? 1 : 0);
+        assert.match(res.body, /not valid UTF-8: byte 0x[0-9A-F]{2} at byte \d+/);
+      }
+      if (status === 413 && name.includes('maxRecordsPerRequest')) {
+        assert.match(res.body, /more than 100000 records \(http.maxRecordsPerRequest\)/);
+      }
     });
   }
 
@@ -352,5 +406,69 @@ describe('property-based fuzzing of the core (no exception out of it)', () => {
 
   test('10⁶ inputs in all', () => {
     assert.ok(drawn >= 1_000_000, `only ${drawn} inputs drawn`);
+  });
+});
+
+describe('requests the HTTP parser refuses, over a real socket', () => {
+  let t: TestServer;
+  let port: number;
+  before(async () => {
+    t = await openTestServer();
+    await t.server.listen({ host: '127.0.0.1', port: 0 });
+    port = (t.server.server.address() as AddressInfo).port;
+  });
+  after(() => t.close());
+
+  const raw = (text: string) =>
+    new Promise<string>((resolve, reject) => {
+      const s = connect(port, '127.0.0.1', () => s.end(text));
+      let got = '';
+      s.on('data', (d: Buffer) => (got += d.toString()));
+      s.on('close', () => resolve(got));
+      s.on('error', reject);
+    });
+
+  const head = 'POST /v1/clicks HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-ndjson\r\n';
+  const cases: Array<[string, string, number, string, RegExp]> = [
+    [
+      'a Content-Length that is not a number',
+      `${head}Content-Length: abc\r\n\r\n{}`,
+      400,
+      'TALLY_BAD_REQUEST',
+      /not a valid HTTP\/1.1 request: .*Content-Length/i,
+    ],
+    [
+      'broken chunked encoding',
+      `${head}Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n`,
+      400,
+      'TALLY_BAD_REQUEST',
+      /not a valid HTTP\/1.1 request: .*chunk/i,
+    ],
+    [
+      '20 KB of headers',
+      `GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: ${'a'.repeat(20_000)}\r\n\r\n`,
+      431,
+      'TALLY_HEADERS_TOO_LARGE',
+      /16 KiB/,
+    ],
+  ];
+  for (const [name, text, status, code, message] of cases) {
+    test(`${name} → ${status} ${code}, in the JSON error shape`, async () => {
+      const answer = await raw(text);
+      assert.match(answer, new RegExp(`^HTTP/1.1 ${status} `), answer);
+      const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as {
+        code: string;
+        error: string;
+      };
+      assert.equal(body.code, code);
+      assert.match(body.error, message);
+    });
+  }
+
+  test('the server still answers', async () => {
+    assert.match(
+      await raw('GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'),
+      /^HTTP\/1.1 200 /,
+    );
   });
 });

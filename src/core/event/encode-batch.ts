@@ -23,12 +23,19 @@ import { RecordWriter } from './codec.js';
 import { EventRanges } from './event-ranges.js';
 import { fastAccept } from './fast-accept.js';
 import { partitionFor, partitionForBytes } from './hash.js';
-import { isBlank, parseBody, parseNdjsonLine, type ParsedRecord } from './parse-body.js';
+import {
+  invalidUtf8,
+  isBlank,
+  parseBody,
+  parseNdjsonLine,
+  recordPrefix,
+  type ParsedRecord,
+} from './parse-body.js';
 import { ScannedObject, scanObject, skipWs } from './scan.js';
 import { decodeUtf8, scannedExtra, scannedValues } from './scanned-values.js';
 import type { ValidationOptions } from './types.js';
 import { FAST_PATH_MAX_BYTES, safeJsonText } from './record-limits.js';
-import { isWellFormed } from './utf8.js';
+import { decodeUtf8Marked, decodeUtf8Strict, invalidByteAt, isWellFormed } from './utf8.js';
 import { validateEvent, validateFields } from './validate.js';
 
 export interface EncodeOptions extends ValidationOptions {
@@ -38,6 +45,11 @@ export interface EncodeOptions extends ValidationOptions {
   firstIndex?: number;
   /** 1-based line number of the batch's first line (default 1) */
   firstLine?: number;
+  /**
+   * records a body may hold (a request's cap): beyond it the encoder stops early and the
+   * batch says `overLimit`, with nothing to append (default: no cap)
+   */
+  maxRecords?: number;
 }
 
 export interface EncodedRejection {
@@ -69,6 +81,8 @@ export interface EncodedBatch {
   records: number;
   /** lines seen (NDJSON; 0 for a JSON body): the next chunk's firstLine is firstLine + lines */
   lines: number;
+  /** the body holds more than EncodeOptions.maxRecords records: refuse it whole */
+  overLimit: boolean;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -87,11 +101,14 @@ export function rebaseNdjsonBatch(
 ): EncodedBatch {
   if (firstIndex === 0 && firstLine === 1) return b;
   for (const r of b.rejected) {
+    const before = recordPrefix(r.index, r.line);
     r.index += firstIndex;
     r.line += firstLine - 1;
     if (r.code === 'TALLY_EVENT_MALFORMED_JSON') {
       const again = parseNdjsonLine(r.payload, r.index, r.line);
       if (!again.ok) r.message = again.rejection.message;
+    } else if (r.code === 'TALLY_EVENT_INVALID_UTF8' && r.message.startsWith(before)) {
+      r.message = recordPrefix(r.index, r.line) + r.message.slice(before.length);
     }
   }
   return b;
@@ -109,6 +126,7 @@ export class BatchEncoder {
   private partitions = 1;
   private rejected: EncodedRejection[] = [];
   private accepted = 0;
+  private maxRecords = Infinity;
   /** records by path since construction: scanned and accepted by the fast checks; scanned and
    * decided by validateFields; parsed with JSON.parse */
   readonly stats = { fast: 0, checked: 0, slow: 0 };
@@ -131,7 +149,10 @@ export class BatchEncoder {
     let line = (opts.firstLine ?? 1) - 1;
     const lineStart = line;
     let pos = start;
+    const stopAt = firstIndex + this.maxRecords;
     while (pos < end) {
+      // one record over the cap is enough to refuse the body: no work on the rest
+      if (index > stopAt) break;
       line++;
       if (src[pos] === 123) {
         // the common line: `{…}` scanned to its end without looking for the LF first
@@ -186,19 +207,22 @@ export class BatchEncoder {
       if (!isWellFormed(body)) return this.encodeParsed(parseBody(body, contentType), opts);
       bytes = encoder.encode(body);
     } else bytes = plainView(body);
+    this.maxRecords = opts.maxRecords ?? Infinity;
     const shape = bodyShape(bytes, contentType, this.scanned);
     switch (shape.kind) {
       case 'empty':
         return this.encodeParsed([], opts);
       case 'ndjson':
         return this.encodeNdjson(bytes, opts, shape.start, bytes.length);
-      case 'array':
-        return (
-          this.encodeArray(bytes, shape.open, bytes.length, opts) ??
-          this.encodeParsed(parseBody(textOf(body), contentType), opts)
-        );
+      case 'array': {
+        const scanned = this.encodeArray(bytes, shape.open, bytes.length, opts);
+        if (scanned !== undefined) return scanned;
+        // before JSON.parse makes an object of every element: a body over the cap is refused
+        if (arrayElementsOver(bytes, shape.open, this.maxRecords)) return this.overLimit(opts);
+        return this.encodeText(body, bytes, contentType, opts);
+      }
       case 'text':
-        return this.encodeParsed(parseBody(textOf(body), contentType), opts);
+        return this.encodeText(body, bytes, contentType, opts);
     }
   }
 
@@ -220,6 +244,7 @@ export class BatchEncoder {
     if (i < end && src[i] === 93) i++;
     else {
       for (;;) {
+        if (index > this.maxRecords) return this.overLimit(opts);
         if (i >= end || src[i] !== 123) return undefined;
         const after = scanObject(src, i, end, this.scanned, true);
         if (after < 0 || after - i > FAST_PATH_MAX_BYTES) return undefined;
@@ -239,15 +264,44 @@ export class BatchEncoder {
     return this.finish(index, 0);
   }
 
+  /**
+   * A body the scanner does not read whole, parsed as text (parse-body.ts). Bytes that are not
+   * all UTF-8 are decoded with marks where they fail, and the records holding them refused.
+   */
+  private encodeText(
+    body: string | Uint8Array,
+    bytes: Uint8Array,
+    contentType: string | undefined,
+    opts: EncodeOptions,
+  ): EncodedBatch {
+    if (typeof body === 'string') return this.encodeParsed(parseBody(body, contentType), opts);
+    const text = decodeUtf8Strict(bytes, 0, bytes.length);
+    const records =
+      text === undefined
+        ? parseBody(decodeUtf8Marked(bytes, 0, bytes.length), contentType, true)
+        : parseBody(text, contentType);
+    return this.encodeParsed(records, opts);
+  }
+
   /** Encodes records parsed by parse-body.ts (the slow path for a whole body). */
   encodeParsed(records: readonly ParsedRecord[], opts: EncodeOptions): EncodedBatch {
     this.begin(opts);
+    if (records.length > this.maxRecords) return this.overLimit(opts);
     for (const rec of records) this.slowRecord(rec);
     return this.finish(records.length, 0);
   }
 
+  /** A body over EncodeOptions.maxRecords: nothing to append, nothing rejected one by one. */
+  private overLimit(opts: EncodeOptions): EncodedBatch {
+    this.begin(opts);
+    const b = this.finish(this.maxRecords + 1, 0);
+    b.overLimit = true;
+    return b;
+  }
+
   private begin(opts: EncodeOptions): void {
     this.opts = { now: opts.now, maxFutureSkewMs: opts.maxFutureSkewMs };
+    this.maxRecords = opts.maxRecords ?? Infinity;
     this.partitions = Math.max(1, opts.partitions);
     while (this.writers.length < this.partitions) this.writers.push(new RecordWriter(64 * 1024));
     for (const w of this.writers) w.reset();
@@ -268,6 +322,7 @@ export class BatchEncoder {
       rejected: this.rejected,
       records,
       lines,
+      overLimit: records > this.maxRecords,
     };
   }
 
@@ -283,7 +338,14 @@ export class BatchEncoder {
     index: number,
     line: number,
   ): boolean {
-    const text = decodeUtf8(src, start, end);
+    const text = decodeUtf8Strict(src, start, end);
+    if (text === undefined) {
+      // bytes that are not UTF-8: refused, naming the byte and the field, never read as U+FFFD
+      const marked = decodeUtf8Marked(src, start, end);
+      this.stats.slow++;
+      this.slowRecord(invalidUtf8(index, line, marked, invalidByteAt(marked)));
+      return true;
+    }
     if (isBlank(text)) return false;
     this.stats.slow++;
     this.slowRecord(parseNdjsonLine(text, index, line));
@@ -363,8 +425,31 @@ export class BatchEncoder {
   }
 }
 
-function textOf(body: string | Uint8Array): string {
-  return typeof body === 'string' ? body : decodeUtf8(body, 0, body.length);
+/**
+ * Whether the JSON array whose `[` is at `src[open]` has more than `max` elements: its
+ * top-level commas, counted over strings and nesting, up to max + 1. A byte walk, for bodies
+ * about to be parsed whole.
+ */
+function arrayElementsOver(src: Uint8Array, open: number, max: number): boolean {
+  if (max === Infinity) return false;
+  let commas = 0;
+  let depth = 0;
+  for (let i = open + 1; i < src.length; i++) {
+    const c = src[i]!;
+    if (c === 34) {
+      // a string: to its closing quote
+      for (i++; i < src.length; i++) {
+        const d = src[i]!;
+        if (d === 92) i++;
+        else if (d === 34) break;
+      }
+    } else if (c === 91 || c === 123) depth++;
+    else if (c === 93 || c === 125) {
+      if (depth === 0) break;
+      depth--;
+    } else if (c === 44 && depth === 0 && ++commas >= max) return true;
+  }
+  return false;
 }
 
 /**

@@ -9,6 +9,7 @@
  * were not tracked).
  */
 import { rejection, type Rejection } from '../errors.js';
+import { invalidByteAt, utf8Offset } from './utf8.js';
 
 export type ParsedRecord =
   | {
@@ -24,6 +25,11 @@ export type ParsedRecord =
 const BOM = 0xfeff;
 const RAW_ECHO_MAX = 60;
 
+/** How a record-level message starts: `record 3 (line 4): `. */
+export function recordPrefix(index: number, line: number): string {
+  return `record ${index}${line > 0 ? ` (line ${line})` : ''}: `;
+}
+
 function malformed(index: number, line: number, raw: string, error: unknown): ParsedRecord {
   const why = error instanceof Error ? error.message : String(error);
   const shown = raw.length > RAW_ECHO_MAX ? raw.slice(0, RAW_ECHO_MAX) + '…' : raw;
@@ -35,9 +41,89 @@ function malformed(index: number, line: number, raw: string, error: unknown): Pa
     rejection: rejection(
       'TALLY_EVENT_MALFORMED_JSON',
       undefined,
-      `record ${index}${line > 0 ? ` (line ${line})` : ''}: not valid JSON (${why}): ${shown}`,
+      `${recordPrefix(index, line)}not valid JSON (${why}): ${shown}`,
     ),
   };
+}
+
+// the invalid-byte marks of decodeUtf8Marked (utf8.ts): lone surrogates, a pair being text
+const MARKS = /[\ud800-\udfff]/gu;
+
+/**
+ * The rejection of a record whose bytes are not UTF-8. `marked` is its text as
+ * decodeUtf8Marked gives it, with a mark at `at`: the message names the byte, its offset in
+ * the record and the field whose value holds it; the payload kept reads U+FFFD there.
+ */
+export function invalidUtf8(index: number, line: number, marked: string, at: number): ParsedRecord {
+  const byte = marked.charCodeAt(at) & 0xff;
+  const where = fieldAt(marked, at);
+  const field = typeof where === 'string' ? where : undefined;
+  const place =
+    field !== undefined ? `, in the value of "${field}"` : where === KEY ? ', in a key' : '';
+  return {
+    ok: false,
+    index,
+    line,
+    raw: marked.replace(MARKS, '\ufffd'),
+    rejection: rejection(
+      'TALLY_EVENT_INVALID_UTF8',
+      field,
+      `${recordPrefix(index, line)}not valid UTF-8: byte 0x${byte.toString(16).toUpperCase().padStart(2, '0')} at byte ${utf8Offset(marked, at)} of the record${place}; send the text encoded as UTF-8`,
+    ),
+  };
+}
+
+const KEY = 1;
+
+/**
+ * Which top-level field of the object text `s` position `at` falls in: its key (as written
+ * between the quotes), KEY when `at` is inside a key, undefined when neither (not an object,
+ * between fields). A plain walk over strings and brackets: it needs no valid JSON after `at`.
+ */
+function fieldAt(s: string, at: number): string | typeof KEY | undefined {
+  let depth = 0;
+  let inString = false;
+  let keyStart = -1; // the current string is a key of the top-level object, from here
+  let expectKey = false;
+  let field: string | undefined;
+  for (let i = 0; i < at; i++) {
+    const c = s.charCodeAt(i);
+    if (inString) {
+      if (c === 92) i++;
+      else if (c === 34) {
+        inString = false;
+        if (keyStart >= 0) field = s.slice(keyStart, i);
+        keyStart = -1;
+      }
+      continue;
+    }
+    if (c === 34) {
+      inString = true;
+      if (depth === 1 && expectKey) {
+        keyStart = i + 1;
+        expectKey = false;
+      }
+    } else if (c === 123 || c === 91) {
+      depth++;
+      if (depth === 1) expectKey = c === 123;
+    } else if (c === 125 || c === 93) depth--;
+    else if (depth === 1 && c === 44) {
+      expectKey = true;
+      field = undefined;
+    }
+  }
+  if (inString && keyStart >= 0) return KEY;
+  return depth >= 1 ? field : undefined;
+}
+
+/**
+ * A record of text decoded with decodeUtf8Marked: refused as invalid UTF-8 when its text holds
+ * a mark (bytes are decoded before they are parsed, so this comes first), else as it is.
+ */
+function checkMarks(rec: ParsedRecord, whole: string): ParsedRecord {
+  const raw = rec.raw ?? whole;
+  const at = invalidByteAt(raw);
+  return at < 0 ? rec : invalidUtf8(rec.index, rec.line, raw, at);
 }
 
 /** Whether `s` holds only JSON whitespace and BOMs: a blank line, not a record. */
@@ -85,7 +171,9 @@ function lineAt(text: string, pos: number, from: number, fromLine: number): numb
  * first; when it fails, the elements are cut apart at top-level commas (tracking strings and
  * nesting) and parsed one by one, so a bad element is rejected alone.
  */
-export function parseJsonArray(text: string): ParsedRecord[] {
+export function parseJsonArray(text: string, marked = false): ParsedRecord[] {
+  // a body with invalid bytes is cut into elements, so that only those holding them are refused
+  if (marked) return splitArrayElements(text);
   try {
     const all: unknown = JSON.parse(text.charCodeAt(0) === BOM ? text.slice(1) : text);
     if (Array.isArray(all)) {
@@ -175,12 +263,25 @@ function firstNonBlank(text: string): string | undefined {
  * starts with `[` (after whitespace), else one JSON value (e.g. a pretty-printed object) as
  * one record, else NDJSON sent as application/json.
  */
-export function parseBody(text: string, contentType?: string): ParsedRecord[] {
+export function parseBody(text: string, contentType?: string, marked = false): ParsedRecord[] {
+  const records = parseBodyText(text, contentType, marked);
+  return marked ? records.map((r) => checkMarks(r, text)) : records;
+}
+
+/**
+ * parseBody's reading; `marked` says that `text` comes from decodeUtf8Marked (utf8.ts), bytes
+ * that were not all UTF-8: then every record keeps its text, where the marks are looked for.
+ */
+function parseBodyText(
+  text: string,
+  contentType: string | undefined,
+  marked: boolean,
+): ParsedRecord[] {
   const first = firstNonBlank(text);
   if (first === undefined) return [];
   const mime = contentType?.split(';')[0]?.trim().toLowerCase();
   if (mime === 'application/json' || (mime !== undefined && mime.endsWith('+json'))) {
-    if (first === '[') return parseJsonArray(text);
+    if (first === '[') return parseJsonArray(text, marked);
     try {
       const value: unknown = JSON.parse(text.charCodeAt(0) === BOM ? text.slice(1) : text);
       return [{ ok: true, index: 0, line: 1, value, raw: undefined }];

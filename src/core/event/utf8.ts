@@ -7,6 +7,8 @@
 const encoder = new TextEncoder();
 // a field may start with U+FEFF: it is text, not a byte order mark to strip
 const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
+// the same, refusing bytes that are not UTF-8 instead of reading them as U+FFFD
+const strictDecoder = new TextDecoder('utf-8', { ignoreBOM: true, fatal: true });
 const LONG = 64;
 const SHORT = 4;
 
@@ -92,4 +94,110 @@ export function isBomAt(src: Uint8Array, i: number, end: number): boolean {
 /** Whether `d` (under 3 bytes) may be the start of a UTF-8 byte order mark. */
 export function isBomPrefix(d: Uint8Array): boolean {
   return (d.length < 1 || d[0] === 0xef) && (d.length < 2 || d[1] === 0xbb);
+}
+
+/**
+ * `src[start, end)` as text, or undefined when the bytes are not UTF-8: a record is refused,
+ * never read with U+FFFD where its bytes were (the fatal decoder costs what the lenient does).
+ */
+export function decodeUtf8Strict(src: Uint8Array, start: number, end: number): string | undefined {
+  try {
+    return strictDecoder.decode(src.subarray(start, end));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The length of the UTF-8 sequence at `src[i]` (1–4), or 0 when the byte there does not start
+ * one within `end`: the WHATWG decoder's rules (no overlongs, no surrogates, ≤ U+10FFFF), which
+ * the byte scanner (scan.ts) applies too.
+ */
+export function utf8SequenceAt(src: Uint8Array, i: number, end: number): number {
+  const c = src[i]!;
+  if (c < 0x80) return 1;
+  let n: number;
+  let lo = 0x80;
+  let hi = 0xbf;
+  if (c >= 0xc2 && c <= 0xdf) n = 1;
+  else if (c >= 0xe0 && c <= 0xef) {
+    n = 2;
+    if (c === 0xe0) lo = 0xa0;
+    else if (c === 0xed) hi = 0x9f;
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    n = 3;
+    if (c === 0xf0) lo = 0x90;
+    else if (c === 0xf4) hi = 0x8f;
+  } else return 0;
+  if (i + n >= end) return 0;
+  const c1 = src[i + 1]!;
+  if (c1 < lo || c1 > hi) return 0;
+  for (let k = 2; k <= n; k++) {
+    const ck = src[i + k]!;
+    if (ck < 0x80 || ck > 0xbf) return 0;
+  }
+  return n + 1;
+}
+
+/**
+ * `src[start, end)` as text in which every byte that is not part of a UTF-8 sequence stands as
+ * a lone surrogate U+DC80–U+DCFF (a "surrogate escape"): text decoded from bytes never holds
+ * one otherwise, so a record cut out of the text still tells where its invalid bytes were
+ * (see invalidByteAt). For bodies the strict decoder refused: the rare path.
+ */
+export function decodeUtf8Marked(src: Uint8Array, start: number, end: number): string {
+  let out = '';
+  let run = start;
+  let i = start;
+  while (i < end) {
+    const n = utf8SequenceAt(src, i, end);
+    if (n > 0) {
+      i += n;
+      continue;
+    }
+    if (i > run) out += decoder.decode(src.subarray(run, i));
+    out += String.fromCharCode(0xdc00 | src[i]!);
+    run = ++i;
+  }
+  if (end > run) out += decoder.decode(src.subarray(run, end));
+  return out;
+}
+
+/**
+ * The position of the first invalid-byte mark of decodeUtf8Marked in `s` (a lone surrogate;
+ * a pair is a character), or -1.
+ */
+export function invalidByteAt(s: string): number {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0xd800 || c > 0xdfff) continue;
+    if (c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        i++;
+        continue;
+      }
+    }
+    return i;
+  }
+  return -1;
+}
+
+/** The UTF-8 byte length of `s[0, end)`, an invalid-byte mark counting as its one byte. */
+export function utf8Offset(s: string, end: number): number {
+  let n = 0;
+  for (let i = 0; i < end; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < end) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        n += 4;
+        i++;
+      } else n += 1;
+    } else if (c >= 0xd800 && c <= 0xdfff) n += 1;
+    else n += 3;
+  }
+  return n;
 }

@@ -1,3 +1,6 @@
+import { Buffer } from 'node:buffer';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ERROR_CODES, TallyError, isTallyError, type ErrorCode } from '../../core/errors.js';
 import { AD_ID_RULE } from '../../core/event/fields.js';
@@ -10,6 +13,7 @@ import { PARAMETER_RULES, type ErrorBody } from './schemas.js';
 export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   TALLY_EVENT_NOT_OBJECT: 400,
   TALLY_EVENT_MALFORMED_JSON: 400,
+  TALLY_EVENT_INVALID_UTF8: 400,
   TALLY_FIELD_MISSING: 400,
   TALLY_FIELD_TYPE: 400,
   TALLY_FIELD_FORMAT: 400,
@@ -20,6 +24,8 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   TALLY_LINE_TOO_LONG: 400,
   TALLY_BAD_PARAMETER: 400,
   TALLY_BAD_REQUEST: 400,
+  TALLY_HEADERS_TOO_LARGE: 431,
+  TALLY_REQUEST_TIMEOUT: 408,
   TALLY_NOT_FOUND: 404,
   TALLY_METHOD_NOT_ALLOWED: 405,
   TALLY_PAYLOAD_TOO_LARGE: 413,
@@ -282,6 +288,43 @@ export function installErrorHandlers(app: FastifyInstance): void {
     );
     return sendError(reply, e);
   }
+}
+
+/**
+ * For fastify's `clientErrorHandler` option: a request Node's HTTP parser refused before any
+ * route saw it (a bad Content-Length, broken chunked encoding, headers over the limit, a
+ * request too slow to arrive) is answered in the JSON error shape, naming what was wrong,
+ * and its connection is closed (the parser cannot find the next request on it).
+ */
+export function clientErrorHandler(
+  err: Error & { code?: string; reason?: string },
+  socket: Duplex,
+): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  let e: TallyError;
+  if (err.code === 'HPE_HEADER_OVERFLOW') {
+    e = new TallyError('TALLY_HEADERS_TOO_LARGE', 'the request line and headers exceed 16 KiB', {
+      field: 'headers',
+    });
+  } else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    e = new TallyError(
+      'TALLY_REQUEST_TIMEOUT',
+      'the request did not arrive whole within 60 s; send it again',
+    );
+  } else {
+    // llhttp's reason names the fault ("Invalid character in Content-Length")
+    const why = typeof err.reason === 'string' && err.reason !== '' ? err.reason : err.code;
+    e = new TallyError('TALLY_BAD_REQUEST', `not a valid HTTP/1.1 request: ${why ?? 'unreadable'}`);
+  }
+  const { status, body } = fromTallyError(e);
+  const text = JSON.stringify(body);
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\n` +
+        `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
+    );
+  }
+  socket.destroy();
 }
 
 /** For fastify's `frameworkErrors` option: URL decoding and parameter-length failures. */

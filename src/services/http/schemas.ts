@@ -2,6 +2,19 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { ERROR_CODES, type ErrorCode } from '../../core/errors.js';
 import { DIMENSIONS } from '../../core/aggregate/dimensions.js';
 import { AD_ID_PATTERN, AD_ID_RULE, FIELDS, type FieldSpec } from '../../core/event/fields.js';
+import {
+  MAX_RECORD_CHARS,
+  MAX_RECORD_DEPTH,
+  MAX_RECORD_FIELDS,
+} from '../../core/event/record-limits.js';
+import { ConfigSchema } from '../../config/index.js';
+
+// the document states the limits' defaults, as the config schema has them
+const HTTP_DEFAULTS = {
+  bodyLimitBytes: ConfigSchema.properties.http.properties.bodyLimitBytes.default as number,
+  maxRecordsPerRequest: ConfigSchema.properties.http.properties.maxRecordsPerRequest
+    .default as number,
+};
 
 /**
  * TypeBox schemas of the HTTP API (SPEC §3): they validate requests, serialize responses and
@@ -46,9 +59,9 @@ export function errorResponses(...statuses: number[]): Record<number, TSchema> {
   const descriptions: Record<number, string> = {
     400: 'a parameter or the body is invalid (the error names it)',
     404: 'no such route',
-    413: 'the body is over the limit',
+    413: `the body is over the limit of bytes (http.bodyLimitBytes, default ${HTTP_DEFAULTS.bodyLimitBytes}) or of records (http.maxRecordsPerRequest, default ${HTTP_DEFAULTS.maxRecordsPerRequest}); the error names the limit`,
     415: 'the Content-Type is not accepted',
-    429: 'back-pressure: too many bytes being made durable; retry after Retry-After',
+    429: 'back-pressure: more request bytes being read and made durable than http.maxInflightBytes; retry after Retry-After',
     500: 'unexpected internal error (logged; no details in the body)',
     503: 'the aggregator is too far behind, or the service is starting/stopping; retry after Retry-After',
   };
@@ -177,7 +190,10 @@ const ClickEventSchema = Type.Object(
 /** Request body documentation only: the body is parsed by core/event/parse-body, not by ajv. */
 export const ClicksBodyDoc = {
   description:
-    'NDJSON (one event per line), a JSON array of events, or (application/json) a single event object. Invalid records are rejected one by one; the valid ones of the batch are accepted.',
+    'NDJSON (one event per line), a JSON array of events, or (application/json) a single event object. Invalid records are rejected one by one; the valid ones of the batch are accepted. ' +
+    `Limits: at most http.maxRecordsPerRequest records (default ${HTTP_DEFAULTS.maxRecordsPerRequest}) and http.bodyLimitBytes bytes (default ${HTTP_DEFAULTS.bodyLimitBytes}) per request, else 413 TALLY_PAYLOAD_TOO_LARGE; ` +
+    `a record nests at most ${MAX_RECORD_DEPTH} levels, holds at most ${MAX_RECORD_FIELDS} fields and takes at most ${MAX_RECORD_CHARS} characters as JSON, else it is rejected (TALLY_RECORD_LIMIT); ` +
+    'text is UTF-8: a record holding other bytes is rejected (TALLY_EVENT_INVALID_UTF8).',
   content: {
     'application/x-ndjson': {
       schema: {

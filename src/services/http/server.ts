@@ -3,7 +3,13 @@ import { TallyError } from '../../core/errors.js';
 import type { Logger } from '../observability/logger.js';
 import { dashboardRoute } from '../dashboard/route.js';
 import type { HttpDeps } from './deps.js';
-import { frameworkErrorHandler, installErrorHandlers, sendError, toHttpError } from './errors.js';
+import {
+  clientErrorHandler,
+  frameworkErrorHandler,
+  installErrorHandlers,
+  sendError,
+  toHttpError,
+} from './errors.js';
 import { instrumentRequests } from './http-metrics.js';
 import { openApiRoute, registerOpenApi } from './openapi.js';
 import { adsRoutes } from './routes/ads.js';
@@ -34,6 +40,7 @@ export function buildHttpServer(deps: HttpDeps, opts: HttpServerOptions): Fastif
     return503OnClosing: false,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 2048 },
     frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
   });
 

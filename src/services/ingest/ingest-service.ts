@@ -34,6 +34,8 @@ export interface IngestServiceOptions {
   maxInflightBytes: number;
   /** records appended but not yet aggregated before new ones are refused (503) */
   maxLagRecords: number;
+  /** records one body (ingestBody) may hold before it is refused whole (413); default no cap */
+  maxRecordsPerRequest?: number | undefined;
   lag: () => number;
   onAppended?: () => void;
   /** where storage failures of the log and the dead letters are reported (readiness) */
@@ -88,13 +90,7 @@ export class IngestService {
    * is read, until the probe finds the store repaired and writable again.
    */
   admit(bytes: number): void {
-    for (const w of [this.written.log, this.written.deadletters]) {
-      const problem = w.probe === undefined ? undefined : this.o.health?.problem(w.component);
-      if (problem !== undefined) {
-        this.o.metrics?.ingestBackpressure.inc({ reason: problem.code });
-        throw problem.error;
-      }
-    }
+    this.checkStores();
     if (this.inflightBytes > 0 && this.inflightBytes + bytes > this.o.maxInflightBytes) {
       this.o.metrics?.ingestBackpressure.inc({ reason: 'inflight' });
       throw new TallyError(
@@ -103,6 +99,43 @@ export class IngestService {
         { details: { retryAfterSeconds: 1 } },
       );
     }
+    this.checkLag();
+  }
+
+  /**
+   * `admit`, then holds `bytes` in flight until the returned release is called (once; more
+   * calls do nothing). The HTTP edge reserves a request's bytes before its body is read and
+   * releases them once the answer is sent: so the bodies being read, encoded and made durable
+   * at once never exceed maxInflightBytes, plus one body admitted alone.
+   */
+  reserve(bytes: number): () => void {
+    this.admit(bytes);
+    this.inflightBytes += bytes;
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      this.inflightBytes -= bytes;
+    };
+  }
+
+  /** `admit` without bytes: the stores writable, the aggregator not too far behind. */
+  check(): void {
+    this.checkStores();
+    this.checkLag();
+  }
+
+  private checkStores(): void {
+    for (const w of [this.written.log, this.written.deadletters]) {
+      const problem = w.probe === undefined ? undefined : this.o.health?.problem(w.component);
+      if (problem !== undefined) {
+        this.o.metrics?.ingestBackpressure.inc({ reason: problem.code });
+        throw problem.error;
+      }
+    }
+  }
+
+  private checkLag(): void {
     const lag = this.o.lag();
     if (lag > this.o.maxLagRecords) {
       this.o.metrics?.ingestBackpressure.inc({ reason: 'lag' });
@@ -155,7 +188,18 @@ export class IngestService {
     );
     if (problem !== undefined)
       throw new TallyError('TALLY_BAD_REQUEST', problem, { field: 'body' });
-    const batch = this.encoder.encodeBody(body, contentType, this.encodeOptions());
+    const max = this.o.maxRecordsPerRequest;
+    const batch = this.encoder.encodeBody(body, contentType, {
+      ...this.encodeOptions(),
+      ...(max === undefined ? {} : { maxRecords: max }),
+    });
+    if (batch.overLimit) {
+      throw new TallyError(
+        'TALLY_PAYLOAD_TOO_LARGE',
+        `the body holds more than ${max} records (http.maxRecordsPerRequest); send at most ${max} per request`,
+        { field: 'body', details: { maxRecords: max } },
+      );
+    }
     if (batch.records === 0) {
       throw new TallyError(
         'TALLY_BAD_REQUEST',

@@ -92,6 +92,7 @@ export function ingestSink(ingest: IngestService): LineSink {
         ],
         records: 1,
         lines: 1,
+        overLimit: false,
       };
       await durable(batch, line.source, 0);
     },

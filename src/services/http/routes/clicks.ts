@@ -11,6 +11,24 @@ function declaredBytes(req: FastifyRequest): number {
   return Number.isFinite(n) && n > 0 ? n : 0;
 }
 
+/** The charset a Content-Type names, lower-cased, or undefined when it names none. */
+function charsetOf(contentType: string | undefined): string | undefined {
+  const m = /;\s*charset\s*=\s*"?([^";\s]*)"?/i.exec(contentType ?? '');
+  return m?.[1]?.toLowerCase();
+}
+
+/** Bodies are read as UTF-8: a Content-Type naming another charset is refused, not misread. */
+const UTF8_CHARSETS = new Set(['utf-8', 'utf8', 'us-ascii']);
+
+/**
+ * The bytes a request may bring: its Content-Length (fastify refuses a body that differs),
+ * or the body limit for a chunked body, whose size is known only once it has arrived.
+ */
+function reservedBytes(req: FastifyRequest): number {
+  if (req.headers['transfer-encoding'] === undefined) return declaredBytes(req);
+  return req.routeOptions.bodyLimit ?? declaredBytes(req);
+}
+
 /**
  * POST /v1/clicks. Registered in its own scope, whose only body parsers hand the raw text
  * to core/event/parse-body: parsing is per record, so one malformed line never spoils the
@@ -40,7 +58,7 @@ export async function clicksRoutes(scope: FastifyInstance, deps: HttpDeps): Prom
         tags: ['ingest'],
         response: { 200: ClicksResponseSchema, ...errorResponses(400, 413, 415, 429, 503) },
       },
-      onRequest: async (req) => {
+      onRequest: async (req, reply) => {
         const encoding = req.headers['content-encoding'];
         if (encoding !== undefined && encoding !== 'identity') {
           throw new TallyError(
@@ -53,16 +71,28 @@ export async function clicksRoutes(scope: FastifyInstance, deps: HttpDeps): Prom
         if (hasBody && req.headers['content-type'] === undefined) {
           throw unsupportedMediaType(undefined);
         }
-        deps.ingest.admit(declaredBytes(req));
+        const charset = charsetOf(req.headers['content-type']);
+        if (charset !== undefined && !UTF8_CHARSETS.has(charset)) {
+          throw new TallyError(
+            'TALLY_UNSUPPORTED_MEDIA_TYPE',
+            `Content-Type charset "${charset.slice(0, 40)}" is not accepted; send the body as UTF-8 (charset=utf-8, or no charset)`,
+            { field: 'content-type' },
+          );
+        }
+        // the bytes are held from before the body is read until the answer is sent (or the
+        // client is gone): bodies being read count toward maxInflightBytes, so many clients
+        // posting at once get 429s instead of growing the heap by a body each
+        const release = deps.ingest.reserve(reservedBytes(req));
+        reply.raw.once('close', release);
       },
     },
     async (req) => {
       const body = req.body instanceof Uint8Array ? req.body : new Uint8Array(0);
-      const bytes = body.byteLength;
-      // checked again with what really arrived: other batches may have started meanwhile
-      if (bytes > 0) deps.ingest.admit(bytes);
-      // parsing is per record (an empty body is TALLY_BAD_REQUEST); answers once durable
-      return deps.ingest.ingestBody(body, req.headers['content-type'], `http:${req.ip}`, bytes);
+      // checked again now that the body is here: the disk or the aggregator may have changed
+      deps.ingest.check();
+      // parsing is per record (an empty body is TALLY_BAD_REQUEST); answers once durable; the
+      // bytes are in flight already (reserved above)
+      return deps.ingest.ingestBody(body, req.headers['content-type'], `http:${req.ip}`, 0);
     },
   );
 }
