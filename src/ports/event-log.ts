@@ -37,8 +37,17 @@ export interface EventLog {
   append(batches: PartitionAppend[]): Promise<AppendResult>;
   /** Reads up to `maxRecords` records from `fromOffset`; an empty result at the end. */
   read(partition: number, fromOffset: number, maxRecords: number): Promise<ReadResult>;
-  /** The offset the next appended record of this partition will get. */
+  /**
+   * The offset the next appended record of this partition will get, as known here: exact for
+   * a log this process alone writes; a shared log (a broker) learns others' appends by
+   * `refresh`.
+   */
   endOffset(partition: number): number;
+  /**
+   * Optional: asks the storage where every partition ends now, so that `endOffset` includes
+   * the appends of other writers. A log this process alone writes omits it.
+   */
+  refresh?(): Promise<void>;
   /** The lowest offset still readable (raw segments are kept until archived). */
   startOffset(partition: number): number;
   /**

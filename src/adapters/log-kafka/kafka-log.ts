@@ -86,6 +86,7 @@ export class KafkaEventLog implements EventLog {
     o: KafkaEventLogOptions,
     private readonly producer: Producer,
     private readonly consumer: Consumer,
+    private readonly list: (timestamp: bigint) => Promise<bigint[]>,
     ends: number[],
     starts: number[],
   ) {
@@ -144,7 +145,7 @@ export class KafkaEventLog implements EventLog {
       ).get(o.topic) ?? [];
     const ends = (await list(ListOffsetTimestamps.LATEST)).map(Number);
     const starts = (await list(ListOffsetTimestamps.EARLIEST)).map(Number);
-    return new KafkaEventLog(o, producer, consumer, ends, starts);
+    return new KafkaEventLog(o, producer, consumer, list, ends, starts);
   }
 
   private checkPartition(partition: number): void {
@@ -289,6 +290,25 @@ export class KafkaEventLog implements EventLog {
       nextOffset: Number(last.offset) + 1,
       lastAppendTime: Number(last.timestamp),
     };
+  }
+
+  /**
+   * The broker's last stable offsets (read_committed) of every partition: the other ingest
+   * processes' appends become readable here. The cached ends only ever move forward.
+   */
+  async refresh(): Promise<void> {
+    this.assertOpen();
+    let latest: bigint[];
+    try {
+      latest = await this.list(ListOffsetTimestamps.LATEST);
+    } catch (e) {
+      throw new TallyError('TALLY_UNAVAILABLE', `Kafka did not list the offsets of ${this.topic}`, {
+        cause: e,
+      });
+    }
+    latest.forEach((end, p) => {
+      if (Number(end) > (this.ends[p] as number)) this.ends[p] = Number(end);
+    });
   }
 
   endOffset(partition: number): number {

@@ -245,6 +245,8 @@ export class AggregatorRunner {
     snapshot?: boolean;
   }): Promise<number> {
     const { log, clock } = this.o;
+    // a shared log (a broker): learn where the other writers' appends end
+    await log.refresh?.();
     const now = clock.now();
     const before = this.op.watermark;
     let fed = 0;
@@ -329,6 +331,7 @@ export class AggregatorRunner {
   /** Consumes everything appended so far, closes every minute that holds data, commits. */
   async drain(): Promise<void> {
     const { log } = this.o;
+    await log.refresh?.();
     const target = new Map<number, number>();
     for (let p = 0; p < log.partitions; p++) target.set(p, log.endOffset(p));
     const behind = () => [...target].some(([p, end]) => this.offsets.get(p)! < end);
