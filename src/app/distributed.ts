@@ -43,6 +43,11 @@ export interface DistributedOptions {
   /** topic prefix and PostgreSQL schema: [a-z_][a-z0-9_]* */
   namespace: string;
   roles: readonly DistributedRole[];
+  /**
+   * how long start-up waits for an unreachable broker or database before it gives up, ms
+   * (default: until they answer)
+   */
+  startupTimeoutMs?: number;
 }
 
 export interface DistributedApp {
@@ -67,8 +72,53 @@ export interface DistributedApp {
   close(): Promise<void>;
 }
 
+/**
+ * Runs `open` until it succeeds, backing off from 200 ms to 5 s, with one log line per
+ * attempt saying what it waits for and why; past `timeoutMs` (default: no limit) the last
+ * failure is thrown as TALLY_UNAVAILABLE.
+ */
+export async function waitFor<T>(
+  what: string,
+  open: () => Promise<T>,
+  o: { logger: Logger; timeoutMs?: number | undefined },
+): Promise<T> {
+  const started = Date.now();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const out = await open();
+      if (attempt > 1) o.logger.info({ attempts: attempt }, `${what}: reachable`);
+      return out;
+    } catch (err) {
+      // a config error does not heal by waiting
+      if ((err as { code?: unknown }).code === 'TALLY_CONFIG_INVALID') throw err;
+      const reason = err instanceof Error ? err.message : String(err);
+      const waited = Date.now() - started;
+      if (o.timeoutMs !== undefined && waited >= o.timeoutMs) {
+        throw new TallyError(
+          'TALLY_UNAVAILABLE',
+          `${what}: still unreachable after ${(waited / 1000).toFixed(1)} s: ${reason}`,
+          { cause: err },
+        );
+      }
+      const delay = Math.min(5_000, 200 * 2 ** Math.min(attempt - 1, 5));
+      o.logger.warn({ attempt, retryInMs: delay, reason }, `waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
 export function namespaceTopics(ns: string) {
   return { clicks: `${ns}.clicks`, deadletters: `${ns}.deadletters` };
+}
+
+/** host:port/db of a database URL, never its password */
+function databaseHost(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.host}${u.pathname}`;
+  } catch {
+    return 'the configured database URL';
+  }
 }
 
 function checkNamespace(ns: string): void {
@@ -100,28 +150,40 @@ export async function openDistributed(
   const topics = namespaceTopics(opts.namespace);
   const opened: Array<{ close(): Promise<void> }> = [];
   try {
-    const log = await KafkaEventLog.open({
-      brokers: opts.brokers,
-      topic: topics.clicks,
-      partitions: config.log.partitions,
-      create: true,
-    });
+    const wait = { logger, timeoutMs: opts.startupTimeoutMs };
+    const kafka = `Kafka at ${opts.brokers.join(',')}`;
+    const log = await waitFor(
+      kafka,
+      () =>
+        KafkaEventLog.open({
+          brokers: opts.brokers,
+          topic: topics.clicks,
+          partitions: config.log.partitions,
+          create: true,
+        }),
+      wait,
+    );
     opened.push(log);
     // ingest writes them, query counts them; the aggregator has no use for them
     let deadLetters: DeadLetterStore | undefined;
     if (roles.has('ingest') || roles.has('query')) {
-      deadLetters = await KafkaDeadLetters.open({
-        brokers: opts.brokers,
-        topic: topics.deadletters,
-        create: true,
-      });
+      deadLetters = await waitFor(
+        kafka,
+        () =>
+          KafkaDeadLetters.open({
+            brokers: opts.brokers,
+            topic: topics.deadletters,
+            create: true,
+          }),
+        wait,
+      );
       opened.push(deadLetters);
     }
-    const store = await openPgStore({
-      url: opts.databaseUrl,
-      schema: opts.namespace,
-      logger,
-    });
+    const store = await waitFor(
+      `PostgreSQL at ${databaseHost(opts.databaseUrl)}`,
+      () => openPgStore({ url: opts.databaseUrl, schema: opts.namespace, logger }),
+      wait,
+    );
     opened.push(store);
     const health = new HealthBoard({ logger, clock, metrics });
 
