@@ -22,7 +22,12 @@ export interface ReadResult {
   count: number;
   /** offset of the first record in `data` */
   fromOffset: number;
-  /** the offset to read next (fromOffset + count) */
+  /**
+   * The offset to read next: fromOffset + count where offsets have no gaps (the embedded log);
+   * past transaction markers and aborted records on a broker, so it can be larger, and a read
+   * can return no record yet move on. Readers advance by it and stop at the end offset, never
+   * on count 0 alone.
+   */
   nextOffset: number;
   /** wall-clock ms at which the newest record in `data` was appended (for latency metrics) */
   lastAppendTime: number;

@@ -4,9 +4,9 @@
  * `add` resolves only once the letters are durable on the broker.
  *
  * One partition: a dead-letter list is read in arrival order, and `list(limit, offset)` pages
- * by position in that order, which only a single partition keeps total. Its writers are
- * idempotent producers (no transaction markers), so a letter's position is its offset minus
- * the partition's start.
+ * by position in that order, which only a single partition keeps total. Positions are
+ * counted by reading (transactional writers leave markers between letters): dead letters are
+ * few, and `count` only reads what came since its last call.
  */
 import { TallyError } from '../../core/errors.js';
 import type { DeadLetter, DeadLetterStore } from '../../ports/dead-letters.js';
@@ -44,7 +44,21 @@ function unframe(data: Uint8Array): string[] {
   return out;
 }
 
+function decode(text: string): DeadLetter {
+  const l = decodeLetter(text);
+  if (l === undefined) {
+    throw new TallyError(
+      'TALLY_LOG_CORRUPT',
+      'a record of the dead-letter topic is not a dead letter',
+    );
+  }
+  return l;
+}
+
 export class KafkaDeadLetters implements DeadLetterStore {
+  /** the letters below Kafka offset `next` (for count) */
+  private counted = { next: 0, letters: 0 };
+
   private constructor(private readonly log: KafkaEventLog) {}
 
   static async open(o: KafkaDeadLettersOptions): Promise<KafkaDeadLetters> {
@@ -75,31 +89,45 @@ export class KafkaDeadLetters implements DeadLetterStore {
       }
     }
     if (limit === 0) return [];
-    await this.log.refresh();
-    const end = this.log.endOffset(0);
-    let from = this.log.startOffset(0) + offset;
     const out: DeadLetter[] = [];
-    while (out.length < limit && from < end) {
-      const r = await this.log.read(0, from, Math.min(limit - out.length, end - from));
-      if (r.count === 0) break;
-      for (const text of unframe(r.data)) {
-        const l = decodeLetter(text);
-        if (l === undefined) {
-          throw new TallyError(
-            'TALLY_LOG_CORRUPT',
-            `a record of the dead-letter topic is not a dead letter`,
-          );
-        }
-        out.push(l);
-      }
-      from = r.nextOffset;
-    }
+    let skip = offset;
+    await this.scan(this.log.startOffset(0), (texts) => {
+      const from = Math.min(skip, texts.length);
+      skip -= from;
+      for (const text of texts.slice(from, from + limit - out.length)) out.push(decode(text));
+      return out.length < limit;
+    });
     return out;
   }
 
   async count(): Promise<number> {
+    // counted up to `counted.next` already: only what came since is read
+    if (this.counted.next < this.log.startOffset(0)) this.counted = { next: 0, letters: 0 };
+    let letters = this.counted.letters;
+    const next = await this.scan(Math.max(this.counted.next, this.log.startOffset(0)), (texts) => {
+      letters += texts.length;
+      return true;
+    });
+    this.counted = { next, letters };
+    return letters;
+  }
+
+  /**
+   * Reads the letters from `from` to the topic's end, a fetch at a time, while `each` says go
+   * on; positions are counted, not computed: the ingest role's transactions leave markers
+   * between letters. Returns where it stopped.
+   */
+  private async scan(from: number, each: (texts: string[]) => boolean): Promise<number> {
     await this.log.refresh();
-    return this.log.endOffset(0) - this.log.startOffset(0);
+    const end = this.log.endOffset(0);
+    let at = from;
+    while (at < end) {
+      const r = await this.log.read(0, at, 10_000);
+      if (r.nextOffset <= at) break;
+      at = r.nextOffset;
+      if (r.count > 0 && !each(unframe(r.data))) break;
+    }
+    return at;
   }
 
   close(): Promise<void> {

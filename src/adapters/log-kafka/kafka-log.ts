@@ -281,13 +281,18 @@ export class KafkaEventLog implements EventLog {
     }
     const taken = f.records.slice(0, maxRecords);
     const last = taken[taken.length - 1];
-    if (last === undefined) return empty;
+    // past transaction markers and aborted records too (a transactional writer's gaps), unless
+    // maxRecords cut the fetch short
+    const nextOffset =
+      last !== undefined && taken.length < f.records.length
+        ? Number(last.offset) + 1
+        : Math.max(fromOffset, Number(f.nextOffset));
+    if (last === undefined) return { ...empty, nextOffset };
     return {
       data: frame(taken.map((r) => r.value)),
       count: taken.length,
       fromOffset,
-      // exact only where offsets have no gaps (no transaction markers): see README
-      nextOffset: Number(last.offset) + 1,
+      nextOffset,
       lastAppendTime: Number(last.timestamp),
     };
   }

@@ -211,8 +211,10 @@ export class AggregatorRunner {
         from,
         Math.min(to - from, this.o.aggregation.maxBatchRecords),
       );
-      if (r.count === 0) throw new Error(`log partition ${p} ends at ${from}, expected ${to}`);
-      this.op.onRecords(p, r.data, r.fromOffset, now);
+      // a broker's read may return only transaction markers or aborted records: it moves on
+      if (r.nextOffset <= from)
+        throw new Error(`log partition ${p} ends at ${from}, expected ${to}`);
+      if (r.count > 0) this.op.onRecords(p, r.data, r.fromOffset, now);
       if (r.lastAppendTime > this.lastArrivalToCommit) this.lastArrivalToCommit = r.lastAppendTime;
       from = r.nextOffset;
       fed += r.count;
