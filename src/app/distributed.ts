@@ -215,6 +215,28 @@ export async function openDistributed(
       });
       await runner.init();
     }
+    // back-pressure on the aggregators' lag: live from a local runner; otherwise what the
+    // broker's ends and the offsets committed in PostgreSQL say, refreshed every commit interval
+    let remoteLag = 0;
+    const refreshLag = async () => {
+      await log.refresh?.();
+      const s = await store.status();
+      const offsets = s.consumers.find((c) => c.consumer === DEFAULT_CONSUMER)?.offsets;
+      let lag = 0;
+      for (let p = 0; p < log.partitions; p++) {
+        lag += Math.max(0, log.endOffset(p) - (offsets?.get(p) ?? log.startOffset(p)));
+      }
+      remoteLag = lag;
+    };
+    let lagTimer: NodeJS.Timeout | undefined;
+    if (roles.has('ingest') && runner === undefined) {
+      lagTimer = setInterval(() => {
+        refreshLag().catch((err: unknown) =>
+          logger.warn({ err }, 'ingest: reading the aggregator lag failed'),
+        );
+      }, config.aggregation.commitIntervalMs);
+      lagTimer.unref();
+    }
     const ingest =
       deadLetters !== undefined && roles.has('ingest')
         ? new IngestService({
@@ -225,8 +247,7 @@ export async function openDistributed(
             maxFutureSkewMs: config.aggregation.maxFutureSkewMs,
             maxInflightBytes: config.http.maxInflightBytes,
             maxLagRecords: config.http.maxLagRecords,
-            // back-pressure on the aggregator's lag needs it in this process
-            lag: () => runner?.lag() ?? 0,
+            lag: () => runner?.lag() ?? remoteLag,
             ...(runner ? { onAppended: () => runner.notify() } : {}),
             health,
           })
@@ -325,6 +346,7 @@ export async function openDistributed(
         if (closed) return;
         closed = true;
         if (watermarkTimer) clearInterval(watermarkTimer);
+        if (lagTimer) clearInterval(lagTimer);
         await clicksIn?.stop();
         ingest?.stop();
         try {
