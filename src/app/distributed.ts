@@ -19,8 +19,6 @@
  */
 import { systemClock } from '../adapters/clock/system-clock.js';
 import { KafkaDeadLetters } from '../adapters/deadletters-kafka/index.js';
-import { ClicksInPipe } from '../adapters/kafka/clicks-in.js';
-import { ensureTopics } from '../adapters/kafka/topics.js';
 import { KafkaEventLog } from '../adapters/log-kafka/index.js';
 import { openPgStore, type PgAggregateStore } from '../adapters/store-pg/index.js';
 import type { Config } from '../config/index.js';
@@ -35,7 +33,6 @@ import type { Logger } from '../services/observability/logger.js';
 import { createMetrics, type Metrics } from '../services/observability/metrics.js';
 import type { QueryService } from '../services/query/query-service.js';
 import { RawQueryService } from '../services/query/raw-query.js';
-import { clicksInTransform } from './clicks-in.js';
 import { queryService } from './query.js';
 
 export type DistributedRole = 'ingest' | 'aggregator' | 'query';
@@ -51,18 +48,12 @@ export interface DistributedOptions {
    * (default: until they answer)
    */
   startupTimeoutMs?: number;
-  /**
-   * With the ingest role: also consume `<ns>.clicks.in` (exactly once, see
-   * adapters/kafka/clicks-in.ts). The transactional id must be stable per process slot and
-   * unique among the running ones.
-   */
-  clicksIn?: { transactionalId: string; sessionTimeoutMs?: number } | undefined;
 }
 
 export interface DistributedApp {
   config: Readonly<Config>;
   namespace: string;
-  topics: ReturnType<typeof namespaceTopics>;
+  topics: { clicks: string; deadletters: string };
   log: EventLog;
   store: PgAggregateStore;
   /** present with the ingest and query roles */
@@ -73,8 +64,6 @@ export interface DistributedApp {
   runner: AggregatorRunner | undefined;
   /** present with the query role */
   query: QueryService | undefined;
-  /** present with the ingest role when asked for (`clicksIn`); started */
-  clicksIn: ClicksInPipe | undefined;
   metrics: Metrics;
   health: HealthBoard;
   logger: Logger;
@@ -119,11 +108,7 @@ export async function waitFor<T>(
 }
 
 export function namespaceTopics(ns: string) {
-  return {
-    clicksIn: `${ns}.clicks.in`,
-    clicks: `${ns}.clicks`,
-    deadletters: `${ns}.deadletters`,
-  };
+  return { clicks: `${ns}.clicks`, deadletters: `${ns}.deadletters` };
 }
 
 /** host:port/db of a database URL, never its password */
@@ -290,41 +275,6 @@ export async function openDistributed(
       });
     }
 
-    let clicksIn: ClicksInPipe | undefined;
-    if (ingest !== undefined && opts.clicksIn !== undefined) {
-      await waitFor(
-        kafka,
-        () =>
-          ensureTopics(opts.brokers, [
-            { topic: topics.clicksIn, partitions: config.log.partitions },
-          ]),
-        wait,
-      );
-      clicksIn = new ClicksInPipe({
-        brokers: opts.brokers,
-        inTopic: topics.clicksIn,
-        clicksTopic: topics.clicks,
-        deadLettersTopic: topics.deadletters,
-        groupId: `${opts.namespace}.clicks-in`,
-        transactionalId: opts.clicksIn.transactionalId,
-        ...(opts.clicksIn.sessionTimeoutMs !== undefined
-          ? { sessionTimeoutMs: opts.clicksIn.sessionTimeoutMs }
-          : {}),
-        transform: clicksInTransform({
-          inTopic: topics.clicksIn,
-          partitions: config.log.partitions,
-          maxFutureSkewMs: config.aggregation.maxFutureSkewMs,
-          clock,
-        }),
-        onError: (err) => logger.warn({ err }, `${topics.clicksIn}: cycle failed; reading again`),
-        onCycle: (s) => {
-          metrics.ingestEvents.inc({ source: 'kafka' }, s.clicks);
-          logger.debug(s, `${topics.clicksIn}: cycle committed`);
-        },
-      });
-      clicksIn.start();
-    }
-
     let closed = false;
     return {
       config,
@@ -336,7 +286,6 @@ export async function openDistributed(
       ingest,
       runner,
       query,
-      clicksIn,
       metrics,
       health,
       logger,
@@ -347,7 +296,6 @@ export async function openDistributed(
         closed = true;
         if (watermarkTimer) clearInterval(watermarkTimer);
         if (lagTimer) clearInterval(lagTimer);
-        await clicksIn?.stop();
         ingest?.stop();
         try {
           await runner?.stop();
