@@ -9,8 +9,8 @@ import type { Logger } from '../services/observability/logger.js';
 import type { EmbeddedApp } from './embedded.js';
 import { openEmbedded } from './embedded.js';
 
-const iso = (t: number) => new Date(t).toISOString();
-const isoOrNull = (t: number | null | undefined) =>
+export const iso = (t: number) => new Date(t).toISOString();
+export const isoOrNull = (t: number | null | undefined) =>
   typeof t === 'number' && Number.isFinite(t) ? iso(t) : null;
 
 /** `watermarkDelayMs` → `watermark_delay_ms`: the API's case for the config's keys */
@@ -25,9 +25,13 @@ function snakeCaseKeys<T extends object>(o: T): { [K in keyof T as SnakeCase<K &
 }
 
 /** The config as /v1/status shows it: what an operator needs to read the numbers. */
-function configSummary(config: Readonly<Config>, partitions: number): StatusBody['config'] {
+export function configSummary(
+  config: Readonly<Config>,
+  partitions: number,
+  mode: string = config.mode,
+): StatusBody['config'] {
   return {
-    mode: config.mode,
+    mode,
     partitions,
     durability: config.log.durability,
     // every setting of the operator, as the runner hands them to it

@@ -22,7 +22,12 @@ export interface ReadResult {
   count: number;
   /** offset of the first record in `data` */
   fromOffset: number;
-  /** the offset to read next (fromOffset + count) */
+  /**
+   * The offset to read next: fromOffset + count where offsets have no gaps (the embedded log);
+   * past transaction markers and aborted records on a broker, so it can be larger, and a read
+   * can return no record yet move on. Readers advance by it and stop at the end offset, never
+   * on count 0 alone.
+   */
   nextOffset: number;
   /** wall-clock ms at which the newest record in `data` was appended (for latency metrics) */
   lastAppendTime: number;
@@ -37,8 +42,17 @@ export interface EventLog {
   append(batches: PartitionAppend[]): Promise<AppendResult>;
   /** Reads up to `maxRecords` records from `fromOffset`; an empty result at the end. */
   read(partition: number, fromOffset: number, maxRecords: number): Promise<ReadResult>;
-  /** The offset the next appended record of this partition will get. */
+  /**
+   * The offset the next appended record of this partition will get, as known here: exact for
+   * a log this process alone writes; a shared log (a broker) learns others' appends by
+   * `refresh`.
+   */
   endOffset(partition: number): number;
+  /**
+   * Optional: asks the storage where every partition ends now, so that `endOffset` includes
+   * the appends of other writers. A log this process alone writes omits it.
+   */
+  refresh?(): Promise<void>;
   /** The lowest offset still readable (raw segments are kept until archived). */
   startOffset(partition: number): number;
   /**

@@ -86,6 +86,7 @@ export class KafkaEventLog implements EventLog {
     o: KafkaEventLogOptions,
     private readonly producer: Producer,
     private readonly consumer: Consumer,
+    private readonly list: (timestamp: bigint) => Promise<bigint[]>,
     ends: number[],
     starts: number[],
   ) {
@@ -144,7 +145,7 @@ export class KafkaEventLog implements EventLog {
       ).get(o.topic) ?? [];
     const ends = (await list(ListOffsetTimestamps.LATEST)).map(Number);
     const starts = (await list(ListOffsetTimestamps.EARLIEST)).map(Number);
-    return new KafkaEventLog(o, producer, consumer, ends, starts);
+    return new KafkaEventLog(o, producer, consumer, list, ends, starts);
   }
 
   private checkPartition(partition: number): void {
@@ -280,15 +281,39 @@ export class KafkaEventLog implements EventLog {
     }
     const taken = f.records.slice(0, maxRecords);
     const last = taken[taken.length - 1];
-    if (last === undefined) return empty;
+    // past transaction markers and aborted records too (a transactional writer's gaps), unless
+    // maxRecords cut the fetch short
+    const nextOffset =
+      last !== undefined && taken.length < f.records.length
+        ? Number(last.offset) + 1
+        : Math.max(fromOffset, Number(f.nextOffset));
+    if (last === undefined) return { ...empty, nextOffset };
     return {
       data: frame(taken.map((r) => r.value)),
       count: taken.length,
       fromOffset,
-      // exact only where offsets have no gaps (no transaction markers): see README
-      nextOffset: Number(last.offset) + 1,
+      nextOffset,
       lastAppendTime: Number(last.timestamp),
     };
+  }
+
+  /**
+   * The broker's last stable offsets (read_committed) of every partition: the other ingest
+   * processes' appends become readable here. The cached ends only ever move forward.
+   */
+  async refresh(): Promise<void> {
+    this.assertOpen();
+    let latest: bigint[];
+    try {
+      latest = await this.list(ListOffsetTimestamps.LATEST);
+    } catch (e) {
+      throw new TallyError('TALLY_UNAVAILABLE', `Kafka did not list the offsets of ${this.topic}`, {
+        cause: e,
+      });
+    }
+    latest.forEach((end, p) => {
+      if (Number(end) > (this.ends[p] as number)) this.ends[p] = Number(end);
+    });
   }
 
   endOffset(partition: number): number {

@@ -211,8 +211,10 @@ export class AggregatorRunner {
         from,
         Math.min(to - from, this.o.aggregation.maxBatchRecords),
       );
-      if (r.count === 0) throw new Error(`log partition ${p} ends at ${from}, expected ${to}`);
-      this.op.onRecords(p, r.data, r.fromOffset, now);
+      // a broker's read may return only transaction markers or aborted records: it moves on
+      if (r.nextOffset <= from)
+        throw new Error(`log partition ${p} ends at ${from}, expected ${to}`);
+      if (r.count > 0) this.op.onRecords(p, r.data, r.fromOffset, now);
       if (r.lastAppendTime > this.lastArrivalToCommit) this.lastArrivalToCommit = r.lastAppendTime;
       from = r.nextOffset;
       fed += r.count;
@@ -245,6 +247,8 @@ export class AggregatorRunner {
     snapshot?: boolean;
   }): Promise<number> {
     const { log, clock } = this.o;
+    // a shared log (a broker): learn where the other writers' appends end
+    await log.refresh?.();
     const now = clock.now();
     const before = this.op.watermark;
     let fed = 0;
@@ -329,6 +333,7 @@ export class AggregatorRunner {
   /** Consumes everything appended so far, closes every minute that holds data, commits. */
   async drain(): Promise<void> {
     const { log } = this.o;
+    await log.refresh?.();
     const target = new Map<number, number>();
     for (let p = 0; p < log.partitions; p++) target.set(p, log.endOffset(p));
     const behind = () => [...target].some(([p, end]) => this.offsets.get(p)! < end);

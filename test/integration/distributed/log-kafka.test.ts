@@ -62,6 +62,9 @@ describe('what the EventLog port assumes that a shared Kafka topic breaks', () =
       // the other ingest process does not see them: its end is the one it read at open
       assert.equal(one.endOffset(0), 2);
       assert.equal(two.endOffset(0), 0);
+      // until it asks the broker
+      await two.refresh();
+      assert.equal(two.endOffset(0), 2);
       // a transactional writer (the ingest role's clicks.in → clicks cycle) adds a commit marker
       const txn = await txp.beginTransaction({ producerId: -1n, producerEpoch: -1 });
       await txn.send({ messages: [{ topic, partition: 0, value: Buffer.from('t') }] });

@@ -1,0 +1,1 @@
+export { KafkaDeadLetters, type KafkaDeadLettersOptions } from './kafka-dead-letters.js';

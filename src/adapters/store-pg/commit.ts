@@ -1,0 +1,149 @@
+/**
+ * The one write path: a whole aggregator (or writer) cycle in a single transaction. As in the
+ * embedded store, rows carry absolute counts (an upsert, never an increment), late records are
+ * keyed by their log position, and totals accumulate in the same transaction as the offsets
+ * they account for. Every table is written with one `unnest` statement, whatever the batch
+ * size: one round trip per table, not per row.
+ */
+import type pg from 'pg';
+import { TallyError } from '../../core/errors.js';
+import type { CommitBatch } from '../../ports/aggregate-sink.js';
+import { encodeOffsets, encodeRanked, encodeWatermark } from '../store-sqlite/codec.js';
+
+/** The last of each key wins, as it would row by row: one statement may not touch a row twice. */
+function lastByKey<T>(items: readonly T[], key: (t: T) => string): T[] {
+  const m = new Map<string, T>();
+  for (const t of items) m.set(key(t), t);
+  return m.size === items.length ? (items as T[]) : [...m.values()];
+}
+
+export async function commitBatch(
+  client: pg.PoolClient,
+  s: string,
+  batch: CommitBatch,
+): Promise<void> {
+  // serializes the commits of one consumer, also its very first (no state row to lock yet)
+  await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 7244))', [
+    `${s}/${batch.consumer}`,
+  ]);
+  const cur = await client.query<{ seq: number }>(
+    `SELECT seq FROM ${s}.consumer_state WHERE consumer = $1`,
+    [batch.consumer],
+  );
+  const previous = cur.rows[0]?.seq ?? 0;
+  if (batch.expectedSeq !== undefined && batch.expectedSeq !== previous) {
+    throw new TallyError(
+      'TALLY_STORE_FAILURE',
+      `commit of ${batch.consumer} refused: expected seq ${batch.expectedSeq}, store has ${previous} (another writer committed)`,
+      { details: { reason: 'fenced', expectedSeq: batch.expectedSeq, storedSeq: previous } },
+    );
+  }
+  const seq = previous + 1;
+  const watermark = encodeWatermark(batch.watermark);
+  await client.query(
+    `INSERT INTO ${s}.consumer_state AS c (consumer, seq, watermark, events, duplicates, late)
+     VALUES ($1, $2, $3, $4, $5, $6)
+     ON CONFLICT (consumer) DO UPDATE SET
+       seq = excluded.seq,
+       watermark = excluded.watermark,
+       events = c.events + excluded.events,
+       duplicates = c.duplicates + excluded.duplicates,
+       late = c.late + excluded.late`,
+    [
+      batch.consumer,
+      seq,
+      watermark,
+      batch.stats?.events ?? 0,
+      batch.stats?.duplicates ?? 0,
+      batch.stats?.late ?? 0,
+    ],
+  );
+
+  if (batch.offsets.size > 0) {
+    await client.query(
+      `INSERT INTO ${s}.consumer_offsets (consumer, partition_id, next_offset)
+       SELECT $1, p, o FROM unnest($2::int[], $3::bigint[]) AS u(p, o)
+       ON CONFLICT (consumer, partition_id) DO UPDATE SET next_offset = excluded.next_offset`,
+      [batch.consumer, [...batch.offsets.keys()], [...batch.offsets.values()]],
+    );
+  }
+  // cycles and snapshots record ALL offsets, so each one alone says where replay stands
+  const all = await client.query<{ partition_id: number; next_offset: number }>(
+    `SELECT partition_id, next_offset FROM ${s}.consumer_offsets WHERE consumer = $1`,
+    [batch.consumer],
+  );
+  const offsets = encodeOffsets(new Map(all.rows.map((r) => [r.partition_id, r.next_offset])));
+  if (batch.snapshot === undefined) {
+    await client.query(
+      `INSERT INTO ${s}.cycles (consumer, seq, offsets, watermark) VALUES ($1, $2, $3, $4)`,
+      [batch.consumer, seq, offsets, watermark],
+    );
+  } else {
+    // the snapshot reflects this cycle and every earlier one: none needs replaying any more
+    await client.query(
+      `INSERT INTO ${s}.snapshots (consumer, seq, offsets, watermark, state)
+       VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (consumer) DO UPDATE SET seq = excluded.seq, offsets = excluded.offsets,
+         watermark = excluded.watermark, state = excluded.state`,
+      [
+        batch.consumer,
+        seq,
+        offsets,
+        watermark,
+        Buffer.from(batch.snapshot.buffer, batch.snapshot.byteOffset, batch.snapshot.byteLength),
+      ],
+    );
+    await client.query(`DELETE FROM ${s}.cycles WHERE consumer = $1 AND seq <= $2`, [
+      batch.consumer,
+      seq,
+    ]);
+  }
+
+  const tops = lastByKey(batch.top, (t) => `${t.windowMinutes}/${t.endMinute}`);
+  if (tops.length > 0) {
+    await client.query(
+      `INSERT INTO ${s}.most_clicked_ads (window_minutes, end_minute, ads)
+       SELECT * FROM unnest($1::int[], $2::bigint[], $3::text[])
+       ON CONFLICT (window_minutes, end_minute) DO UPDATE SET ads = excluded.ads`,
+      [
+        tops.map((t) => t.windowMinutes),
+        tops.map((t) => t.endMinute),
+        tops.map((t) => encodeRanked(t.ads)),
+      ],
+    );
+  }
+  if (batch.late.length > 0) {
+    const l = batch.late;
+    await client.query(
+      `INSERT INTO ${s}.late_events
+         (partition_id, log_offset, ad_id, event_time, event_id, watermark, raw, arrived_at)
+       SELECT * FROM unnest($1::int[], $2::bigint[], $3::text[], $4::bigint[], $5::text[],
+         $6::float8[], $7::text[], $8::bigint[])
+       ON CONFLICT (partition_id, log_offset) DO NOTHING`,
+      [
+        l.map((r) => r.partition),
+        l.map((r) => r.offset),
+        l.map((r) => r.adId),
+        l.map((r) => r.timestamp),
+        l.map((r) => r.eventId),
+        l.map((r) => encodeWatermark(r.watermark)),
+        l.map((r) => r.raw),
+        l.map((r) => r.arrivedAt ?? null),
+      ],
+    );
+  }
+  const rows = lastByKey(batch.rows, (r) => `${r.minute}\u0000${r.dim}\u0000${r.adId}`);
+  if (rows.length > 0) {
+    await client.query(
+      `INSERT INTO ${s}.minute_counts (minute, dim, ad_id, count)
+       SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[])
+       ON CONFLICT (minute, dim, ad_id) DO UPDATE SET count = excluded.count`,
+      [
+        rows.map((r) => r.minute),
+        rows.map((r) => r.dim),
+        rows.map((r) => r.adId),
+        rows.map((r) => r.count),
+      ],
+    );
+  }
+}

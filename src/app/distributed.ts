@@ -1,0 +1,311 @@
+/**
+ * The composition root of the distributed deployment (first stage, not on the command line
+ * yet): the book's first queue on Kafka, the aggregate database on PostgreSQL, each role in
+ * any process.
+ *
+ * - ingest: validate and append to `<ns>.clicks` (idempotent producer, acks=all: resolves
+ *   only once the broker has the records), rejected records to `<ns>.deadletters`.
+ * - aggregator: the embedded aggregator runner, its log the Kafka topic and its sink the
+ *   PostgreSQL store: each cycle commits rows, top lists, late records, the consumed offsets
+ *   and (periodically) the operator snapshot in ONE PostgreSQL transaction, so the database's
+ *   offsets are the truth, and a restarted process (after kill -9 too) restores the snapshot
+ *   and replays only the cycles committed after it. One active aggregator per namespace: a
+ *   second one is fenced by the commit seq and stops.
+ * - query: the query service on PostgreSQL; the default `to` of `top` follows the last
+ *   committed watermark.
+ *
+ * The namespace prefixes the topics and names the PostgreSQL schema, so deployments and test
+ * runs sharing one broker and one database stay apart.
+ */
+import { systemClock } from '../adapters/clock/system-clock.js';
+import { KafkaDeadLetters } from '../adapters/deadletters-kafka/index.js';
+import { KafkaEventLog } from '../adapters/log-kafka/index.js';
+import { openPgStore, type PgAggregateStore } from '../adapters/store-pg/index.js';
+import type { Config } from '../config/index.js';
+import { TallyError } from '../core/errors.js';
+import type { Clock } from '../ports/clock.js';
+import type { DeadLetterStore } from '../ports/dead-letters.js';
+import type { EventLog } from '../ports/event-log.js';
+import { AggregatorRunner, DEFAULT_CONSUMER } from '../services/aggregator/runner.js';
+import { IngestService } from '../services/ingest/ingest-service.js';
+import { HealthBoard } from '../services/observability/health-board.js';
+import type { Logger } from '../services/observability/logger.js';
+import { createMetrics, type Metrics } from '../services/observability/metrics.js';
+import type { QueryService } from '../services/query/query-service.js';
+import { RawQueryService } from '../services/query/raw-query.js';
+import { queryService } from './query.js';
+
+export type DistributedRole = 'ingest' | 'aggregator' | 'query';
+
+export interface DistributedOptions {
+  brokers: string[];
+  databaseUrl: string;
+  /** topic prefix and PostgreSQL schema: [a-z_][a-z0-9_]* */
+  namespace: string;
+  roles: readonly DistributedRole[];
+  /**
+   * how long start-up waits for an unreachable broker or database before it gives up, ms
+   * (default: until they answer)
+   */
+  startupTimeoutMs?: number;
+}
+
+export interface DistributedApp {
+  config: Readonly<Config>;
+  namespace: string;
+  topics: { clicks: string; deadletters: string };
+  log: EventLog;
+  store: PgAggregateStore;
+  /** present with the ingest and query roles */
+  deadLetters: DeadLetterStore | undefined;
+  /** present with the ingest role */
+  ingest: IngestService | undefined;
+  /** present with the aggregator role (restored, not started) */
+  runner: AggregatorRunner | undefined;
+  /** present with the query role */
+  query: QueryService | undefined;
+  metrics: Metrics;
+  health: HealthBoard;
+  logger: Logger;
+  clock: Clock;
+  startedAt: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Runs `open` until it succeeds, backing off from 200 ms to 5 s, with one log line per
+ * attempt saying what it waits for and why; past `timeoutMs` (default: no limit) the last
+ * failure is thrown as TALLY_UNAVAILABLE.
+ */
+export async function waitFor<T>(
+  what: string,
+  open: () => Promise<T>,
+  o: { logger: Logger; timeoutMs?: number | undefined },
+): Promise<T> {
+  const started = Date.now();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const out = await open();
+      if (attempt > 1) o.logger.info({ attempts: attempt }, `${what}: reachable`);
+      return out;
+    } catch (err) {
+      // a config error does not heal by waiting
+      if ((err as { code?: unknown }).code === 'TALLY_CONFIG_INVALID') throw err;
+      const reason = err instanceof Error ? err.message : String(err);
+      const waited = Date.now() - started;
+      if (o.timeoutMs !== undefined && waited >= o.timeoutMs) {
+        throw new TallyError(
+          'TALLY_UNAVAILABLE',
+          `${what}: still unreachable after ${(waited / 1000).toFixed(1)} s: ${reason}`,
+          { cause: err },
+        );
+      }
+      const delay = Math.min(5_000, 200 * 2 ** Math.min(attempt - 1, 5));
+      o.logger.warn({ attempt, retryInMs: delay, reason }, `waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
+export function namespaceTopics(ns: string) {
+  return { clicks: `${ns}.clicks`, deadletters: `${ns}.deadletters` };
+}
+
+/** host:port/db of a database URL, never its password */
+function databaseHost(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.host}${u.pathname}`;
+  } catch {
+    return 'the configured database URL';
+  }
+}
+
+function checkNamespace(ns: string): void {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(ns)) {
+    throw new TallyError(
+      'TALLY_CONFIG_INVALID',
+      `the namespace ${JSON.stringify(ns)} must be 1–63 of [a-z0-9_], not starting with a digit (it names topics and a PostgreSQL schema)`,
+      { field: 'namespace' },
+    );
+  }
+}
+
+/**
+ * Opens the roles asked for. Topics are created when absent (clicks with the config's
+ * partitions; dead letters with one: their list is in arrival order), the schema migrated; the
+ * aggregator is restored (snapshot + replay) before this resolves and runs once
+ * `runner.start()` is called.
+ */
+export async function openDistributed(
+  config: Readonly<Config>,
+  opts: DistributedOptions,
+  deps: { logger: Logger; clock?: Clock; metrics?: Metrics },
+): Promise<DistributedApp> {
+  checkNamespace(opts.namespace);
+  const clock = deps.clock ?? systemClock;
+  const metrics = deps.metrics ?? createMetrics();
+  const logger = deps.logger;
+  const roles = new Set(opts.roles);
+  const topics = namespaceTopics(opts.namespace);
+  const opened: Array<{ close(): Promise<void> }> = [];
+  try {
+    const wait = { logger, timeoutMs: opts.startupTimeoutMs };
+    const kafka = `Kafka at ${opts.brokers.join(',')}`;
+    const log = await waitFor(
+      kafka,
+      () =>
+        KafkaEventLog.open({
+          brokers: opts.brokers,
+          topic: topics.clicks,
+          partitions: config.log.partitions,
+          create: true,
+        }),
+      wait,
+    );
+    opened.push(log);
+    // ingest writes them, query counts them; the aggregator has no use for them
+    let deadLetters: DeadLetterStore | undefined;
+    if (roles.has('ingest') || roles.has('query')) {
+      deadLetters = await waitFor(
+        kafka,
+        () =>
+          KafkaDeadLetters.open({
+            brokers: opts.brokers,
+            topic: topics.deadletters,
+            create: true,
+          }),
+        wait,
+      );
+      opened.push(deadLetters);
+    }
+    const store = await waitFor(
+      `PostgreSQL at ${databaseHost(opts.databaseUrl)}`,
+      () => openPgStore({ url: opts.databaseUrl, schema: opts.namespace, logger }),
+      wait,
+    );
+    opened.push(store);
+    const health = new HealthBoard({ logger, clock, metrics });
+
+    let runner: AggregatorRunner | undefined;
+    if (roles.has('aggregator')) {
+      runner = new AggregatorRunner({
+        log,
+        store,
+        aggregation: config.aggregation,
+        clock,
+        logger,
+        metrics,
+        health,
+      });
+      await runner.init();
+    }
+    // back-pressure on the aggregators' lag: live from a local runner; otherwise what the
+    // broker's ends and the offsets committed in PostgreSQL say, refreshed every commit interval
+    let remoteLag = 0;
+    const refreshLag = async () => {
+      await log.refresh?.();
+      const s = await store.status();
+      const offsets = s.consumers.find((c) => c.consumer === DEFAULT_CONSUMER)?.offsets;
+      let lag = 0;
+      for (let p = 0; p < log.partitions; p++) {
+        lag += Math.max(0, log.endOffset(p) - (offsets?.get(p) ?? log.startOffset(p)));
+      }
+      remoteLag = lag;
+    };
+    let lagTimer: NodeJS.Timeout | undefined;
+    if (roles.has('ingest') && runner === undefined) {
+      lagTimer = setInterval(() => {
+        refreshLag().catch((err: unknown) =>
+          logger.warn({ err }, 'ingest: reading the aggregator lag failed'),
+        );
+      }, config.aggregation.commitIntervalMs);
+      lagTimer.unref();
+    }
+    const ingest =
+      deadLetters !== undefined && roles.has('ingest')
+        ? new IngestService({
+            log,
+            deadLetters,
+            clock,
+            metrics,
+            maxFutureSkewMs: config.aggregation.maxFutureSkewMs,
+            maxInflightBytes: config.http.maxInflightBytes,
+            maxLagRecords: config.http.maxLagRecords,
+            lag: () => runner?.lag() ?? remoteLag,
+            ...(runner ? { onAppended: () => runner.notify() } : {}),
+            health,
+          })
+        : undefined;
+
+    // the query role's watermark when no aggregator runs here: the last committed one
+    let committedWatermark = -Infinity;
+    const refreshWatermark = async () => {
+      const s = await store.status();
+      const mine = s.consumers.find((c) => c.consumer === DEFAULT_CONSUMER);
+      if (mine !== undefined) committedWatermark = mine.watermark;
+    };
+    let watermarkTimer: NodeJS.Timeout | undefined;
+    let query: QueryService | undefined;
+    if (roles.has('query')) {
+      if (runner === undefined) {
+        await refreshWatermark();
+        watermarkTimer = setInterval(() => {
+          refreshWatermark().catch((err: unknown) =>
+            logger.warn({ err }, 'query: reading the committed watermark failed'),
+          );
+        }, config.aggregation.commitIntervalMs);
+        watermarkTimer.unref();
+      }
+      query = queryService(config, {
+        reader: store,
+        clock,
+        watermark: () => runner?.watermark ?? committedWatermark,
+        raw: new RawQueryService({
+          dedupHorizonMs: config.aggregation.dedupHorizonMs,
+          access: () =>
+            Promise.reject(
+              new TallyError(
+                'TALLY_BAD_PARAMETER',
+                'filters on attributes that are not pre-aggregated read the raw archive, which the distributed mode does not have: filter on the configured dimensions',
+                { field: 'filter' },
+              ),
+            ),
+        }),
+      });
+    }
+
+    let closed = false;
+    return {
+      config,
+      namespace: opts.namespace,
+      topics,
+      log,
+      store,
+      deadLetters,
+      ingest,
+      runner,
+      query,
+      metrics,
+      health,
+      logger,
+      clock,
+      startedAt: clock.now(),
+      async close() {
+        if (closed) return;
+        closed = true;
+        if (watermarkTimer) clearInterval(watermarkTimer);
+        if (lagTimer) clearInterval(lagTimer);
+        ingest?.stop();
+        try {
+          await runner?.stop();
+        } finally {
+          for (const c of opened.reverse()) await c.close();
+        }
+      },
+    };
+  } catch (err) {
+    for (const c of opened.reverse()) await c.close().catch(() => undefined);
+    throw err;
+  }
+}
