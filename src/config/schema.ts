@@ -63,6 +63,12 @@ export const ConfigSchema = Type.Object(
         }),
         commitIntervalMs: Ms(1_000, 'how often aggregates and offsets commit', 10),
         snapshotIntervalMs: Ms(30_000, 'how often operator state is snapshotted', 10),
+        snapshotCompactRatio: Type.Number({
+          minimum: 0,
+          default: 0.5,
+          description:
+            'snapshots are deltas until their sum exceeds this fraction of the base, then a new base',
+        }),
         maxBatchRecords: Type.Integer({ minimum: 1, default: 65_536 }),
       },
       { default: {} },

@@ -135,6 +135,25 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT, WITHOUT ROWID;
     `,
   },
+  {
+    version: 3,
+    description: 'incremental operator snapshots (a base and its deltas, in chunks)',
+    sql: `
+      -- 1: the snapshot is the state blob; 2: it is the chain in snapshot_chunks (state empty)
+      ALTER TABLE snapshots ADD COLUMN format INTEGER NOT NULL DEFAULT 1 CHECK (format IN (1, 2));
+
+      -- piece 0 is the base, 1… the deltas after it; each piece in chunks (a blob is at most
+      -- 1 GB) with their CRC-32, checked on load
+      CREATE TABLE snapshot_chunks (
+        consumer TEXT NOT NULL,
+        piece INTEGER NOT NULL CHECK (piece >= 0),
+        chunk INTEGER NOT NULL CHECK (chunk >= 0),
+        crc INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        PRIMARY KEY (consumer, piece, chunk)
+      ) STRICT;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

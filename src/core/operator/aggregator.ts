@@ -57,12 +57,14 @@ import { Emitter } from './emission.js';
 import type { EngineTuning } from './node.js';
 import { OutputBuffer, type OperatorOutput } from './output.js';
 import { readSnapshot, writeSnapshot } from './snapshot.js';
+import { readChain, writePiece, type SnapshotPiece } from './incremental.js';
 import { OperatorState } from './state.js';
 
 export type { AggregatorConfig } from './config.js';
 export { DEFAULT_AGGREGATOR_CONFIG } from './config.js';
 export type { EngineTuning } from './node.js';
 export type { OperatorOutput, OperatorStats } from './output.js';
+export type { SnapshotPiece } from './incremental.js';
 
 export interface PartitionStatus {
   partition: number;
@@ -184,6 +186,39 @@ export class ClickAggregator {
     return writeSnapshot(this.st);
   }
 
+  /**
+   * The next piece of the incremental snapshot chain (incremental.ts): a delta holding what
+   * changed since the last piece, or a base holding everything when there is no chain yet,
+   * the dedup table was rebuilt, or the deltas add up to more than `compactRatio` × the base.
+   * Its chunks may be views of the live state: store them before the operator is fed again.
+   * Output not yet taken is not part of it (as for snapshot()).
+   */
+  snapshotPiece(compactRatio: number, forceBase = false): SnapshotPiece {
+    const st = this.st;
+    const base =
+      forceBase ||
+      st.chain === null ||
+      st.dedup.relocated ||
+      st.chain.deltaBytes > compactRatio * st.chain.baseBytes;
+    return writePiece(st, base);
+  }
+
+  /** The chain the next snapshotPiece extends: sizes of its base and deltas; null if none. */
+  get snapshotChain(): Readonly<{ baseBytes: number; deltaBytes: number; deltas: number }> | null {
+    return this.st.chain;
+  }
+
+  /** Rebuilds an operator from a chain of snapshotPiece() pieces, base first. */
+  static restoreChain(
+    cfg: AggregatorConfig,
+    partitions: number,
+    pieces: readonly (readonly Uint8Array[])[],
+    now: number,
+    tuning: EngineTuning = {},
+  ): ClickAggregator {
+    return ClickAggregator.loading(cfg, partitions, now, tuning, (st) => readChain(st, pieces));
+  }
+
   /** Rebuilds an operator from snapshot(); bad bytes throw TALLY_SNAPSHOT_INVALID. */
   static restore(
     cfg: AggregatorConfig,
@@ -192,9 +227,19 @@ export class ClickAggregator {
     now: number,
     tuning: EngineTuning = {},
   ): ClickAggregator {
+    return ClickAggregator.loading(cfg, partitions, now, tuning, (st) => readSnapshot(st, bytes));
+  }
+
+  private static loading(
+    cfg: AggregatorConfig,
+    partitions: number,
+    now: number,
+    tuning: EngineTuning,
+    load: (st: OperatorState) => void,
+  ): ClickAggregator {
     const agg = new ClickAggregator(cfg, partitions, now, tuning);
     try {
-      readSnapshot(agg.st, bytes);
+      load(agg.st);
     } catch (e) {
       if (e instanceof TallyError && e.code === 'TALLY_SNAPSHOT_INVALID') throw e;
       throw new TallyError(

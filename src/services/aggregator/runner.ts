@@ -11,6 +11,17 @@ import type { HealthBoard } from '../observability/health-board.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 
+/** The last snapshot piece this runner committed (status, metrics, the soak benchmark). */
+export interface SnapshotInfo {
+  kind: 'base' | 'delta';
+  bytes: number;
+  /** writing the piece and committing it with its cycle */
+  ms: number;
+  at: number;
+  /** the stored chain after it: its base's bytes, its deltas' bytes and count */
+  chain: { baseBytes: number; deltaBytes: number; deltas: number };
+}
+
 /** the consumer name the aggregator commits under unless told otherwise */
 export const DEFAULT_CONSUMER = 'aggregator';
 
@@ -104,6 +115,9 @@ export class AggregatorRunner {
   private readonly cfg: AggregatorConfig;
   private readonly maxCycleRecords: number;
   private lastArrivalToCommit = 0;
+  private lastSnapshotInfo: SnapshotInfo | undefined;
+  private lastRestoreInfo:
+    { replayedCycles: number; replayedRecords: number; ms: number } | undefined;
 
   constructor(private readonly o: RunnerOptions) {
     this.consumer = o.consumer ?? DEFAULT_CONSUMER;
@@ -165,9 +179,12 @@ export class AggregatorRunner {
     const { log, store, clock } = this.o;
     const cp = await store.loadCheckpoint(this.consumer);
     const now = clock.now();
-    this.op = cp.snapshot
-      ? ClickAggregator.restore(this.cfg, log.partitions, cp.snapshot, now)
-      : new ClickAggregator(this.cfg, log.partitions, now);
+    this.op =
+      cp.snapshotChain.length > 0
+        ? ClickAggregator.restoreChain(this.cfg, log.partitions, cp.snapshotChain, now)
+        : cp.snapshot
+          ? ClickAggregator.restore(this.cfg, log.partitions, cp.snapshot, now)
+          : new ClickAggregator(this.cfg, log.partitions, now);
     for (let p = 0; p < log.partitions; p++) {
       this.offsets.set(p, cp.snapshotOffsets.get(p) ?? log.startOffset(p));
     }
@@ -194,6 +211,8 @@ export class AggregatorRunner {
     this.lastSnapshotAt = clock.now();
     this.dirty = false;
     const ms = Date.now() - started;
+    this.lastRestoreInfo = { replayedCycles: cp.cycles.length, replayedRecords, ms };
+    this.o.metrics?.restoreSeconds.set(ms / 1000);
     this.o.logger.info(
       { replayedCycles: cp.cycles.length, replayedRecords, ms, watermark: this.op.watermark },
       what,
@@ -266,6 +285,10 @@ export class AggregatorRunner {
       out.late.length > 0 ||
       this.op.watermark !== before;
     if (!changed && !opts.snapshot) return 0; // nothing moved: the operator is as committed
+    const t0 = performance.now();
+    const piece = snapshotDue
+      ? this.op.snapshotPiece(this.o.aggregation.snapshotCompactRatio)
+      : undefined;
     const batch: CommitBatch = {
       consumer: this.consumer,
       rows: out.rows,
@@ -275,16 +298,18 @@ export class AggregatorRunner {
       watermark: this.op.watermark,
       stats: out.stats,
       expectedSeq: this.seq,
-      ...(snapshotDue ? { snapshot: this.op.snapshot() } : {}),
+      ...(piece === undefined ? {} : { snapshotPiece: piece }),
     };
-    const t0 = performance.now();
+    const t1 = performance.now();
     try {
       await this.o.store.commit(batch);
     } catch (err) {
       if (isFenced(err)) this.stoppedBy = err;
       throw err;
     }
-    const commitMs = performance.now() - t0;
+    const done = performance.now();
+    const commitMs = done - t1;
+    if (piece !== undefined) this.noteSnapshot(piece, done - t0, clock.now());
     this.seq++;
     this.committed = batch.offsets;
     const committedAt = clock.now();
@@ -295,6 +320,34 @@ export class AggregatorRunner {
     this.totals.late += out.stats.late;
     this.observe(batch, out.stats, commitMs, committedAt, fed);
     return fed;
+  }
+
+  private noteSnapshot(piece: { base: boolean; bytes: number }, ms: number, at: number): void {
+    const chain = this.op.snapshotChain ?? { baseBytes: piece.bytes, deltaBytes: 0, deltas: 0 };
+    const kind = piece.base ? 'base' : 'delta';
+    this.lastSnapshotInfo = { kind, bytes: piece.bytes, ms, at, chain: { ...chain } };
+    const m = this.o.metrics;
+    if (!m) return;
+    m.snapshotWrittenBytes.inc({ kind }, piece.bytes);
+    m.snapshotLastBytes.set({ kind }, piece.bytes);
+    m.snapshotSeconds.observe({ kind }, ms / 1000);
+    m.snapshotChainBytes.set({ part: 'base' }, chain.baseBytes);
+    m.snapshotChainBytes.set({ part: 'deltas' }, chain.deltaBytes);
+  }
+
+  /** the last snapshot piece committed by this runner, if any */
+  get lastSnapshot(): SnapshotInfo | undefined {
+    return this.lastSnapshotInfo;
+  }
+
+  /** the last restore (start, or back to the checkpoint after a failed cycle) */
+  get lastRestore(): { replayedCycles: number; replayedRecords: number; ms: number } | undefined {
+    return this.lastRestoreInfo;
+  }
+
+  /** sizes of the operator's state (status, metrics, benchmarks) */
+  stateStats() {
+    return this.op.memoryStats();
   }
 
   private observe(

@@ -146,6 +146,36 @@ export function createMetrics(opts: { defaults?: boolean } = {}) {
       help: 'times the aggregator went back to its last committed checkpoint after a failed cycle',
       registers: r,
     }),
+    snapshotWrittenBytes: new Counter({
+      name: 'tally_snapshot_written_bytes_total',
+      help: 'bytes of operator snapshot pieces committed, by kind (base: whole state; delta: what changed)',
+      labelNames: ['kind'],
+      registers: r,
+    }),
+    snapshotLastBytes: new Gauge({
+      name: 'tally_snapshot_last_bytes',
+      help: 'bytes of the last operator snapshot piece committed, by kind',
+      labelNames: ['kind'],
+      registers: r,
+    }),
+    snapshotSeconds: new Histogram({
+      name: 'tally_snapshot_seconds',
+      help: 'time to write one operator snapshot piece and commit it with its cycle, by kind',
+      labelNames: ['kind'],
+      buckets: latency,
+      registers: r,
+    }),
+    snapshotChainBytes: new Gauge({
+      name: 'tally_snapshot_chain_bytes',
+      help: 'bytes of the stored snapshot chain a restore reads: its base and its deltas',
+      labelNames: ['part'],
+      registers: r,
+    }),
+    restoreSeconds: new Gauge({
+      name: 'tally_aggregator_restore_seconds',
+      help: 'duration of the last aggregator restore (snapshot chain load plus replay of the cycles after it)',
+      registers: r,
+    }),
     watchFiles: new Gauge({
       name: 'tally_watch_files',
       help: 'files `tally watch` follows (rotated-away files it is finishing included)',
