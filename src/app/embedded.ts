@@ -102,6 +102,7 @@ export async function openEmbedded(
       maxInflightBytes: config.http.maxInflightBytes,
       maxLagRecords: config.http.maxLagRecords,
       lag: () => runner.lag(),
+      overMemoryBudget: () => runner.overMemoryBudget(),
       onAppended: () => runner.notify(),
       health,
     });

@@ -79,6 +79,10 @@ export function httpDepsFromEmbedded(
         idle: p.idle,
       }));
       const counters = app.runner.counters;
+      const st = app.runner.stateStats();
+      const snap = app.runner.lastSnapshot;
+      const restore = app.runner.lastRestore;
+      const per = (bytes: number, n: number) => (n > 0 ? Math.round((bytes / n) * 10) / 10 : 0);
       let appended = 0;
       for (let p = 0; p < app.log.partitions; p++) appended += app.log.endOffset(p);
       return {
@@ -89,6 +93,41 @@ export function httpDepsFromEmbedded(
         closed_up_to: iso(app.query.closedUpTo()),
         lag: app.runner.lag(),
         partitions,
+        state: {
+          bytes: st.stateBytes,
+          budget_bytes: st.budgetBytes,
+          over_budget: st.overBudget,
+          dedup_entries: st.dedupEntries,
+          dedup_bytes: st.dedupBytes,
+          bytes_per_dedup_entry: per(st.dedupBytes, st.dedupEntries),
+          ads: st.ads,
+          ads_bytes: st.adsBytes,
+          panes: st.panes,
+          pane_entries: st.paneEntries,
+          pane_bytes: st.paneBytes,
+          bytes_per_pane_entry: per(st.paneBytes, st.paneEntries),
+          open_rows: st.openRows,
+          snapshot:
+            snap === undefined
+              ? null
+              : {
+                  kind: snap.kind,
+                  bytes: snap.bytes,
+                  seconds: snap.ms / 1000,
+                  at: iso(snap.at),
+                  chain_base_bytes: snap.chain.baseBytes,
+                  chain_delta_bytes: snap.chain.deltaBytes,
+                  chain_deltas: snap.chain.deltas,
+                },
+          restore:
+            restore === undefined
+              ? null
+              : {
+                  seconds: restore.ms / 1000,
+                  replayed_cycles: restore.replayedCycles,
+                  replayed_records: restore.replayedRecords,
+                },
+        },
         totals: {
           appended,
           events: counters.events,

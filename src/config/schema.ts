@@ -63,6 +63,18 @@ export const ConfigSchema = Type.Object(
         }),
         commitIntervalMs: Ms(1_000, 'how often aggregates and offsets commit', 10),
         snapshotIntervalMs: Ms(30_000, 'how often operator state is snapshotted', 10),
+        memoryBudgetMiB: Type.Integer({
+          minimum: 1,
+          default: 4096,
+          description:
+            "the aggregator's state (dedup table, ads, panes) may use this much; beyond it ingest answers 503 TALLY_MEMORY_BUDGET",
+        }),
+        snapshotMaxRecords: Type.Integer({
+          minimum: 1,
+          default: 2_000_000,
+          description:
+            'a snapshot is also due once this many records were fed since the last one (bounds the replay after a crash)',
+        }),
         snapshotCompactRatio: Type.Number({
           minimum: 0,
           default: 0.5,

@@ -59,12 +59,34 @@ import { OutputBuffer, type OperatorOutput } from './output.js';
 import { readSnapshot, writeSnapshot } from './snapshot.js';
 import { readChain, writePiece, type SnapshotPiece } from './incremental.js';
 import { OperatorState } from './state.js';
+import { MINUTE_MS } from '../window/minute.js';
 
 export type { AggregatorConfig } from './config.js';
 export { DEFAULT_AGGREGATOR_CONFIG } from './config.js';
 export type { EngineTuning } from './node.js';
 export type { OperatorOutput, OperatorStats } from './output.js';
 export type { SnapshotPiece } from './incremental.js';
+
+export interface StateStats {
+  ads: number;
+  /** occupied dedup slots (entries dead but not yet swept included) */
+  dedupEntries: number;
+  dedupBytes: number;
+  dedupCapacity: number;
+  panes: number;
+  /** panes whose rows can still change (open, or closed within the lateness) */
+  openPanes: number;
+  /** (ad, minute) and (ad, minute, dimension value) counts in those panes */
+  openRows: number;
+  /** the same counts in every retained pane */
+  paneEntries: number;
+  /** interned ad ids and the per-ad arrays (routing, running window totals) */
+  adsBytes: number;
+  /** the retained panes' count maps */
+  paneBytes: number;
+  topBytes: number;
+  stateBytes: number;
+}
 
 export interface PartitionStatus {
   partition: number;
@@ -158,23 +180,55 @@ export class ClickAggregator {
     }));
   }
 
-  /** Sizes of the in-memory state, for status and benchmarks. */
-  memoryStats(): {
-    ads: number;
-    dedupEntries: number;
-    dedupBytes: number;
-    dedupCapacity: number;
-    panes: number;
-  } {
+  /**
+   * Sizes of the in-memory state, for status, metrics, the memory budget and benchmarks.
+   * Bytes are those of the typed arrays that hold the state (capacity, not only what is
+   * used), which is nearly all of it; `stateBytes` is their sum.
+   */
+  memoryStats(): StateStats {
     const st = this.st;
     let panes = 0;
-    for (const n of st.nodes) panes += n.panes.length;
+    let paneBytes = 0;
+    let openRows = 0;
+    let openPanes = 0;
+    let paneEntries = 0;
+    let topBytes = 0;
+    const finalBefore = st.W - st.cfg.allowedLatenessMs - MINUTE_MS;
+    for (const n of st.nodes) {
+      panes += n.panes.length;
+      paneBytes += n.localIds.byteLength + n.correctedAds.byteLength;
+      for (const p of n.panes) {
+        paneEntries += (p.dense?.size ?? p.star.size) + (p.dims?.size ?? 0);
+        paneBytes += p.star.memoryBytes + (p.dense?.memoryBytes ?? 0) + (p.dims?.memoryBytes ?? 0);
+        // open: its rows can still change (not yet final)
+        if (p.minute > finalBefore || p.dense !== null) {
+          openPanes++;
+          openRows += (p.dense?.size ?? p.star.size) + (p.dims?.size ?? 0);
+        }
+      }
+      for (const tops of n.tops) for (const t of tops.values()) topBytes += t.ids.byteLength * 3;
+    }
+    let adsBytes =
+      st.ads.memoryBytes +
+      st.owner.byteLength +
+      st.local.byteLength +
+      st.corrected.byteLength +
+      st.adTexts.length * 8;
+    for (const s of st.shared) if (s !== null) adsBytes += s.memoryBytes;
+    const dedupBytes = st.dedup.memoryBytes;
     return {
       ads: st.ads.size,
       dedupEntries: st.dedup.size,
-      dedupBytes: st.dedup.memoryBytes,
+      dedupBytes,
       dedupCapacity: st.dedup.capacity,
       panes,
+      openPanes,
+      openRows,
+      paneEntries,
+      adsBytes,
+      paneBytes,
+      topBytes,
+      stateBytes: dedupBytes + adsBytes + paneBytes + topBytes,
     };
   }
 

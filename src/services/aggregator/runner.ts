@@ -105,6 +105,8 @@ export class AggregatorRunner {
   /** seq of this consumer's latest commit: each commit expects it, so a second writer is fenced */
   private seq = 0;
   private lastSnapshotAt = 0;
+  /** records fed since the last snapshot: what a restore would replay */
+  private sinceSnapshot = 0;
   private lastCommitAt = 0;
   private running = false;
   private loopDone: Promise<void> | undefined;
@@ -116,6 +118,9 @@ export class AggregatorRunner {
   private readonly maxCycleRecords: number;
   private lastArrivalToCommit = 0;
   private lastSnapshotInfo: SnapshotInfo | undefined;
+  /** the state's size after the last cycle, and whether it is over the budget */
+  private lastStateBytes = 0;
+  private overBudget = false;
   private lastRestoreInfo:
     { replayedCycles: number; replayedRecords: number; ms: number } | undefined;
 
@@ -209,6 +214,8 @@ export class AggregatorRunner {
     this.seq = cp.seq;
     this.committed = new Map(this.offsets);
     this.lastSnapshotAt = clock.now();
+    this.sinceSnapshot = replayedRecords;
+    this.measureState();
     this.dirty = false;
     const ms = Date.now() - started;
     this.lastRestoreInfo = { replayedCycles: cp.cycles.length, replayedRecords, ms };
@@ -275,9 +282,12 @@ export class AggregatorRunner {
     const wm = Math.max(opts.finalWatermark ?? -Infinity, this.op.computeWatermark(clock.now()));
     this.op.onWatermark(wm);
     const out = this.op.takeOutput();
+    // due by the clock, or by the records a restore would replay (catching up a backlog runs
+    // through many records per second: the clock alone would let the replay grow with them)
     const snapshotDue =
       opts.snapshot === true ||
-      clock.now() - this.lastSnapshotAt >= this.o.aggregation.snapshotIntervalMs;
+      clock.now() - this.lastSnapshotAt >= this.o.aggregation.snapshotIntervalMs ||
+      this.sinceSnapshot + fed >= this.o.aggregation.snapshotMaxRecords;
     const changed =
       fed > 0 ||
       out.rows.length > 0 ||
@@ -310,16 +320,61 @@ export class AggregatorRunner {
     const done = performance.now();
     const commitMs = done - t1;
     if (piece !== undefined) this.noteSnapshot(piece, done - t0, clock.now());
+    this.measureState();
     this.seq++;
     this.committed = batch.offsets;
     const committedAt = clock.now();
-    if (snapshotDue) this.lastSnapshotAt = committedAt;
+    if (snapshotDue) {
+      this.lastSnapshotAt = committedAt;
+      this.sinceSnapshot = 0;
+    } else this.sinceSnapshot += fed;
     this.lastCommitAt = committedAt;
     this.totals.events += out.stats.events;
     this.totals.duplicates += out.stats.duplicates;
     this.totals.late += out.stats.late;
     this.observe(batch, out.stats, commitMs, committedAt, fed);
     return fed;
+  }
+
+  /**
+   * Why ingest should refuse new records now: the state was over aggregation.memoryBudgetMiB
+   * after the last cycle. The state is bounded by the dedup horizon and the lateness (the
+   * watermark expires it), so over the budget means the load is more than the budget was
+   * sized for: refusing more keeps the process alive (never an OOM kill) while the watermark
+   * frees what expires.
+   */
+  overMemoryBudget(): string | undefined {
+    if (!this.overBudget) return undefined;
+    const mib = (b: number) => Math.round(b / 2 ** 20);
+    return (
+      `the aggregator's state is ${mib(this.lastStateBytes)} MiB, over its budget of ` +
+      `${this.o.aggregation.memoryBudgetMiB} MiB (aggregation.memoryBudgetMiB); retry later`
+    );
+  }
+
+  /** Measures the state after a cycle: budget, metrics. */
+  private measureState(): void {
+    const s = this.op.memoryStats();
+    this.lastStateBytes = s.stateBytes;
+    const over = s.stateBytes > this.o.aggregation.memoryBudgetMiB * 2 ** 20;
+    if (over !== this.overBudget) {
+      this.overBudget = over;
+      if (over)
+        this.o.logger.warn(
+          { code: 'TALLY_MEMORY_BUDGET', stateBytes: s.stateBytes, dedupEntries: s.dedupEntries },
+          this.overMemoryBudget() ?? '',
+        );
+      else this.o.logger.info({ stateBytes: s.stateBytes }, 'aggregator state back within budget');
+    }
+    const m = this.o.metrics;
+    if (!m) return;
+    m.stateBytes.set({ part: 'dedup' }, s.dedupBytes);
+    m.stateBytes.set({ part: 'ads' }, s.adsBytes);
+    m.stateBytes.set({ part: 'panes' }, s.paneBytes);
+    m.stateBytes.set({ part: 'tops' }, s.topBytes);
+    m.stateBudgetBytes.set(this.o.aggregation.memoryBudgetMiB * 2 ** 20);
+    m.stateDedupEntries.set(s.dedupEntries);
+    m.stateOpenRows.set(s.openRows);
   }
 
   private noteSnapshot(piece: { base: boolean; bytes: number }, ms: number, at: number): void {
@@ -345,9 +400,13 @@ export class AggregatorRunner {
     return this.lastRestoreInfo;
   }
 
-  /** sizes of the operator's state (status, metrics, benchmarks) */
+  /** sizes of the operator's state (status, metrics, benchmarks) and its budget */
   stateStats() {
-    return this.op.memoryStats();
+    return {
+      ...this.op.memoryStats(),
+      budgetBytes: this.o.aggregation.memoryBudgetMiB * 2 ** 20,
+      overBudget: this.overBudget,
+    };
   }
 
   private observe(

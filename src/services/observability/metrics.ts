@@ -146,6 +146,27 @@ export function createMetrics(opts: { defaults?: boolean } = {}) {
       help: 'times the aggregator went back to its last committed checkpoint after a failed cycle',
       registers: r,
     }),
+    stateBytes: new Gauge({
+      name: 'tally_state_bytes',
+      help: "the aggregator's in-memory state by part (dedup, ads, panes, tops), bytes of the arrays that hold it",
+      labelNames: ['part'],
+      registers: r,
+    }),
+    stateBudgetBytes: new Gauge({
+      name: 'tally_state_budget_bytes',
+      help: 'aggregation.memoryBudgetMiB in bytes: beyond it ingest answers 503 TALLY_MEMORY_BUDGET',
+      registers: r,
+    }),
+    stateDedupEntries: new Gauge({
+      name: 'tally_state_dedup_entries',
+      help: 'event ids the dedup table remembers (occupied slots, not yet swept dead ones included)',
+      registers: r,
+    }),
+    stateOpenRows: new Gauge({
+      name: 'tally_state_open_rows',
+      help: '(ad, minute) and (ad, minute, dimension) counts that can still change (minutes not yet final)',
+      registers: r,
+    }),
     snapshotWrittenBytes: new Counter({
       name: 'tally_snapshot_written_bytes_total',
       help: 'bytes of operator snapshot pieces committed, by kind (base: whole state; delta: what changed)',
