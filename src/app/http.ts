@@ -82,6 +82,7 @@ export function httpDepsFromEmbedded(
       const st = app.runner.stateStats();
       const snap = app.runner.lastSnapshot;
       const restore = app.runner.lastRestore;
+      const position = await app.store.retentionPosition();
       const per = (bytes: number, n: number) => (n > 0 ? Math.round((bytes / n) * 10) / 10 : 0);
       let appended = 0;
       for (let p = 0; p < app.log.partitions; p++) appended += app.log.endOffset(p);
@@ -128,6 +129,12 @@ export function httpDepsFromEmbedded(
                   replayed_records: restore.replayedRecords,
                 },
         },
+        retention: {
+          minutes_from: isoOrNull(position.minutesFrom),
+          hours_from: isoOrNull(position.hoursFrom),
+          minute_days: app.config.retention.minuteDays,
+          hour_days: app.config.retention.hourDays,
+        },
         totals: {
           appended,
           events: counters.events,
@@ -163,6 +170,8 @@ export async function serve(
   app.runner.start();
   // closed segments move to Parquet, and retention frees the log, by themselves
   if (config.archive.enabled) app.archiver.start(config.archive.intervalMs);
+  // old minute rows roll up to hours and days by themselves
+  if (config.retention.enabled) app.retention.start(config.retention.intervalMs);
   const lifecycle = new Lifecycle('starting');
   const server = buildHttpServer(httpDepsFromEmbedded(app, { lifecycle }), {
     bodyLimitBytes: config.http.bodyLimitBytes,

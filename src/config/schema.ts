@@ -85,6 +85,29 @@ export const ConfigSchema = Type.Object(
       },
       { default: {} },
     ),
+    /** retention of the aggregates: minute rows, then hourly, then daily totals */
+    retention: Type.Object(
+      {
+        enabled: Type.Boolean({
+          default: true,
+          description: 'tally start rolls old minute rows up by itself',
+        }),
+        minuteDays: Type.Integer({
+          minimum: 1,
+          default: 35,
+          description:
+            'per-minute rows are kept this many days of event time, then rolled up to hours (a billing month, 31 days, plus 4 to invoice and dispute)',
+        }),
+        hourDays: Type.Integer({
+          minimum: 1,
+          default: 400,
+          description:
+            'hourly rows are kept this many days, then rolled up to days (a year and a month: year-on-year comparisons)',
+        }),
+        intervalMs: Ms(3_600_000, 'how often tally start rolls up', 100),
+      },
+      { default: {} },
+    ),
     /** the cold archive of raw events (Parquet), log retention, raw-attribute queries, reconcile */
     archive: Type.Object(
       {

@@ -154,6 +154,37 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 4,
+    description: 'retention: hourly and daily rollups of the minute rows',
+    sql: `
+      -- sums of the minute rows of one hour (day), written when that hour (day) is rolled up;
+      -- the rows it replaces are deleted in the same transaction
+      CREATE TABLE hour_counts (
+        hour INTEGER NOT NULL CHECK (hour % 3600000 = 0),
+        dim TEXT NOT NULL,
+        ad_id TEXT NOT NULL,
+        count INTEGER NOT NULL CHECK (count >= 0),
+        PRIMARY KEY (hour, dim, ad_id)
+      ) STRICT, WITHOUT ROWID;
+
+      CREATE TABLE day_counts (
+        day INTEGER NOT NULL CHECK (day % 86400000 = 0),
+        dim TEXT NOT NULL,
+        ad_id TEXT NOT NULL,
+        count INTEGER NOT NULL CHECK (count >= 0),
+        PRIMARY KEY (day, dim, ad_id)
+      ) STRICT, WITHOUT ROWID;
+
+      -- minute rows exist from minutes_from on, hourly rows from hours_from (NULL: not yet)
+      CREATE TABLE retention_state (
+        only INTEGER PRIMARY KEY CHECK (only = 1),
+        minutes_from INTEGER CHECK (minutes_from % 3600000 = 0),
+        hours_from INTEGER CHECK (hours_from % 86400000 = 0)
+      ) STRICT;
+      INSERT INTO retention_state (only, minutes_from, hours_from) VALUES (1, NULL, NULL);
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

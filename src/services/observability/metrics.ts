@@ -167,6 +167,18 @@ export function createMetrics(opts: { defaults?: boolean } = {}) {
       help: '(ad, minute) and (ad, minute, dimension) counts that can still change (minutes not yet final)',
       registers: r,
     }),
+    retentionPosition: new Gauge({
+      name: 'tally_retention_position_timestamp_seconds',
+      help: 'rows of this resolution (minute, hour) are kept from here on; older ones are rolled up (Unix time)',
+      labelNames: ['resolution'],
+      registers: r,
+    }),
+    retentionRolledRows: new Counter({
+      name: 'tally_retention_rolled_rows_total',
+      help: 'rows of this resolution (minute, hour) summed into the next coarser one and deleted',
+      labelNames: ['resolution'],
+      registers: r,
+    }),
     snapshotWrittenBytes: new Counter({
       name: 'tally_snapshot_written_bytes_total',
       help: 'bytes of operator snapshot pieces committed, by kind (base: whole state; delta: what changed)',
