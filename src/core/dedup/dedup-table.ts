@@ -317,8 +317,12 @@ export class DedupTable {
     this.marks = new Uint32Array(Math.ceil(capacity / 32));
     this.changeCount = 0;
     this.moved = false;
+    // a cheap structural check (the store checksums the bytes): the occupied slots add up
+    const f64 = this.f64;
+    const i32 = this.i32;
     let occupied = 0;
-    for (let s = 0; s < capacity; s++) if (!this.isEmpty(s)) occupied++;
+    for (let s = 0; s < capacity; s++)
+      if (f64[s * SLOT_F64] !== 0 || i32[s * SLOT_I32 + 1] !== 0) occupied++;
     if (occupied !== used) return false;
     this.used = used;
     this.buckets = new Map(buckets);
