@@ -193,6 +193,29 @@ function concat(chunks: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
+/** A pane's full copy in a piece's header, read once the chain's last list is known. */
+interface PaneAt {
+  header: Uint8Array;
+  body: number;
+  at: number;
+  ads: number;
+  dims: number;
+}
+
+/** Moves past a pane as writePane wrote it (snapshot.ts), checking only the bounds. */
+function skipPane(r: ByteReader): void {
+  r.f64();
+  const flags = r.u8();
+  const n = r.count(8);
+  r.bytes(n * 8);
+  r.bytes(r.count(4) * 4);
+  if ((flags & 4) !== 0) {
+    const m = r.count(12);
+    r.bytes(m * 12);
+    r.bytes(r.count(4) * 4);
+  }
+}
+
 interface NodeTail {
   windows: [number, number][];
   tops: { end: number; list: TopList }[][];
@@ -207,7 +230,9 @@ interface NodeTail {
 export function readChain(st: OperatorState, pieces: readonly (readonly Uint8Array[])[]): void {
   if (pieces.length === 0) invalid('empty snapshot chain');
   const parts = st.nodes.length;
-  let panes: Map<number, Pane>[] = st.nodes.map(() => new Map());
+  // where each pane's latest full copy is; only those of the last piece's list are read (a
+  // pane not yet final is written again by every delta: the earlier copies are skipped)
+  let panes: Map<number, PaneAt>[] = st.nodes.map(() => new Map());
   let tails: NodeTail[] = [];
   let baseBytes = 0;
   let deltaBytes = 0;
@@ -269,11 +294,11 @@ export function readChain(st: OperatorState, pieces: readonly (readonly Uint8Arr
       const b = r.bytes(r.u16());
       if (st.dimValues.internTaggedBytes(b) !== id) invalid(`bad dimension value at ${id}`);
     }
-    const nextPanes: Map<number, Pane>[] = [];
+    const nextPanes: Map<number, PaneAt>[] = [];
     const nextTails: NodeTail[] = [];
     const windows = st.cfg.topWindows;
     for (let n = 0; n < parts; n++) {
-      const mine = new Map<number, Pane>();
+      const mine = new Map<number, PaneAt>();
       const count = r.count(9);
       let prev = -Infinity;
       for (let i = 0; i < count; i++) {
@@ -286,9 +311,8 @@ export function readChain(st: OperatorState, pieces: readonly (readonly Uint8Arr
           if (p === undefined || index === 0) invalid(`pane ${minute} refers to none`);
           mine.set(minute, p);
         } else {
-          const p = readPane(r, nAds, nDims);
-          if (p.minute !== minute) invalid('pane minute mismatch');
-          mine.set(minute, p);
+          mine.set(minute, { header, body, at: r.pos, ads: nAds, dims: nDims });
+          skipPane(r);
         }
       }
       const tail: NodeTail = { windows: [], tops: [], correctedAds: [], correctedMinutes: [] };
@@ -336,7 +360,13 @@ export function readChain(st: OperatorState, pieces: readonly (readonly Uint8Arr
   });
   for (let n = 0; n < parts; n++) {
     const node = st.nodes[n]!;
-    for (const p of panes[n]!.values()) node.panes.push(p);
+    for (const [minute, at] of panes[n]!) {
+      const r = new ByteReader(at.header, at.body);
+      r.pos = at.at;
+      const p = readPane(r, at.ads, at.dims);
+      if (p.minute !== minute) invalid('pane minute mismatch');
+      node.panes.push(p);
+    }
     const tail = tails[n]!;
     tail.windows.forEach(([lo, hi], wi) => node.windows[wi]?.moveTo(lo, hi, node.panes));
     tail.tops.forEach((lists, wi) => {
