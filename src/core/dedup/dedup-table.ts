@@ -347,6 +347,34 @@ export class DedupTable {
     return true;
   }
 
+  /**
+   * putSlot for `n` records of 28 bytes from `src` at `at` (i32 slot, f64 expiry, 4 × i32 key,
+   * little-endian), in one loop: a delta's slots. False if a slot is out of range.
+   */
+  putSlots(src: Uint8Array, at: number, n: number): boolean {
+    const dv = new DataView(src.buffer, src.byteOffset, src.byteLength);
+    const f64 = this.f64;
+    const i32 = this.i32;
+    const cap = this.mask + 1;
+    let used = this.used;
+    for (let i = 0, p = at; i < n; i++, p += 28) {
+      const slot = dv.getInt32(p, true);
+      if (slot < 0 || slot >= cap) return false;
+      const e = slot * SLOT_F64;
+      const b = slot * SLOT_I32;
+      const was = f64[e] !== 0 || i32[b + 1] !== 0;
+      f64[e] = dv.getFloat64(p + 4, true);
+      i32[b + 2] = dv.getInt32(p + 12, true);
+      i32[b + 3] = dv.getInt32(p + 16, true);
+      i32[b + 4] = dv.getInt32(p + 20, true);
+      i32[b + 5] = dv.getInt32(p + 24, true);
+      const now = f64[e] !== 0 || i32[b + 1] !== 0;
+      if (now !== was) used += now ? 1 : -1;
+    }
+    this.used = used;
+    return true;
+  }
+
   /** After putSlot calls: the bucket counts and used as the snapshot recorded them. */
   setBookkeeping(used: number, buckets: readonly [number, number][]): boolean {
     if (used !== this.used) return false;

@@ -348,12 +348,9 @@ export function readChain(st: OperatorState, pieces: readonly (readonly Uint8Arr
       if (nSlots !== 0 || capacity !== st.dedup.capacity)
         invalid('a delta resized the dedup table');
       const nc = r.count(28);
-      for (let i = 0; i < nc; i++) {
-        const slot = r.i32();
-        const e = r.f64();
-        if (!st.dedup.putSlot(slot, e, r.i32(), r.i32(), r.i32(), r.i32()))
-          invalid(`dedup slot ${slot} out of range`);
-      }
+      const at = r.pos;
+      r.bytes(nc * 28);
+      if (!st.dedup.putSlots(header, at, nc)) invalid('a dedup slot out of range');
       if (!st.dedup.setBookkeeping(used, buckets)) invalid('dedup entries do not add up');
     }
     if (r.pos !== body) invalid(`${body - r.pos} stray bytes`);
