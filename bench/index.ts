@@ -47,6 +47,7 @@ import { benchMemory } from './memory.js';
 import { renderSvg } from './plot.js';
 import { benchQuery } from './query.js';
 import { benchRecovery } from './recovery.js';
+import { benchSoak } from './soak.js';
 import { benchWatch } from './watch.js';
 import { cacheRoot, ensureWorkload, type Workload } from './workload.js';
 
@@ -75,7 +76,12 @@ const KAFKA = { host: '127.0.0.1', port: 9092 };
 
 type Entry = (ctx: BenchContext) => Promise<BenchRow[]>;
 
-const ENTRIES: Record<string, { what: string; run: Entry }> = {
+/**
+ * `longRun`: its full form takes far longer than the suite's budget (the soak: about an hour
+ * of machine time), so the full suite runs it only when named (`--only soak`); the quick
+ * suite runs its quick form like any other entry.
+ */
+const ENTRIES: Record<string, { what: string; run: Entry; longRun?: boolean }> = {
   core: {
     what: 'the aggregation engine alone, binary records in memory, one thread',
     run: async (ctx) =>
@@ -114,6 +120,11 @@ const ENTRIES: Record<string, { what: string; run: Entry }> = {
     run: benchRecovery,
   },
   freshness: { what: "a minute's end → its final count queryable", run: benchFreshness },
+  soak: {
+    what: 'an hour at 10k/s then 10 min at 50k/s: bounded state, snapshot cost, worst-case resume',
+    run: benchSoak,
+    longRun: true,
+  },
   watch: { what: 'NDJSON file followed by the log watcher → durable log', run: benchWatch },
   archive: { what: 'raw log → Parquet archive (DuckDB, ZSTD, manifest)', run: benchArchive },
   reconcile: {
@@ -226,7 +237,10 @@ function ratioRows(rows: readonly BenchRow[], columns: readonly RatioColumn[]): 
 
 export async function runBench(opts: RunBenchOptions): Promise<void> {
   const names = Object.keys(ENTRIES);
-  const wanted = opts.only && opts.only.length > 0 ? opts.only : names;
+  const wanted =
+    opts.only && opts.only.length > 0
+      ? opts.only
+      : names.filter((n) => opts.quick || ENTRIES[n]!.longRun !== true);
   for (const n of wanted) {
     if (!(n in ENTRIES)) {
       throw new TallyError(

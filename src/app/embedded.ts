@@ -13,6 +13,7 @@ import { AggregatorRunner } from '../services/aggregator/runner.js';
 import { IngestService } from '../services/ingest/ingest-service.js';
 import type { QueryService } from '../services/query/query-service.js';
 import { Archiver } from '../services/archive/archiver.js';
+import { RetentionJob } from '../services/retention/retention-job.js';
 import { TailGate } from '../services/archive/gate.js';
 import { RawQueryService } from '../services/query/raw-query.js';
 import type { Logger } from '../services/observability/logger.js';
@@ -30,6 +31,7 @@ export interface EmbeddedApp {
   /** the cold archive of raw events, and what moves closed segments into it */
   archive: ParquetArchive;
   archiver: Archiver;
+  retention: RetentionJob;
   /** raw reads of the log's tail against retention's deletions */
   gate: TailGate;
   /** the log's records that are not archived yet */
@@ -103,6 +105,7 @@ export async function openEmbedded(
       maxLagRecords: config.http.maxLagRecords,
       maxRecordsPerRequest: config.http.maxRecordsPerRequest,
       lag: () => runner.lag(),
+      overMemoryBudget: () => runner.overMemoryBudget(),
       onAppended: () => runner.notify(),
       health,
     });
@@ -118,6 +121,14 @@ export async function openEmbedded(
       clock,
       logger,
       gate,
+      metrics,
+    });
+    const retention = new RetentionJob({
+      store,
+      retention: config.retention,
+      allowedLatenessMs: config.aggregation.allowedLatenessMs,
+      consumer: runner.consumer,
+      logger,
       metrics,
     });
     const tail = tailOf(log, archive);
@@ -137,6 +148,7 @@ export async function openEmbedded(
       store,
       archive,
       archiver,
+      retention,
       gate,
       tail,
       deadLetters,
@@ -154,6 +166,7 @@ export async function openEmbedded(
         ingest.stop();
         try {
           await archiver.stop();
+          await retention.stop();
           await runner.stop();
         } finally {
           for (const c of opened.reverse()) await c.close();

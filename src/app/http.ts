@@ -83,6 +83,11 @@ export function httpDepsFromEmbedded(
         idle: p.idle,
       }));
       const counters = app.runner.counters;
+      const st = app.runner.stateStats();
+      const snap = app.runner.lastSnapshot;
+      const restore = app.runner.lastRestore;
+      const position = await app.store.retentionPosition();
+      const per = (bytes: number, n: number) => (n > 0 ? Math.round((bytes / n) * 10) / 10 : 0);
       let appended = 0;
       for (let p = 0; p < app.log.partitions; p++) appended += app.log.endOffset(p);
       return {
@@ -93,6 +98,47 @@ export function httpDepsFromEmbedded(
         closed_up_to: iso(app.query.closedUpTo()),
         lag: app.runner.lag(),
         partitions,
+        state: {
+          bytes: st.stateBytes,
+          budget_bytes: st.budgetBytes,
+          over_budget: st.overBudget,
+          dedup_entries: st.dedupEntries,
+          dedup_bytes: st.dedupBytes,
+          bytes_per_dedup_entry: per(st.dedupBytes, st.dedupEntries),
+          ads: st.ads,
+          ads_bytes: st.adsBytes,
+          panes: st.panes,
+          pane_entries: st.paneEntries,
+          pane_bytes: st.paneBytes,
+          bytes_per_pane_entry: per(st.paneBytes, st.paneEntries),
+          open_rows: st.openRows,
+          snapshot:
+            snap === undefined
+              ? null
+              : {
+                  kind: snap.kind,
+                  bytes: snap.bytes,
+                  seconds: snap.ms / 1000,
+                  at: iso(snap.at),
+                  chain_base_bytes: snap.chain.baseBytes,
+                  chain_delta_bytes: snap.chain.deltaBytes,
+                  chain_deltas: snap.chain.deltas,
+                },
+          restore:
+            restore === undefined
+              ? null
+              : {
+                  seconds: restore.ms / 1000,
+                  replayed_cycles: restore.replayedCycles,
+                  replayed_records: restore.replayedRecords,
+                },
+        },
+        retention: {
+          minutes_from: isoOrNull(position.minutesFrom),
+          hours_from: isoOrNull(position.hoursFrom),
+          minute_days: app.config.retention.minuteDays,
+          hour_days: app.config.retention.hourDays,
+        },
         totals: {
           appended,
           events: counters.events,
@@ -128,6 +174,8 @@ export async function serve(
   app.runner.start();
   // closed segments move to Parquet, and retention frees the log, by themselves
   if (config.archive.enabled) app.archiver.start(config.archive.intervalMs);
+  // old minute rows roll up to hours and days by themselves
+  if (config.retention.enabled) app.retention.start(config.retention.intervalMs);
   const lifecycle = new Lifecycle('starting');
   const server = buildHttpServer(httpDepsFromEmbedded(app, { lifecycle }), {
     bodyLimitBytes: config.http.bodyLimitBytes,

@@ -66,7 +66,49 @@ export const ConfigSchema = Type.Object(
         }),
         commitIntervalMs: Ms(1_000, 'how often aggregates and offsets commit', 10),
         snapshotIntervalMs: Ms(30_000, 'how often operator state is snapshotted', 10),
+        memoryBudgetMiB: Type.Integer({
+          minimum: 1,
+          // the book's load (1 h at 10k/s, then 10 min at 50k/s) peaks at 4.2 GB (bench soak)
+          default: 6144,
+          description:
+            "the aggregator's state (dedup table, ads, panes) may use this much; beyond it ingest answers 503 TALLY_MEMORY_BUDGET",
+        }),
+        snapshotMaxRecords: Type.Integer({
+          minimum: 1,
+          default: 2_000_000,
+          description:
+            'a snapshot is also due once this many records were fed since the last one (bounds the replay after a crash)',
+        }),
+        snapshotCompactRatio: Type.Number({
+          minimum: 0,
+          default: 0.5,
+          description:
+            'snapshots are deltas until their sum exceeds this fraction of the base, then a new base',
+        }),
         maxBatchRecords: Type.Integer({ minimum: 1, default: 65_536 }),
+      },
+      { default: {} },
+    ),
+    /** retention of the aggregates: minute rows, then hourly, then daily totals */
+    retention: Type.Object(
+      {
+        enabled: Type.Boolean({
+          default: true,
+          description: 'tally start rolls old minute rows up by itself',
+        }),
+        minuteDays: Type.Integer({
+          minimum: 1,
+          default: 35,
+          description:
+            'per-minute rows are kept this many days of event time, then rolled up to hours (a billing month, 31 days, plus 4 to invoice and dispute)',
+        }),
+        hourDays: Type.Integer({
+          minimum: 1,
+          default: 400,
+          description:
+            'hourly rows are kept this many days, then rolled up to days (a year and a month: year-on-year comparisons)',
+        }),
+        intervalMs: Ms(3_600_000, 'how often tally start rolls up', 100),
       },
       { default: {} },
     ),

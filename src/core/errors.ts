@@ -60,6 +60,11 @@ export const ERROR_CODES = {
     summary: 'the aggregator is too far behind the log; retry later',
   },
   TALLY_UNAVAILABLE: { retryable: true, summary: 'the service is starting or stopping' },
+  TALLY_MEMORY_BUDGET: {
+    retryable: true,
+    summary:
+      "the aggregator's state exceeds aggregation.memoryBudgetMiB: ingest is refused until the watermark expires enough of it",
+  },
   TALLY_STORAGE_FULL: {
     retryable: true,
     summary:

@@ -17,6 +17,12 @@ export interface CommitBatch {
   watermark: number;
   /** operator state as of `offsets`; written only on snapshot cycles */
   snapshot?: Uint8Array;
+  /**
+   * Or a piece of an incremental snapshot chain as of `offsets`: a base replaces the stored
+   * chain (and any `snapshot`), a delta is appended to it. Chunks are stored as they are,
+   * in order; they may be views of live memory, valid until commit returns.
+   */
+  snapshotPiece?: SnapshotPieceBatch;
   /** per-cycle counters, accumulated in the store for status */
   stats?: CycleStats;
   /**
@@ -26,6 +32,11 @@ export interface CommitBatch {
    * cannot interleave with its successor.
    */
   expectedSeq?: number;
+}
+
+export interface SnapshotPieceBatch {
+  base: boolean;
+  chunks: readonly Uint8Array[];
 }
 
 /** A cycle committed after the latest snapshot: replayed on recovery to rebuild state exactly. */
@@ -46,6 +57,8 @@ export interface Checkpoint {
   /** the watermark as of the snapshot (-Infinity: no snapshot) */
   snapshotWatermark: number;
   snapshot: Uint8Array | undefined;
+  /** the incremental chain instead (base first, each piece as its chunks); empty if none */
+  snapshotChain: Uint8Array[][];
   /** cycles committed after the snapshot, in order: replay them to reach `offsets` */
   cycles: CommittedCycle[];
   /** the latest committed offsets */

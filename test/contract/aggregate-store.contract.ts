@@ -113,6 +113,7 @@ export function runAggregateStoreContract(
           snapshotOffsets: new Map(),
           snapshotWatermark: -Infinity,
           snapshot: undefined,
+          snapshotChain: [],
           cycles: [],
           offsets: new Map(),
           watermark: -Infinity,
@@ -281,6 +282,50 @@ export function runAggregateStoreContract(
         assert.equal(cp.snapshotSeq, 5);
         assert.deepEqual(cp.snapshot, big);
         assert.deepEqual(cp.cycles, []);
+      });
+
+      it('keeps an incremental chain: a base, its deltas in order, a new base replaces it', async () => {
+        const piece = (base: boolean, ...chunks: number[][]) => ({
+          base,
+          chunks: chunks.map((c) => new Uint8Array(c)),
+        });
+        const chainOf = async () =>
+          (await store.loadCheckpoint('agg')).snapshotChain.map((p) => p.map((c) => [...c]));
+        await assert.rejects(
+          store.commit(batch({ offsets: offsets(1), snapshotPiece: piece(false, [1]) })),
+          'a delta without a base is refused',
+        );
+        await store.commit(
+          batch({ offsets: offsets(1), watermark: m(1), snapshotPiece: piece(true, [1], [2, 3]) }),
+        );
+        await store.commit(batch({ offsets: offsets(2), watermark: m(2) }));
+        await store.commit(
+          batch({ offsets: offsets(3), watermark: m(3), snapshotPiece: piece(false, [4]) }),
+        );
+        await store.commit(
+          batch({ offsets: offsets(4), watermark: m(4), snapshotPiece: piece(false, [5], [6]) }),
+        );
+        await store.commit(batch({ offsets: offsets(5), watermark: m(5) }));
+        let cp = await store.loadCheckpoint('agg');
+        assert.equal(cp.snapshot, undefined);
+        assert.equal(cp.snapshotSeq, 4);
+        assert.deepEqual(cp.snapshotOffsets, offsets(4));
+        assert.deepEqual(
+          cp.cycles.map((c) => c.seq),
+          [5],
+        );
+        assert.deepEqual(await chainOf(), [[[1], [2, 3]], [[4]], [[5], [6]]]);
+        await store.commit(
+          batch({ offsets: offsets(6), watermark: m(6), snapshotPiece: piece(true, [7]) }),
+        );
+        assert.deepEqual(await chainOf(), [[[7]]]);
+        // a whole-state snapshot replaces the chain too
+        await store.commit(
+          batch({ offsets: offsets(7), watermark: m(7), snapshot: new Uint8Array([8]) }),
+        );
+        cp = await store.loadCheckpoint('agg');
+        assert.deepEqual(cp.snapshotChain, []);
+        assert.deepEqual([...(cp.snapshot ?? [])], [8]);
       });
 
       it('records all offsets in each cycle, also partitions the batch did not name', async () => {

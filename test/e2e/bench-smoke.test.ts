@@ -40,6 +40,7 @@ test('tally bench --quick --json prints one JSON array of finite or skipped figu
     'memory',
     'recovery',
     'freshness',
+    'soak',
     'watch',
     'machine',
   ]) {

@@ -22,6 +22,7 @@ import {
   runAggregateStoreContract,
 } from '../contract/aggregate-store.contract.js';
 import { tempDir } from '../helpers/cli.js';
+import { MIGRATIONS, SCHEMA_VERSION } from '../../src/adapters/store-sqlite/schema.js';
 import { CONSUMER, SNAPSHOT_EVERY, T0, commitOf, snapshotOf } from './store-sqlite-child.js';
 
 function fixture(opts: Partial<SqliteStoreOptions>) {
@@ -100,14 +101,17 @@ describe('sqlite store: schema and open modes', () => {
   it('creates a WAL file at the latest schema version with STRICT key-ordered tables', () =>
     withFile(async (file) => {
       const store = await openSqliteStore({ file });
-      assert.equal(store.schemaVersion, 2);
+      assert.equal(store.schemaVersion, SCHEMA_VERSION);
       assert.equal(store.perAdIndex, false);
       assert.equal(store.topIndex, false);
       await store.close();
       const db = new Database(file, { readonly: true });
       try {
         assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
-        assert.deepEqual(db.prepare('SELECT version FROM schema_version').pluck().all(), [1, 2]);
+        assert.deepEqual(
+          db.prepare('SELECT version FROM schema_version').pluck().all(),
+          MIGRATIONS.map((m) => m.version),
+        );
         const tables = db.prepare('PRAGMA table_list').all() as Array<{
           name: string;
           wr: number;
@@ -138,7 +142,7 @@ describe('sqlite store: schema and open modes', () => {
     withFile(async (file) => {
       await (await openSqliteStore({ file })).close();
       const again = await openSqliteStore({ file });
-      assert.equal(again.schemaVersion, 2);
+      assert.equal(again.schemaVersion, SCHEMA_VERSION);
       await again.close();
     }));
 

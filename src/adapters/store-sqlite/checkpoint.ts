@@ -1,5 +1,7 @@
 /** Recovery and status reads: one read transaction each, so they see one consistent commit. */
 import type Database from 'better-sqlite3';
+import { crc32 } from 'node:zlib';
+import { TallyError } from '../../core/errors.js';
 import type { ConsumerStatus, StoreStatus } from '../../ports/aggregate-reader.js';
 import type { Checkpoint } from '../../ports/aggregate-sink.js';
 import { decodeOffsets, decodeWatermark } from './codec.js';
@@ -18,6 +20,14 @@ interface SnapshotRow {
   offsets: string;
   watermark: number | null;
   state: Buffer;
+  format: number;
+}
+
+interface ChunkRow {
+  piece: number;
+  chunk: number;
+  crc: number;
+  data: Buffer;
 }
 
 interface CycleRow {
@@ -39,8 +49,25 @@ export function prepareCheckpointReads(db: Database.Database): CheckpointReads {
     'SELECT consumer, seq, watermark, events, duplicates, late FROM consumer_state ORDER BY consumer',
   ) as Database.Statement<[], StateRow>;
   const snapshot = db.prepare(
-    'SELECT seq, offsets, watermark, state FROM snapshots WHERE consumer = ?',
+    'SELECT seq, offsets, watermark, state, format FROM snapshots WHERE consumer = ?',
   ) as Database.Statement<[string], SnapshotRow>;
+  const chunks = db.prepare(
+    'SELECT piece, chunk, crc, data FROM snapshot_chunks WHERE consumer = ? ORDER BY piece, chunk',
+  ) as Database.Statement<[string], ChunkRow>;
+  const chainOf = (consumer: string): Uint8Array[][] => {
+    const pieces: Uint8Array[][] = [];
+    for (const r of chunks.iterate(consumer)) {
+      if (r.piece !== pieces.length - 1) pieces.push([]);
+      const list = pieces[pieces.length - 1]!;
+      if (r.piece !== pieces.length - 1 || r.chunk !== list.length || crc32(r.data) !== r.crc)
+        throw new TallyError(
+          'TALLY_SNAPSHOT_INVALID',
+          `operator snapshot: chunk ${r.chunk} of piece ${r.piece} is missing or corrupt`,
+        );
+      list.push(new Uint8Array(r.data.buffer, r.data.byteOffset, r.data.byteLength));
+    }
+    return pieces;
+  };
   const snapshotSeqs = db.prepare(
     'SELECT consumer, seq, offsets FROM snapshots',
   ) as Database.Statement<[], { consumer: string; seq: number; offsets: string }>;
@@ -74,9 +101,10 @@ export function prepareCheckpointReads(db: Database.Database): CheckpointReads {
       snapshotWatermark: decodeWatermark(snap?.watermark),
       // a view, not a copy: the port speaks Uint8Array, the driver returns a Buffer
       snapshot:
-        snap === undefined
+        snap === undefined || snap.format !== 1
           ? undefined
           : new Uint8Array(snap.state.buffer, snap.state.byteOffset, snap.state.byteLength),
+      snapshotChain: snap?.format === 2 ? chainOf(consumer) : [],
       cycles: cycles.all(consumer, snapshotSeq).map((c) => ({
         seq: c.seq,
         offsets: decodeOffsets(c.offsets),

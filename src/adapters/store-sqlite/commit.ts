@@ -6,6 +6,7 @@
  * by a crash (recovery replays cycles into the operator, it never commits them again).
  */
 import type Database from 'better-sqlite3';
+import { crc32 } from 'node:zlib';
 import { TallyError } from '../../core/errors.js';
 import type { CommitBatch } from '../../ports/aggregate-sink.js';
 import { encodeOffsets, encodeRanked, encodeWatermark } from './codec.js';
@@ -37,10 +38,19 @@ export function prepareCommit(db: Database.Database): CommitFn {
     'INSERT INTO cycles (consumer, seq, offsets, watermark) VALUES (?, ?, ?, ?)',
   );
   const upsertSnapshot = db.prepare(`
-    INSERT INTO snapshots (consumer, seq, offsets, watermark, state) VALUES (?, ?, ?, ?, ?)
+    INSERT INTO snapshots (consumer, seq, offsets, watermark, state, format)
+    VALUES (?, ?, ?, ?, ?, ?)
     ON CONFLICT (consumer) DO UPDATE SET
       seq = excluded.seq, offsets = excluded.offsets,
-      watermark = excluded.watermark, state = excluded.state`);
+      watermark = excluded.watermark, state = excluded.state, format = excluded.format`);
+  const dropChain = db.prepare('DELETE FROM snapshot_chunks WHERE consumer = ?');
+  const lastPiece = db
+    .prepare('SELECT max(piece) FROM snapshot_chunks WHERE consumer = ?')
+    .pluck() as Database.Statement<[string], number | null>;
+  const insertChunk = db.prepare(
+    'INSERT INTO snapshot_chunks (consumer, piece, chunk, crc, data) VALUES (?, ?, ?, ?, ?)',
+  );
+  const EMPTY = new Uint8Array(0);
   const pruneCycles = db.prepare('DELETE FROM cycles WHERE consumer = ? AND seq <= ?');
   const upsertTop = db.prepare(`
     INSERT INTO most_clicked_ads (window_minutes, end_minute, ads) VALUES (?, ?, ?)
@@ -102,11 +112,28 @@ export function prepareCommit(db: Database.Database): CommitFn {
     const offsets = encodeOffsets(
       new Map(allOffsets.all(batch.consumer).map((r) => [r.partition_id, r.next_offset])),
     );
-    if (batch.snapshot === undefined) {
+    const piece = batch.snapshotPiece;
+    if (piece !== undefined) {
+      let at = 0;
+      if (piece.base) dropChain.run(batch.consumer);
+      else {
+        const last = lastPiece.get(batch.consumer);
+        if (last === null || last === undefined)
+          throw new TallyError(
+            'TALLY_STORE_FAILURE',
+            `commit of ${batch.consumer} refused: a snapshot delta without a base`,
+          );
+        at = last + 1;
+      }
+      piece.chunks.forEach((c, i) => insertChunk.run(batch.consumer, at, i, crc32(c), c));
+      upsertSnapshot.run(batch.consumer, seq, offsets, watermark, EMPTY, 2);
+      pruneCycles.run(batch.consumer, seq);
+    } else if (batch.snapshot === undefined) {
       insertCycle.run(batch.consumer, seq, offsets, watermark);
     } else {
       // the snapshot reflects this cycle and every earlier one: none needs replaying any more
-      upsertSnapshot.run(batch.consumer, seq, offsets, watermark, batch.snapshot);
+      dropChain.run(batch.consumer);
+      upsertSnapshot.run(batch.consumer, seq, offsets, watermark, batch.snapshot, 1);
       pruneCycles.run(batch.consumer, seq);
     }
 
@@ -128,5 +155,10 @@ export function prepareCommit(db: Database.Database): CommitFn {
 
   // IMMEDIATE: take the write lock up front, so a concurrent writer waits (busy_timeout)
   // instead of failing to upgrade a read lock halfway through the cycle
-  return (batch) => run.immediate(batch);
+  return (batch) => {
+    run.immediate(batch);
+    // a base replaces the whole chain: fold the WAL (as large as the base) into the file and
+    // truncate it, so the disk holds the state about once, not twice
+    if (batch.snapshotPiece?.base === true) db.pragma('wal_checkpoint(TRUNCATE)');
+  };
 }

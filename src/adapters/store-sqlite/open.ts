@@ -13,6 +13,8 @@ import type { AggregateSink } from '../../ports/aggregate-sink.js';
 import type { DimKey, MinuteRow } from '../../ports/aggregates.js';
 import { prepareCheckpointReads } from './checkpoint.js';
 import { prepareCommit } from './commit.js';
+import { preparePosition, prepareRollup } from './rollup.js';
+import type { AggregateRetention } from '../../ports/aggregate-retention.js';
 import { guard, storeFailure } from './errors.js';
 import type { StoreLogger } from './logger.js';
 import { preparePrune, type PruneResult } from './prune.js';
@@ -53,7 +55,8 @@ export interface SqliteStoreOptions {
  * `rows` (every row of one dimension value, in key order; the reconciliation job will read
  * through it) and `pruneBefore` (retention). Whoever opens the store closes it.
  */
-export interface SqliteAggregateStore extends AggregateSink, AggregateReader, AggregateRepair {
+export interface SqliteAggregateStore
+  extends AggregateSink, AggregateReader, AggregateRepair, AggregateRetention {
   /** every row of one dimension key over fromMinute ≤ m < toMinute, by minute then ad_id */
   rows(fromMinute: number, toMinute: number, dim: DimKey): Promise<MinuteRow[]>;
   /**
@@ -113,6 +116,8 @@ function build(db: Database.Database, opts: SqliteStoreOptions): SqliteAggregate
   const checkpoints = prepareCheckpointReads(db);
   const queries = prepareQueries(db, perAdIndex);
   const prune = preparePrune(db, guard);
+  const rollUp = prepareRollup(db, guard);
+  const position = preparePosition(db);
   // prepared on a read-only open too: its writes then fail like every other write
   const repair = prepareRepair(db);
   const repairOf = () => repair;
@@ -156,6 +161,11 @@ function build(db: Database.Database, opts: SqliteStoreOptions): SqliteAggregate
     repairRuns: async (limit) => open('repairRuns', () => repairOf().repairRuns(limit)),
     repairChanges: async (limit, runId) =>
       open('repairChanges', () => repairOf().repairChanges(limit, runId)),
+    retentionPosition: async () => open('retentionPosition', position),
+    rollUp: async (minutesBefore, hoursBefore) => {
+      open('rollUp', () => undefined);
+      return rollUp(minutesBefore, hoursBefore);
+    },
     pruneBefore: async (minute) => {
       open('pruneBefore', () => undefined);
       return prune(minute);

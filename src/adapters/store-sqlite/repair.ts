@@ -16,6 +16,7 @@ import type {
 } from '../../ports/aggregate-repair.js';
 import type { LateRecord, MinuteRow, TopRow } from '../../ports/aggregates.js';
 import { decodeRanked, decodeWatermark, encodeRanked } from './codec.js';
+import { preparePosition } from './rollup.js';
 
 export interface RepairStatements {
   minuteRows(minute: number): MinuteRow[];
@@ -168,6 +169,7 @@ export function prepareRepair(db: Database.Database): RepairStatements {
     ChangeRow
   >;
 
+  const position = preparePosition(db);
   const begin = db.transaction((run: Parameters<RepairStatements['beginRepair']>[0]) => {
     interruptRunning.run();
     return Number(
@@ -184,6 +186,16 @@ export function prepareRepair(db: Database.Database): RepairStatements {
         { details: { reason: 'fenced', expectedSeq: b.fence.seq, storedSeq: stored } },
       );
     }
+    // minute rows before the retention position were rolled up: a repair there would write
+    // rows no query reads (the reconciler refuses such ranges before it starts)
+    const minutesFrom = position().minutesFrom;
+    for (const r of b.rows)
+      if (r.minute < minutesFrom)
+        throw new TallyError(
+          'TALLY_BAD_PARAMETER',
+          `repair refused: minute ${new Date(r.minute).toISOString()} was rolled up to hourly totals`,
+          { field: 'from' },
+        );
     for (const r of b.rows) {
       if (r.newCount > 0) upsertRow.run(r.minute, r.dim, r.adId, r.newCount);
       else deleteRow.run(r.minute, r.dim, r.adId);

@@ -135,6 +135,56 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT, WITHOUT ROWID;
     `,
   },
+  {
+    version: 3,
+    description: 'incremental operator snapshots (a base and its deltas, in chunks)',
+    sql: `
+      -- 1: the snapshot is the state blob; 2: it is the chain in snapshot_chunks (state empty)
+      ALTER TABLE snapshots ADD COLUMN format INTEGER NOT NULL DEFAULT 1 CHECK (format IN (1, 2));
+
+      -- piece 0 is the base, 1… the deltas after it; each piece in chunks (a blob is at most
+      -- 1 GB) with their CRC-32, checked on load
+      CREATE TABLE snapshot_chunks (
+        consumer TEXT NOT NULL,
+        piece INTEGER NOT NULL CHECK (piece >= 0),
+        chunk INTEGER NOT NULL CHECK (chunk >= 0),
+        crc INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        PRIMARY KEY (consumer, piece, chunk)
+      ) STRICT;
+    `,
+  },
+  {
+    version: 4,
+    description: 'retention: hourly and daily rollups of the minute rows',
+    sql: `
+      -- sums of the minute rows of one hour (day), written when that hour (day) is rolled up;
+      -- the rows it replaces are deleted in the same transaction
+      CREATE TABLE hour_counts (
+        hour INTEGER NOT NULL CHECK (hour % 3600000 = 0),
+        dim TEXT NOT NULL,
+        ad_id TEXT NOT NULL,
+        count INTEGER NOT NULL CHECK (count >= 0),
+        PRIMARY KEY (hour, dim, ad_id)
+      ) STRICT, WITHOUT ROWID;
+
+      CREATE TABLE day_counts (
+        day INTEGER NOT NULL CHECK (day % 86400000 = 0),
+        dim TEXT NOT NULL,
+        ad_id TEXT NOT NULL,
+        count INTEGER NOT NULL CHECK (count >= 0),
+        PRIMARY KEY (day, dim, ad_id)
+      ) STRICT, WITHOUT ROWID;
+
+      -- minute rows exist from minutes_from on, hourly rows from hours_from (NULL: not yet)
+      CREATE TABLE retention_state (
+        only INTEGER PRIMARY KEY CHECK (only = 1),
+        minutes_from INTEGER CHECK (minutes_from % 3600000 = 0),
+        hours_from INTEGER CHECK (hours_from % 86400000 = 0)
+      ) STRICT;
+      INSERT INTO retention_state (only, minutes_from, hours_from) VALUES (1, NULL, NULL);
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

@@ -8,8 +8,14 @@
  * with linear probing, so a probe mostly touches one cache line. An empty slot is all zero
  * bits, so a new table needs no fill pass (fresh memory is zero); an expiry of 0 is stored
  * as −0, which compares the same but has a sign bit.
- * No tombstones: dead entries are overwritten in place by inserts, and `sweep` rebuilds the
- * table without them once enough have died (counted per expiry minute, so we know when).
+ * No tombstones: dead entries are overwritten in place by inserts, and `sweep` deletes them in
+ * place (backward-shift deletion) once enough have died (counted per expiry minute, so we know
+ * when); the table is rebuilt only to grow, or to shrink when it is four times too large.
+ *
+ * Change tracking, for incremental snapshots: every slot written since `resetChanges` is
+ * marked (a bit per slot, and a list), so a snapshot can store just those slots, and a restore
+ * can put the slots back as they were (a copy, no re-insertion). A rebuild moves every entry:
+ * it sets `relocated`, and the next snapshot must hold the whole slot array.
  */
 import { MINUTE_MS } from '../window/minute.js';
 
@@ -31,6 +37,13 @@ export class DedupTable {
   // one-entry cache in front of `buckets`: consecutive events mostly share a minute
   private cachedBucket = NaN;
   private cachedDelta = 0;
+  /** one bit per slot: written since the last resetChanges */
+  private marks: Uint32Array;
+  /** the marked slots, in marking order */
+  private changes = new Int32Array(1024);
+  private changeCount = 0;
+  /** a rebuild moved the entries since the last resetChanges */
+  private moved = true;
 
   constructor(initialCapacity = 1024) {
     let cap = 16;
@@ -39,6 +52,7 @@ export class DedupTable {
     this.f64 = new Float64Array(buf);
     this.i32 = new Int32Array(buf);
     this.mask = cap - 1;
+    this.marks = new Uint32Array(Math.ceil(cap / 32));
     this.clearSlots();
   }
 
@@ -68,6 +82,7 @@ export class DedupTable {
       if (e > watermark) return true;
       // the same id, but its previous sighting is forgotten: remember this one
       f64[found * SLOT_F64] = expiry === 0 ? -0 : expiry;
+      this.mark(found);
       this.count(e, -1);
       this.count(expiry, 1);
       return false;
@@ -80,6 +95,7 @@ export class DedupTable {
     if (old === 0 && i32[slot * SLOT_I32 + 1] === 0) this.used++;
     else this.count(old, -1); // a dead entry, replaced
     f64[slot * SLOT_F64] = expiry === 0 ? -0 : expiry;
+    this.mark(slot);
     const b = slot * SLOT_I32 + 2;
     i32[b] = k0;
     i32[b + 1] = k1;
@@ -139,12 +155,233 @@ export class DedupTable {
     if (dead * 4 >= this.used) this.sweep(watermark);
   }
 
-  /** Rebuilds the table with only the entries alive at `watermark`. */
+  /**
+   * Drops the entries dead at `watermark`: in place, so only the slots that change are
+   * marked; or by a rebuild when the survivors would fit a table a quarter of this size.
+   */
   sweep(watermark: number): void {
     this.flushCount();
     let alive = 0;
     for (const [bucket, n] of this.buckets) if ((bucket + 1) * BUCKET_MS > watermark) alive += n;
-    this.rebuild(this.capacityFor(alive), watermark);
+    const cap = this.capacityFor(alive);
+    if (cap * 4 <= this.mask + 1) this.rebuild(cap, watermark);
+    else this.sweepInPlace(watermark);
+  }
+
+  private isEmpty(slot: number): boolean {
+    return this.f64[slot * SLOT_F64] === 0 && this.i32[slot * SLOT_I32 + 1] === 0;
+  }
+
+  private sweepInPlace(watermark: number): void {
+    const f64 = this.f64;
+    const cap = this.mask + 1;
+    // start just after an empty slot, so no probe run wraps across the start of the pass
+    let start = 0;
+    while (start < cap && !this.isEmpty(start)) start++;
+    if (start === cap) {
+      this.rebuild(cap, watermark); // never at a load below 0.7; kept for safety
+      return;
+    }
+    for (let i = 1; i <= cap; i++) {
+      const s = (start + i) & this.mask;
+      while (!this.isEmpty(s)) {
+        const e = f64[s * SLOT_F64]!;
+        if (e > watermark) break;
+        this.count(e, -1);
+        this.deleteAt(s);
+      }
+    }
+    this.flushCount();
+  }
+
+  /** Backward-shift deletion: empties slot i, moving later entries of its run back. */
+  private deleteAt(i: number): void {
+    const f64 = this.f64;
+    const i32 = this.i32;
+    const mask = this.mask;
+    let hole = i;
+    let j = i;
+    while (true) {
+      j = (j + 1) & mask;
+      if (this.isEmpty(j)) break;
+      const b = j * SLOT_I32 + 2;
+      const home = (i32[b]! ^ i32[b + 2]!) & mask;
+      // the entry at j may move to the hole unless its home lies cyclically in (hole, j]
+      const stays = hole <= j ? hole < home && home <= j : hole < home || home <= j;
+      if (stays) continue;
+      f64[hole * SLOT_F64] = f64[j * SLOT_F64]!;
+      const hb = hole * SLOT_I32 + 2;
+      i32[hb] = i32[b]!;
+      i32[hb + 1] = i32[b + 1]!;
+      i32[hb + 2] = i32[b + 2]!;
+      i32[hb + 3] = i32[b + 3]!;
+      this.mark(hole);
+      hole = j;
+    }
+    f64[hole * SLOT_F64] = 0;
+    const hb = hole * SLOT_I32 + 2;
+    i32[hb] = 0;
+    i32[hb + 1] = 0;
+    i32[hb + 2] = 0;
+    i32[hb + 3] = 0;
+    this.mark(hole);
+    this.used--;
+  }
+
+  private mark(slot: number): void {
+    const w = slot >>> 5;
+    const bit = 1 << (slot & 31);
+    const m = this.marks[w]!;
+    if ((m & bit) !== 0) return;
+    this.marks[w] = m | bit;
+    if (this.changeCount === this.changes.length) {
+      const next = new Int32Array(this.changes.length * 2);
+      next.set(this.changes);
+      this.changes = next;
+    }
+    this.changes[this.changeCount++] = slot;
+  }
+
+  /** a rebuild moved every entry since the last resetChanges: a snapshot needs all slots */
+  get relocated(): boolean {
+    return this.moved;
+  }
+
+  /** slots written since the last resetChanges */
+  get changedSlots(): number {
+    return this.changeCount;
+  }
+
+  /** Forgets the marks: the state as of now is what the last snapshot holds. */
+  resetChanges(): void {
+    if (this.changeCount * 32 < this.marks.length)
+      for (let i = 0; i < this.changeCount; i++) this.marks[this.changes[i]! >>> 5] = 0;
+    else this.marks.fill(0);
+    this.changeCount = 0;
+    if (this.changes.length > 1 << 16) this.changes = new Int32Array(1024);
+    this.moved = false;
+  }
+
+  /** Calls fn(slot, expiry, k0, k1, k2, k3) for each slot written since resetChanges. */
+  forEachChange(
+    fn: (slot: number, expiry: number, k0: number, k1: number, k2: number, k3: number) => void,
+  ): void {
+    const f64 = this.f64;
+    const i32 = this.i32;
+    for (let i = 0; i < this.changeCount; i++) {
+      const s = this.changes[i]!;
+      const b = s * SLOT_I32 + 2;
+      fn(s, f64[s * SLOT_F64]!, i32[b]!, i32[b + 1]!, i32[b + 2]!, i32[b + 3]!);
+    }
+  }
+
+  /** The slot array's bytes, as views of it (valid until the table next changes). */
+  slotBytes(maxChunk: number): Uint8Array[] {
+    const all = new Uint8Array(this.f64.buffer);
+    const out: Uint8Array[] = [];
+    const step = Math.max(SLOT_BYTES, Math.floor(maxChunk / SLOT_BYTES) * SLOT_BYTES);
+    for (let at = 0; at < all.length; at += step)
+      out.push(all.subarray(at, Math.min(all.length, at + step)));
+    return out;
+  }
+
+  /** The bookkeeping a restore needs besides the slots: [bucket, entries] pairs. */
+  bucketCounts(): [number, number][] {
+    this.flushCount();
+    return [...this.buckets];
+  }
+
+  /**
+   * Replaces the table with `capacity` slots copied from `chunks` (slotBytes of a table),
+   * `used` of them occupied, and the bucket counts. Returns false if the bytes do not add up.
+   */
+  loadSlots(
+    capacity: number,
+    used: number,
+    buckets: readonly [number, number][],
+    chunks: readonly Uint8Array[],
+  ): boolean {
+    if (capacity < 16 || (capacity & (capacity - 1)) !== 0) return false;
+    const buf = new ArrayBuffer(capacity * SLOT_BYTES);
+    const all = new Uint8Array(buf);
+    let at = 0;
+    for (const c of chunks) {
+      if (at + c.length > all.length) return false;
+      all.set(c, at);
+      at += c.length;
+    }
+    if (at !== all.length) return false;
+    this.f64 = new Float64Array(buf);
+    this.i32 = new Int32Array(buf);
+    this.mask = capacity - 1;
+    this.marks = new Uint32Array(Math.ceil(capacity / 32));
+    this.changeCount = 0;
+    this.moved = false;
+    // a cheap structural check (the store checksums the bytes): the occupied slots add up
+    const f64 = this.f64;
+    const i32 = this.i32;
+    let occupied = 0;
+    for (let s = 0; s < capacity; s++)
+      if (f64[s * SLOT_F64] !== 0 || i32[s * SLOT_I32 + 1] !== 0) occupied++;
+    if (occupied !== used) return false;
+    this.used = used;
+    this.buckets = new Map(buckets);
+    this.cachedBucket = NaN;
+    this.cachedDelta = 0;
+    return true;
+  }
+
+  /** Writes one slot as a snapshot recorded it (restore of a delta); false if out of range. */
+  putSlot(slot: number, expiry: number, k0: number, k1: number, k2: number, k3: number): boolean {
+    if (!Number.isInteger(slot) || slot < 0 || slot > this.mask) return false;
+    const wasEmpty = this.isEmpty(slot);
+    this.f64[slot * SLOT_F64] = expiry;
+    const b = slot * SLOT_I32 + 2;
+    this.i32[b] = k0;
+    this.i32[b + 1] = k1;
+    this.i32[b + 2] = k2;
+    this.i32[b + 3] = k3;
+    const isEmpty = this.isEmpty(slot);
+    if (wasEmpty && !isEmpty) this.used++;
+    else if (!wasEmpty && isEmpty) this.used--;
+    return true;
+  }
+
+  /**
+   * putSlot for `n` records of 28 bytes from `src` at `at` (i32 slot, f64 expiry, 4 × i32 key,
+   * little-endian), in one loop: a delta's slots. False if a slot is out of range.
+   */
+  putSlots(src: Uint8Array, at: number, n: number): boolean {
+    const dv = new DataView(src.buffer, src.byteOffset, src.byteLength);
+    const f64 = this.f64;
+    const i32 = this.i32;
+    const cap = this.mask + 1;
+    let used = this.used;
+    for (let i = 0, p = at; i < n; i++, p += 28) {
+      const slot = dv.getInt32(p, true);
+      if (slot < 0 || slot >= cap) return false;
+      const e = slot * SLOT_F64;
+      const b = slot * SLOT_I32;
+      const was = f64[e] !== 0 || i32[b + 1] !== 0;
+      f64[e] = dv.getFloat64(p + 4, true);
+      i32[b + 2] = dv.getInt32(p + 12, true);
+      i32[b + 3] = dv.getInt32(p + 16, true);
+      i32[b + 4] = dv.getInt32(p + 20, true);
+      i32[b + 5] = dv.getInt32(p + 24, true);
+      const now = f64[e] !== 0 || i32[b + 1] !== 0;
+      if (now !== was) used += now ? 1 : -1;
+    }
+    this.used = used;
+    return true;
+  }
+
+  /** After putSlot calls: the bucket counts and used as the snapshot recorded them. */
+  setBookkeeping(used: number, buckets: readonly [number, number][]): boolean {
+    if (used !== this.used) return false;
+    this.buckets = new Map(buckets);
+    this.cachedBucket = NaN;
+    this.cachedDelta = 0;
+    return true;
   }
 
   /** Calls fn(k0, k1, k2, k3, expiry) for every entry alive at `watermark` (snapshots). */
@@ -225,6 +462,9 @@ export class DedupTable {
     this.i32 = i32;
     this.mask = mask;
     this.used = used;
+    this.marks = new Uint32Array(Math.ceil(cap / 32));
+    this.changeCount = 0;
+    this.moved = true;
   }
 
   private clearSlots(): void {

@@ -57,12 +57,36 @@ import { Emitter } from './emission.js';
 import type { EngineTuning } from './node.js';
 import { OutputBuffer, type OperatorOutput } from './output.js';
 import { readSnapshot, writeSnapshot } from './snapshot.js';
+import { readChain, writePiece, type SnapshotPiece } from './incremental.js';
 import { OperatorState } from './state.js';
+import { MINUTE_MS } from '../window/minute.js';
 
 export type { AggregatorConfig } from './config.js';
 export { DEFAULT_AGGREGATOR_CONFIG } from './config.js';
 export type { EngineTuning } from './node.js';
 export type { OperatorOutput, OperatorStats } from './output.js';
+export type { SnapshotPiece } from './incremental.js';
+
+export interface StateStats {
+  ads: number;
+  /** occupied dedup slots (entries dead but not yet swept included) */
+  dedupEntries: number;
+  dedupBytes: number;
+  dedupCapacity: number;
+  panes: number;
+  /** panes whose rows can still change (open, or closed within the lateness) */
+  openPanes: number;
+  /** (ad, minute) and (ad, minute, dimension value) counts in those panes */
+  openRows: number;
+  /** the same counts in every retained pane */
+  paneEntries: number;
+  /** interned ad ids and the per-ad arrays (routing, running window totals) */
+  adsBytes: number;
+  /** the retained panes' count maps */
+  paneBytes: number;
+  topBytes: number;
+  stateBytes: number;
+}
 
 export interface PartitionStatus {
   partition: number;
@@ -156,23 +180,55 @@ export class ClickAggregator {
     }));
   }
 
-  /** Sizes of the in-memory state, for status and benchmarks. */
-  memoryStats(): {
-    ads: number;
-    dedupEntries: number;
-    dedupBytes: number;
-    dedupCapacity: number;
-    panes: number;
-  } {
+  /**
+   * Sizes of the in-memory state, for status, metrics, the memory budget and benchmarks.
+   * Bytes are those of the typed arrays that hold the state (capacity, not only what is
+   * used), which is nearly all of it; `stateBytes` is their sum.
+   */
+  memoryStats(): StateStats {
     const st = this.st;
     let panes = 0;
-    for (const n of st.nodes) panes += n.panes.length;
+    let paneBytes = 0;
+    let openRows = 0;
+    let openPanes = 0;
+    let paneEntries = 0;
+    let topBytes = 0;
+    const finalBefore = st.W - st.cfg.allowedLatenessMs - MINUTE_MS;
+    for (const n of st.nodes) {
+      panes += n.panes.length;
+      paneBytes += n.localIds.byteLength + n.correctedAds.byteLength;
+      for (const p of n.panes) {
+        paneEntries += (p.dense?.size ?? p.star.size) + (p.dims?.size ?? 0);
+        paneBytes += p.star.memoryBytes + (p.dense?.memoryBytes ?? 0) + (p.dims?.memoryBytes ?? 0);
+        // open: its rows can still change (not yet final)
+        if (p.minute > finalBefore || p.dense !== null) {
+          openPanes++;
+          openRows += (p.dense?.size ?? p.star.size) + (p.dims?.size ?? 0);
+        }
+      }
+      for (const tops of n.tops) for (const t of tops.values()) topBytes += t.ids.byteLength * 3;
+    }
+    let adsBytes =
+      st.ads.memoryBytes +
+      st.owner.byteLength +
+      st.local.byteLength +
+      st.corrected.byteLength +
+      st.adTexts.length * 8;
+    for (const s of st.shared) if (s !== null) adsBytes += s.memoryBytes;
+    const dedupBytes = st.dedup.memoryBytes;
     return {
       ads: st.ads.size,
       dedupEntries: st.dedup.size,
-      dedupBytes: st.dedup.memoryBytes,
+      dedupBytes,
       dedupCapacity: st.dedup.capacity,
       panes,
+      openPanes,
+      openRows,
+      paneEntries,
+      adsBytes,
+      paneBytes,
+      topBytes,
+      stateBytes: dedupBytes + adsBytes + paneBytes + topBytes,
     };
   }
 
@@ -184,6 +240,39 @@ export class ClickAggregator {
     return writeSnapshot(this.st);
   }
 
+  /**
+   * The next piece of the incremental snapshot chain (incremental.ts): a delta holding what
+   * changed since the last piece, or a base holding everything when there is no chain yet,
+   * the dedup table was rebuilt, or the deltas add up to more than `compactRatio` × the base.
+   * Its chunks may be views of the live state: store them before the operator is fed again.
+   * Output not yet taken is not part of it (as for snapshot()).
+   */
+  snapshotPiece(compactRatio: number, forceBase = false): SnapshotPiece {
+    const st = this.st;
+    const base =
+      forceBase ||
+      st.chain === null ||
+      st.dedup.relocated ||
+      st.chain.deltaBytes > compactRatio * st.chain.baseBytes;
+    return writePiece(st, base);
+  }
+
+  /** The chain the next snapshotPiece extends: sizes of its base and deltas; null if none. */
+  get snapshotChain(): Readonly<{ baseBytes: number; deltaBytes: number; deltas: number }> | null {
+    return this.st.chain;
+  }
+
+  /** Rebuilds an operator from a chain of snapshotPiece() pieces, base first. */
+  static restoreChain(
+    cfg: AggregatorConfig,
+    partitions: number,
+    pieces: readonly (readonly Uint8Array[])[],
+    now: number,
+    tuning: EngineTuning = {},
+  ): ClickAggregator {
+    return ClickAggregator.loading(cfg, partitions, now, tuning, (st) => readChain(st, pieces));
+  }
+
   /** Rebuilds an operator from snapshot(); bad bytes throw TALLY_SNAPSHOT_INVALID. */
   static restore(
     cfg: AggregatorConfig,
@@ -192,9 +281,19 @@ export class ClickAggregator {
     now: number,
     tuning: EngineTuning = {},
   ): ClickAggregator {
+    return ClickAggregator.loading(cfg, partitions, now, tuning, (st) => readSnapshot(st, bytes));
+  }
+
+  private static loading(
+    cfg: AggregatorConfig,
+    partitions: number,
+    now: number,
+    tuning: EngineTuning,
+    load: (st: OperatorState) => void,
+  ): ClickAggregator {
     const agg = new ClickAggregator(cfg, partitions, now, tuning);
     try {
-      readSnapshot(agg.st, bytes);
+      load(agg.st);
     } catch (e) {
       if (e instanceof TallyError && e.code === 'TALLY_SNAPSHOT_INVALID') throw e;
       throw new TallyError(

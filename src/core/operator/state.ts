@@ -23,7 +23,8 @@ import { DedupTable } from '../dedup/dedup-table.js';
 import type { PartitionProgress } from '../watermark/watermark.js';
 import { MINUTE_MS } from '../window/minute.js';
 import type { AggregatorConfig } from './config.js';
-import type { EngineTuning } from './node.js';
+import type { ChainInfo } from './incremental.js';
+import type { EngineTuning, Pane } from './node.js';
 import { AggregateNode } from './node.js';
 
 export interface Progress extends PartitionProgress {
@@ -50,6 +51,13 @@ export class OperatorState {
   /** per configured window: totals by ad id, or null for a 1-minute window */
   readonly shared: (SharedTotals | null)[];
   readonly longestWindowMs: number;
+  /** the incremental snapshot chain this state extends (incremental.ts); null: none yet */
+  chain: ChainInfo | null = null;
+  /** ads and dimension values the chain holds (ids below these) */
+  savedAds = 0;
+  savedDims = 0;
+  /** final panes the chain holds as they are: a delta refers to them by minute */
+  readonly savedPanes = new WeakSet<Pane>();
 
   constructor(
     readonly cfg: AggregatorConfig,

@@ -11,6 +11,30 @@ import type { HealthBoard } from '../observability/health-board.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 
+/** The last snapshot piece this runner committed (status, metrics, the soak benchmark). */
+export interface SnapshotInfo {
+  kind: 'base' | 'delta';
+  bytes: number;
+  /** writing the piece and committing it with its cycle */
+  ms: number;
+  at: number;
+  /** the stored chain after it: its base's bytes, its deltas' bytes and count */
+  chain: { baseBytes: number; deltaBytes: number; deltas: number };
+}
+
+/** The last restore: snapshot + replay, and its parts. */
+export interface RestoreInfo {
+  replayedCycles: number;
+  replayedRecords: number;
+  ms: number;
+  /** reading the checkpoint (the snapshot chain) from the store */
+  loadMs: number;
+  /** rebuilding the operator from it */
+  stateMs: number;
+  /** replaying the cycles committed after it */
+  replayMs: number;
+}
+
 /** the consumer name the aggregator commits under unless told otherwise */
 export const DEFAULT_CONSUMER = 'aggregator';
 
@@ -94,6 +118,8 @@ export class AggregatorRunner {
   /** seq of this consumer's latest commit: each commit expects it, so a second writer is fenced */
   private seq = 0;
   private lastSnapshotAt = 0;
+  /** records fed since the last snapshot: what a restore would replay */
+  private sinceSnapshot = 0;
   private lastCommitAt = 0;
   private running = false;
   private loopDone: Promise<void> | undefined;
@@ -104,6 +130,11 @@ export class AggregatorRunner {
   private readonly cfg: AggregatorConfig;
   private readonly maxCycleRecords: number;
   private lastArrivalToCommit = 0;
+  private lastSnapshotInfo: SnapshotInfo | undefined;
+  /** the state's size after the last cycle, and whether it is over the budget */
+  private lastStateBytes = 0;
+  private overBudget = false;
+  private lastRestoreInfo: RestoreInfo | undefined;
 
   constructor(private readonly o: RunnerOptions) {
     this.consumer = o.consumer ?? DEFAULT_CONSUMER;
@@ -164,13 +195,18 @@ export class AggregatorRunner {
     this.dirty = true;
     const { log, store, clock } = this.o;
     const cp = await store.loadCheckpoint(this.consumer);
+    const loaded = Date.now();
     const now = clock.now();
-    this.op = cp.snapshot
-      ? ClickAggregator.restore(this.cfg, log.partitions, cp.snapshot, now)
-      : new ClickAggregator(this.cfg, log.partitions, now);
+    this.op =
+      cp.snapshotChain.length > 0
+        ? ClickAggregator.restoreChain(this.cfg, log.partitions, cp.snapshotChain, now)
+        : cp.snapshot
+          ? ClickAggregator.restore(this.cfg, log.partitions, cp.snapshot, now)
+          : new ClickAggregator(this.cfg, log.partitions, now);
     for (let p = 0; p < log.partitions; p++) {
       this.offsets.set(p, cp.snapshotOffsets.get(p) ?? log.startOffset(p));
     }
+    const rebuilt = Date.now();
     let replayedRecords = 0;
     for (const cycle of cp.cycles) {
       for (let p = 0; p < log.partitions; p++) {
@@ -192,8 +228,19 @@ export class AggregatorRunner {
     this.seq = cp.seq;
     this.committed = new Map(this.offsets);
     this.lastSnapshotAt = clock.now();
+    this.sinceSnapshot = replayedRecords;
+    this.measureState();
     this.dirty = false;
     const ms = Date.now() - started;
+    this.lastRestoreInfo = {
+      replayedCycles: cp.cycles.length,
+      replayedRecords,
+      ms,
+      loadMs: loaded - started,
+      stateMs: rebuilt - loaded,
+      replayMs: Date.now() - rebuilt,
+    };
+    this.o.metrics?.restoreSeconds.set(ms / 1000);
     this.o.logger.info(
       { replayedCycles: cp.cycles.length, replayedRecords, ms, watermark: this.op.watermark },
       what,
@@ -260,9 +307,12 @@ export class AggregatorRunner {
     const wm = Math.max(opts.finalWatermark ?? -Infinity, this.op.computeWatermark(clock.now()));
     this.op.onWatermark(wm);
     const out = this.op.takeOutput();
+    // due by the clock, or by the records a restore would replay (catching up a backlog runs
+    // through many records per second: the clock alone would let the replay grow with them)
     const snapshotDue =
       opts.snapshot === true ||
-      clock.now() - this.lastSnapshotAt >= this.o.aggregation.snapshotIntervalMs;
+      clock.now() - this.lastSnapshotAt >= this.o.aggregation.snapshotIntervalMs ||
+      this.sinceSnapshot + fed >= this.o.aggregation.snapshotMaxRecords;
     const changed =
       fed > 0 ||
       out.rows.length > 0 ||
@@ -270,6 +320,10 @@ export class AggregatorRunner {
       out.late.length > 0 ||
       this.op.watermark !== before;
     if (!changed && !opts.snapshot) return 0; // nothing moved: the operator is as committed
+    const t0 = performance.now();
+    const piece = snapshotDue
+      ? this.op.snapshotPiece(this.o.aggregation.snapshotCompactRatio)
+      : undefined;
     const batch: CommitBatch = {
       consumer: this.consumer,
       rows: out.rows,
@@ -279,26 +333,110 @@ export class AggregatorRunner {
       watermark: this.op.watermark,
       stats: out.stats,
       expectedSeq: this.seq,
-      ...(snapshotDue ? { snapshot: this.op.snapshot() } : {}),
+      ...(piece === undefined ? {} : { snapshotPiece: piece }),
     };
-    const t0 = performance.now();
+    const t1 = performance.now();
     try {
       await this.o.store.commit(batch);
     } catch (err) {
       if (isFenced(err)) this.stoppedBy = err;
       throw err;
     }
-    const commitMs = performance.now() - t0;
+    const done = performance.now();
+    const commitMs = done - t1;
+    if (piece !== undefined) this.noteSnapshot(piece, done - t0, clock.now());
+    this.measureState();
     this.seq++;
     this.committed = batch.offsets;
     const committedAt = clock.now();
-    if (snapshotDue) this.lastSnapshotAt = committedAt;
+    if (snapshotDue) {
+      this.lastSnapshotAt = committedAt;
+      this.sinceSnapshot = 0;
+    } else this.sinceSnapshot += fed;
     this.lastCommitAt = committedAt;
     this.totals.events += out.stats.events;
     this.totals.duplicates += out.stats.duplicates;
     this.totals.late += out.stats.late;
     this.observe(batch, out.stats, commitMs, committedAt, fed);
     return fed;
+  }
+
+  /**
+   * Why ingest should refuse new records now: the state was over aggregation.memoryBudgetMiB
+   * after the last cycle. The state is bounded by the dedup horizon and the lateness (the
+   * watermark expires it), so over the budget means the load is more than the budget was
+   * sized for: refusing more keeps the process alive (never an OOM kill) while the watermark
+   * frees what expires.
+   */
+  overMemoryBudget(): string | undefined {
+    if (!this.overBudget) return undefined;
+    const mib = (b: number) => Math.round(b / 2 ** 20);
+    return (
+      `the aggregator's state is ${mib(this.lastStateBytes)} MiB, over its budget of ` +
+      `${this.o.aggregation.memoryBudgetMiB} MiB (aggregation.memoryBudgetMiB); retry later`
+    );
+  }
+
+  /** Measures the state after a cycle: budget, metrics. */
+  private measureState(): void {
+    const s = this.op.memoryStats();
+    this.lastStateBytes = s.stateBytes;
+    const over = s.stateBytes > this.o.aggregation.memoryBudgetMiB * 2 ** 20;
+    if (over !== this.overBudget) {
+      this.overBudget = over;
+      if (over)
+        this.o.logger.warn(
+          { code: 'TALLY_MEMORY_BUDGET', stateBytes: s.stateBytes, dedupEntries: s.dedupEntries },
+          this.overMemoryBudget() ?? '',
+        );
+      else this.o.logger.info({ stateBytes: s.stateBytes }, 'aggregator state back within budget');
+    }
+    const m = this.o.metrics;
+    if (!m) return;
+    m.stateBytes.set({ part: 'dedup' }, s.dedupBytes);
+    m.stateBytes.set({ part: 'ads' }, s.adsBytes);
+    m.stateBytes.set({ part: 'panes' }, s.paneBytes);
+    m.stateBytes.set({ part: 'tops' }, s.topBytes);
+    m.stateBudgetBytes.set(this.o.aggregation.memoryBudgetMiB * 2 ** 20);
+    m.stateDedupEntries.set(s.dedupEntries);
+    m.stateOpenRows.set(s.openRows);
+  }
+
+  private noteSnapshot(piece: { base: boolean; bytes: number }, ms: number, at: number): void {
+    const chain = this.op.snapshotChain ?? { baseBytes: piece.bytes, deltaBytes: 0, deltas: 0 };
+    const kind = piece.base ? 'base' : 'delta';
+    this.lastSnapshotInfo = { kind, bytes: piece.bytes, ms, at, chain: { ...chain } };
+    const m = this.o.metrics;
+    if (!m) return;
+    m.snapshotWrittenBytes.inc({ kind }, piece.bytes);
+    m.snapshotLastBytes.set({ kind }, piece.bytes);
+    m.snapshotSeconds.observe({ kind }, ms / 1000);
+    m.snapshotChainBytes.set({ part: 'base' }, chain.baseBytes);
+    m.snapshotChainBytes.set({ part: 'deltas' }, chain.deltaBytes);
+  }
+
+  /** records fed since the last snapshot: what a restore would replay now */
+  get recordsSinceSnapshot(): number {
+    return this.sinceSnapshot;
+  }
+
+  /** the last snapshot piece committed by this runner, if any */
+  get lastSnapshot(): SnapshotInfo | undefined {
+    return this.lastSnapshotInfo;
+  }
+
+  /** the last restore (start, or back to the checkpoint after a failed cycle) */
+  get lastRestore(): RestoreInfo | undefined {
+    return this.lastRestoreInfo;
+  }
+
+  /** sizes of the operator's state (status, metrics, benchmarks) and its budget */
+  stateStats() {
+    return {
+      ...this.op.memoryStats(),
+      budgetBytes: this.o.aggregation.memoryBudgetMiB * 2 ** 20,
+      overBudget: this.overBudget,
+    };
   }
 
   private observe(

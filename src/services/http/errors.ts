@@ -32,6 +32,7 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   TALLY_UNSUPPORTED_MEDIA_TYPE: 415,
   TALLY_BACKPRESSURE: 429,
   TALLY_AGGREGATOR_BEHIND: 503,
+  TALLY_MEMORY_BUDGET: 503,
   TALLY_UNAVAILABLE: 503,
   TALLY_STORAGE_FULL: 507,
   TALLY_STORAGE_FAILED: 503,
@@ -50,6 +51,7 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
 const LOAD_SHEDDING: ReadonlySet<ErrorCode> = new Set([
   'TALLY_BACKPRESSURE',
   'TALLY_AGGREGATOR_BEHIND',
+  'TALLY_MEMORY_BUDGET',
   'TALLY_UNAVAILABLE',
   // storage states: logged once per change of state where they are detected, not per request
   'TALLY_STORAGE_FULL',
@@ -60,6 +62,7 @@ const LOAD_SHEDDING: ReadonlySet<ErrorCode> = new Set([
 const DEFAULT_RETRY_AFTER: Partial<Record<ErrorCode, number>> = {
   TALLY_BACKPRESSURE: 1,
   TALLY_AGGREGATOR_BEHIND: 5,
+  TALLY_MEMORY_BUDGET: 10,
   TALLY_UNAVAILABLE: 5,
   TALLY_STORE_FAILURE: 2,
   TALLY_STORAGE_FULL: 10,

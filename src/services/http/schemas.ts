@@ -292,6 +292,43 @@ const PartitionStatusSchema = Type.Object({
   }),
 });
 
+const StateStatusSchema = Type.Object(
+  {
+    bytes: Count('the in-memory state: dedup table, ads, panes and top lists (their arrays)'),
+    budget_bytes: Count('aggregation.memoryBudgetMiB: beyond it ingest answers 503'),
+    over_budget: Type.Boolean(),
+    dedup_entries: Count('event ids remembered (occupied slots)'),
+    dedup_bytes: Count('the dedup slot array'),
+    bytes_per_dedup_entry: Type.Number({ minimum: 0 }),
+    ads: Count('distinct ads interned since the start'),
+    ads_bytes: Count('interned ad ids and per-ad arrays'),
+    panes: Count('(node, minute) panes retained'),
+    pane_entries: Count('(ad, minute) and (ad, minute, dimension) counts retained'),
+    pane_bytes: Count('their count maps'),
+    bytes_per_pane_entry: Type.Number({ minimum: 0 }),
+    open_rows: Count('counts of minutes not yet final (they can still change)'),
+    snapshot: Nullable(
+      Type.Object({
+        kind: Type.String({ description: 'base (the whole state) or delta (what changed)' }),
+        bytes: Count('bytes of the last snapshot piece'),
+        seconds: Type.Number({ minimum: 0, description: 'to write it and commit it' }),
+        at: Iso('when it committed'),
+        chain_base_bytes: Count('the stored base'),
+        chain_delta_bytes: Count('the stored deltas after it'),
+        chain_deltas: Count('how many deltas'),
+      }),
+    ),
+    restore: Nullable(
+      Type.Object({
+        seconds: Type.Number({ minimum: 0 }),
+        replayed_cycles: Count('cycles replayed after the snapshot'),
+        replayed_records: Count('records replayed'),
+      }),
+    ),
+  },
+  { description: "the aggregator's state and its snapshots" },
+);
+
 export const StatusBodySchema = Type.Object(
   {
     now: Iso('server clock'),
@@ -303,6 +340,18 @@ export const StatusBodySchema = Type.Object(
     ),
     lag: Count('records appended but not yet aggregated, all partitions'),
     partitions: Type.Array(PartitionStatusSchema),
+    state: StateStatusSchema,
+    retention: Type.Object(
+      {
+        minutes_from: Nullable(
+          Iso('minute rows are kept from here; before, hourly totals (null: none rolled yet)'),
+        ),
+        hours_from: Nullable(Iso('hourly rows from here; before, daily totals (null: none yet)')),
+        minute_days: Type.Integer({ description: 'retention.minuteDays' }),
+        hour_days: Type.Integer({ description: 'retention.hourDays' }),
+      },
+      { description: 'where the per-minute, hourly and daily aggregates meet' },
+    ),
     totals: Type.Object({
       appended: Count('records ever appended to the log (sum of end offsets)'),
       events: Count('distinct events counted or recorded late by the aggregator'),

@@ -37,6 +37,8 @@ export interface IngestServiceOptions {
   /** records one body (ingestBody) may hold before it is refused whole (413); default no cap */
   maxRecordsPerRequest?: number | undefined;
   lag: () => number;
+  /** why new records are refused for memory (the aggregator's state over its budget), if so */
+  overMemoryBudget?: () => string | undefined;
   onAppended?: () => void;
   /** where storage failures of the log and the dead letters are reported (readiness) */
   health?: HealthBoard | undefined;
@@ -144,6 +146,13 @@ export class IngestService {
         `the aggregator is ${lag} records behind the log (limit ${this.o.maxLagRecords}); retry later`,
         { details: { retryAfterSeconds: 5 } },
       );
+    }
+    const memory = this.o.overMemoryBudget?.();
+    if (memory !== undefined) {
+      this.o.metrics?.ingestBackpressure.inc({ reason: 'memory' });
+      throw new TallyError('TALLY_MEMORY_BUDGET', memory, {
+        details: { retryAfterSeconds: 10 },
+      });
     }
   }
 

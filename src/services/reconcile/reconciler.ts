@@ -35,6 +35,7 @@ import type {
   TopChange,
 } from '../../ports/aggregate-repair.js';
 import type { Clock } from '../../ports/clock.js';
+import type { AggregateRetention } from '../../ports/aggregate-retention.js';
 import type { RawEvents, RawTail } from '../../ports/raw-archive.js';
 import { operatorConfig } from '../aggregator/runner.js';
 import type { TailGate } from '../archive/gate.js';
@@ -44,7 +45,9 @@ export interface ReconcilerOptions {
   events: RawEvents;
   tail: () => RawTail;
   gate: TailGate;
-  store: AggregateRepair & Pick<AggregateReader, 'status' | 'storedTop'>;
+  store: AggregateRepair &
+    Pick<AggregateReader, 'status' | 'storedTop'> &
+    Pick<AggregateRetention, 'retentionPosition'>;
   partitions: number;
   aggregation: Config['aggregation'];
   maxRangeDays: number;
@@ -141,6 +144,16 @@ export class Reconciler {
         { field: 'from', details: { maxRawRangeDays: this.o.maxRangeDays } },
       );
     }
+    // reconcile and repair compare and write minute rows: a range whose minutes were rolled up
+    // to hourly totals (retention) has none left to compare or repair
+    const { minutesFrom } = await store.retentionPosition();
+    if (from < minutesFrom)
+      throw new TallyError(
+        'TALLY_BAD_PARAMETER',
+        `from: minutes before ${new Date(minutesFrom).toISOString()} are rolled up to hourly ` +
+          'totals (retention.minuteDays): reconcile and repair cover the minutes kept',
+        { field: 'from', details: { minutesFrom } },
+      );
     const report: ReconcileReport = {
       from,
       to: Number.isFinite(clampedTo) ? Math.max(from, clampedTo) : from,

@@ -246,6 +246,50 @@ describe('POST /v1/clicks under back-pressure', () => {
     }
   });
 
+  test('state over aggregation.memoryBudgetMiB → 503 TALLY_MEMORY_BUDGET with Retry-After, until it is within', async () => {
+    const t = await openTestServer({ aggregation: { memoryBudgetMiB: 1 } });
+    try {
+      const post = (from: number, n: number) =>
+        t.server.inject({
+          method: 'POST',
+          url: '/v1/clicks',
+          headers: { 'content-type': 'application/x-ndjson' },
+          payload: ndjson(
+            Array.from({ length: n }, (_, i) => ({
+              ad_id: `ad-${(from + i) % 5000}`,
+              timestamp: t0 + ((from + i) % 400) * 1000,
+              event_id: `big-${from + i}`,
+            })),
+          ),
+        });
+      // 60k distinct ids: a dedup table of 128k slots (3 MiB), over a 1 MiB budget
+      for (let i = 0; i < 60_000; i += 10_000)
+        assert.equal((await post(i, 10_000)).statusCode, 200);
+      await t.app.runner.cycle();
+      const state = t.app.runner.stateStats();
+      assert.ok(state.overBudget && state.stateBytes > 2 ** 20, JSON.stringify(state));
+      const res = await post(100_000, 10);
+      assert.equal(res.statusCode, 503, res.body);
+      assert.equal(res.headers['retry-after'], '10');
+      assert.equal(res.json<ErrorShape>().code, 'TALLY_MEMORY_BUDGET');
+      const status = await t.server.inject({ method: 'GET', url: '/v1/status' });
+      const body = status.json<{
+        state: { over_budget: boolean; bytes_per_dedup_entry: number };
+      }>();
+      assert.equal(body.state.over_budget, true);
+      assert.ok(body.state.bytes_per_dedup_entry >= 24, JSON.stringify(body.state));
+      const metrics = await t.app.metrics.registry.metrics();
+      assert.match(metrics, /tally_ingest_backpressure_total\{reason="memory"\} [1-9]/);
+      assert.match(metrics, /tally_state_bytes\{part="dedup"\} [1-9]/);
+      // the watermark passes the dedup horizon: the ids expire, the table shrinks, ingest resumes
+      await t.app.runner.cycle({ finalWatermark: t0 + 3 * 3_600_000 });
+      assert.equal(t.app.runner.stateStats().overBudget, false);
+      assert.equal((await post(200_000, 10)).statusCode, 200);
+    } finally {
+      await t.close();
+    }
+  });
+
   test('too many bytes in flight → 429 TALLY_BACKPRESSURE with Retry-After; the others are durable', async () => {
     const t = await openTestServer(
       {},

@@ -1,0 +1,381 @@
+/**
+ * Incremental operator snapshots: a chain of pieces, one BASE (the whole state) followed by
+ * DELTAS (what changed since the piece before), so the bytes a snapshot writes follow the
+ * change since the last one rather than the size of the state.
+ *
+ * What a delta holds, part by part:
+ * - progress, watermark: in full (a few bytes per partition);
+ * - ads and dimension values: only those interned since the last piece (ids are dense and
+ *   never reused, so the chain's are a prefix);
+ * - panes: a minute that is final (its end + lateness ≤ W: nothing can change it) and was
+ *   written final by an earlier piece is a reference (its minute); every other pane in full.
+ *   Panes absent from the list are gone. Running window totals are rebuilt from the panes;
+ *   top lists and the corrections pending are in full (bounded by the lateness);
+ * - dedup: the slots written since the last piece (DedupTable change tracking), each as its
+ *   index and its 24 bytes. A base holds the slot array as it is in memory, so a restore is
+ *   a copy, not 60M re-insertions; a rebuild of the table (growth) forces the next piece to
+ *   be a base.
+ *
+ * Piece layout, little-endian: chunk 0 is a directory (u32 header chunks, u32 slot chunks);
+ * the header chunks concatenated are
+ *   u32 magic "TLYB", u16 version, u8 kind (0 base, 1 delta), config, u32 partitions, f64 W,
+ *   f64 startedAt, per partition: f64 maxEventTime, f64 lastArrival, f64 nextOffset;
+ *   u32 adsFrom, u32 adsTo, per ad: u8 length, bytes, u32 node;
+ *   u32 dimsFrom, u32 dimsTo, per value: u16 length, bytes;
+ *   per node: u32 panes, each: f64 minute, u8 (0 full pane follows | 1 the chain's);
+ *     windows (f64 lo, f64 hi), top lists, corrected ads and minutes (as snapshot.ts);
+ *   dedup: u32 capacity, u32 used, u32 buckets × (f64 bucket, f64 entries),
+ *     delta: u32 changes × (i32 slot, f64 expiry, 4 × i32 key);
+ *   u32 murmur3 of the header before it.
+ * The slot chunks (base only) are the slot array's bytes; the store checksums every chunk.
+ */
+import { murmur3x86_32 } from '../event/hash.js';
+import { MINUTE_MS } from '../window/minute.js';
+import { ByteReader, ByteWriter, invalid } from './binary.js';
+import type { Pane, TopList } from './node.js';
+import {
+  checkConfig,
+  readPane,
+  readTopList,
+  writeConfig,
+  writePane,
+  writeTopList,
+} from './snapshot.js';
+import type { OperatorState } from './state.js';
+
+export const PIECE_MAGIC = 0x42594c54; // "TLYB" read as little-endian u32
+export const PIECE_VERSION = 1;
+/** chunks are kept well under SQLite's 1 GB blob limit */
+export const MAX_CHUNK_BYTES = 64 * 1024 * 1024;
+
+export interface SnapshotPiece {
+  /** a base replaces the chain; a delta is appended to it */
+  base: boolean;
+  chunks: Uint8Array[];
+  bytes: number;
+}
+
+/** What the operator knows of the chain its snapshots extend (null: none; next is a base). */
+export interface ChainInfo {
+  baseBytes: number;
+  deltaBytes: number;
+  deltas: number;
+}
+
+/** final: nothing can change the pane any more, so the chain's copy stays right */
+function isFinal(st: OperatorState, p: Pane): boolean {
+  return p.minute + MINUTE_MS + st.cfg.allowedLatenessMs <= st.W && !p.dirty && p.dense === null;
+}
+
+/** Writes the next piece of the chain: a base if `base`, else a delta since the last piece. */
+export function writePiece(st: OperatorState, base: boolean): SnapshotPiece {
+  if (!base && (st.chain === null || st.dedup.relocated))
+    throw new Error('a delta needs a chain and an unmoved dedup table');
+  const changes = base ? 0 : st.dedup.changedSlots;
+  const adsFrom = base ? 0 : st.savedAds;
+  const dimsFrom = base ? 0 : st.savedDims;
+  let entries = 0;
+  for (const node of st.nodes)
+    for (const p of node.panes)
+      if (base || !st.savedPanes.has(p))
+        entries += (p.dense?.size ?? p.star.size) * 12 + (p.dims?.size ?? 0) * 16;
+  const w = new ByteWriter(4096 + changes * 28 + (st.ads.size - adsFrom) * 24 + entries);
+  w.u32(PIECE_MAGIC);
+  w.u16(PIECE_VERSION);
+  w.u8(base ? 0 : 1);
+  writeConfig(w, st.cfg);
+  w.u32(st.nodes.length);
+  w.f64(st.W);
+  w.f64(st.startedAt);
+  for (const p of st.progress) {
+    w.f64(p.maxEventTime ?? NaN);
+    w.f64(p.lastArrival ?? NaN);
+    w.f64(p.nextOffset);
+  }
+  const nAds = st.ads.size;
+  w.u32(adsFrom);
+  w.u32(nAds);
+  for (let id = adsFrom; id < nAds; id++) {
+    const b = st.ads.bytesOf(id);
+    w.u8(b.length);
+    w.bytes(b);
+    w.u32(st.owner[id]!);
+  }
+  const nDims = st.dimValues.size;
+  w.u32(dimsFrom);
+  w.u32(nDims);
+  for (let id = dimsFrom; id < nDims; id++) {
+    const b = st.dimValues.bytesOf(id);
+    w.u16(b.length);
+    w.bytes(b);
+  }
+  const saved: Pane[] = [];
+  for (const node of st.nodes) {
+    w.u32(node.panes.length);
+    for (const p of node.panes) {
+      w.f64(p.minute);
+      if (!base && st.savedPanes.has(p)) {
+        w.u8(1);
+        continue;
+      }
+      w.u8(0);
+      writePane(w, p, node.localIds);
+      if (isFinal(st, p)) saved.push(p);
+    }
+    for (const win of node.windows) {
+      w.f64(win?.lo ?? 0);
+      w.f64(win?.hi ?? 0);
+    }
+    for (const tops of node.tops) {
+      w.u32(tops.size);
+      for (const [e, t] of tops) writeTopList(w, e, t);
+    }
+    w.u32(node.correctedCount);
+    w.i32s(node.correctedAds, node.correctedCount);
+    w.u32(node.correctedMinutes.size);
+    for (const m of node.correctedMinutes) w.f64(m);
+  }
+  const dedup = st.dedup;
+  w.u32(dedup.capacity);
+  w.u32(dedup.size);
+  const buckets = dedup.bucketCounts();
+  w.u32(buckets.length);
+  for (const [b, n] of buckets) {
+    w.f64(b);
+    w.f64(n);
+  }
+  if (!base) {
+    w.u32(changes);
+    dedup.forEachChange((slot, e, k0, k1, k2, k3) => {
+      w.i32(slot);
+      w.f64(e);
+      w.i32(k0);
+      w.i32(k1);
+      w.i32(k2);
+      w.i32(k3);
+    });
+  }
+  w.u32(murmur3x86_32(w.view8(), 0, w.pos));
+  const header = w.view8();
+  const headerChunks: Uint8Array[] = [];
+  for (let at = 0; at < header.length; at += MAX_CHUNK_BYTES)
+    headerChunks.push(header.subarray(at, Math.min(header.length, at + MAX_CHUNK_BYTES)));
+  const slotChunks = base ? dedup.slotBytes(MAX_CHUNK_BYTES) : [];
+  const dir = new Uint8Array(8);
+  const dv = new DataView(dir.buffer);
+  dv.setUint32(0, headerChunks.length, true);
+  dv.setUint32(4, slotChunks.length, true);
+  const chunks = [dir, ...headerChunks, ...slotChunks];
+  let bytes = 0;
+  for (const c of chunks) bytes += c.length;
+
+  // the state as of now is what the chain holds
+  for (const p of saved) st.savedPanes.add(p);
+  st.savedAds = nAds;
+  st.savedDims = nDims;
+  dedup.resetChanges();
+  st.chain = base
+    ? { baseBytes: bytes, deltaBytes: 0, deltas: 0 }
+    : { ...st.chain!, deltaBytes: st.chain!.deltaBytes + bytes, deltas: st.chain!.deltas + 1 };
+  return { base, chunks, bytes };
+}
+
+function concat(chunks: readonly Uint8Array[]): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  let n = 0;
+  for (const c of chunks) n += c.length;
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
+/** A pane's full copy in a piece's header, read once the chain's last list is known. */
+interface PaneAt {
+  header: Uint8Array;
+  body: number;
+  at: number;
+  ads: number;
+  dims: number;
+}
+
+/** Moves past a pane as writePane wrote it (snapshot.ts), checking only the bounds. */
+function skipPane(r: ByteReader): void {
+  r.f64();
+  const flags = r.u8();
+  const n = r.count(8);
+  r.bytes(n * 8);
+  r.bytes(r.count(4) * 4);
+  if ((flags & 4) !== 0) {
+    const m = r.count(12);
+    r.bytes(m * 12);
+    r.bytes(r.count(4) * 4);
+  }
+}
+
+interface NodeTail {
+  windows: [number, number][];
+  tops: { end: number; list: TopList }[][];
+  correctedAds: number[];
+  correctedMinutes: number[];
+}
+
+/**
+ * Loads a chain (its pieces, base first, each as its chunks) into `st`, a freshly constructed
+ * state under the same config. Bad bytes throw TALLY_SNAPSHOT_INVALID.
+ */
+export function readChain(st: OperatorState, pieces: readonly (readonly Uint8Array[])[]): void {
+  if (pieces.length === 0) invalid('empty snapshot chain');
+  const parts = st.nodes.length;
+  // where each pane's latest full copy is; only those of the last piece's list are read (a
+  // pane not yet final is written again by every delta: the earlier copies are skipped)
+  let panes: Map<number, PaneAt>[] = st.nodes.map(() => new Map());
+  let tails: NodeTail[] = [];
+  let baseBytes = 0;
+  let deltaBytes = 0;
+  pieces.forEach((chunks, index) => {
+    let pieceBytes = 0;
+    for (const c of chunks) pieceBytes += c.length;
+    if (index === 0) baseBytes = pieceBytes;
+    else deltaBytes += pieceBytes;
+    const dirChunk = chunks[0];
+    if (dirChunk === undefined || dirChunk.length !== 8) invalid('bad piece directory');
+    const dv = new DataView(dirChunk.buffer, dirChunk.byteOffset, 8);
+    const nHeader = dv.getUint32(0, true);
+    const nSlots = dv.getUint32(4, true);
+    if (nHeader < 1 || 1 + nHeader + nSlots !== chunks.length) invalid('bad piece directory');
+    const header = concat(chunks.slice(1, 1 + nHeader));
+    if (header.length < 12) invalid('piece too short');
+    const body = header.length - 4;
+    const sum = new DataView(header.buffer, header.byteOffset, header.byteLength).getUint32(
+      body,
+      true,
+    );
+    const r = new ByteReader(header, body);
+    if (r.u32() !== PIECE_MAGIC) invalid('not a snapshot piece (bad magic)');
+    const version = r.u16();
+    if (version !== PIECE_VERSION) invalid(`unsupported piece version ${version}`);
+    if (murmur3x86_32(header, 0, body) !== sum) invalid('checksum mismatch (corrupt or truncated)');
+    const kind = r.u8();
+    if (kind !== (index === 0 ? 0 : 1))
+      invalid(index === 0 ? 'the chain does not start with a base' : 'a base inside the chain');
+    checkConfig(r, st.cfg);
+    if (r.u32() !== parts) invalid(`taken with other partitions than ${parts}`);
+    const W = r.f64();
+    if (Number.isNaN(W)) invalid('bad watermark');
+    st.W = W;
+    st.startedAt = r.f64();
+    for (const p of st.progress) {
+      const max = r.f64();
+      const arr = r.f64();
+      p.maxEventTime = Number.isNaN(max) ? undefined : max;
+      p.lastArrival = Number.isNaN(arr) ? undefined : arr;
+      p.nextOffset = r.f64();
+    }
+    const adsFrom = r.u32();
+    const nAds = r.u32();
+    if (adsFrom !== st.ads.size || nAds < adsFrom)
+      invalid(`ads from ${adsFrom} after ${st.ads.size}`);
+    for (let id = adsFrom; id < nAds; id++) {
+      const len = r.u8();
+      const b = r.bytes(len);
+      if (st.ads.intern(b, 0, len) !== id) invalid(`repeated ad at ${id}`);
+      const owner = r.u32();
+      if (owner >= parts) invalid(`ad ${id} routed to node ${owner}`);
+      st.newAd(id, owner);
+    }
+    const dimsFrom = r.u32();
+    const nDims = r.u32();
+    if (dimsFrom !== st.dimValues.size || nDims < dimsFrom) invalid('dimension values out of step');
+    for (let id = dimsFrom; id < nDims; id++) {
+      const b = r.bytes(r.u16());
+      if (st.dimValues.internTaggedBytes(b) !== id) invalid(`bad dimension value at ${id}`);
+    }
+    const nextPanes: Map<number, PaneAt>[] = [];
+    const nextTails: NodeTail[] = [];
+    const windows = st.cfg.topWindows;
+    for (let n = 0; n < parts; n++) {
+      const mine = new Map<number, PaneAt>();
+      const count = r.count(9);
+      let prev = -Infinity;
+      for (let i = 0; i < count; i++) {
+        const minute = r.f64();
+        if (!(minute > prev)) invalid('panes out of order');
+        prev = minute;
+        const ref = r.u8();
+        if (ref === 1) {
+          const p = panes[n]!.get(minute);
+          if (p === undefined || index === 0) invalid(`pane ${minute} refers to none`);
+          mine.set(minute, p);
+        } else {
+          mine.set(minute, { header, body, at: r.pos, ads: nAds, dims: nDims });
+          skipPane(r);
+        }
+      }
+      const tail: NodeTail = { windows: [], tops: [], correctedAds: [], correctedMinutes: [] };
+      for (let wi = 0; wi < windows.length; wi++) tail.windows.push([r.f64(), r.f64()]);
+      for (let wi = 0; wi < windows.length; wi++) {
+        const lists: { end: number; list: TopList }[] = [];
+        const k = r.count(12);
+        for (let i = 0; i < k; i++) lists.push(readTopList(r, nAds));
+        tail.tops.push(lists);
+      }
+      const nc = r.count(4);
+      for (let i = 0; i < nc; i++) {
+        const id = r.i32();
+        if (id < 0 || id >= nAds || st.owner[id] !== n) invalid('bad corrected ad');
+        tail.correctedAds.push(id);
+      }
+      const nm = r.count(8);
+      for (let i = 0; i < nm; i++) tail.correctedMinutes.push(r.f64());
+      nextPanes.push(mine);
+      nextTails.push(tail);
+    }
+    panes = nextPanes;
+    tails = nextTails;
+    const capacity = r.u32();
+    const used = r.u32();
+    const nb = r.count(16);
+    const buckets: [number, number][] = [];
+    for (let i = 0; i < nb; i++) buckets.push([r.f64(), r.f64()]);
+    if (index === 0) {
+      if (!st.dedup.loadSlots(capacity, used, buckets, chunks.slice(1 + nHeader)))
+        invalid('dedup slots do not match their header');
+    } else {
+      if (nSlots !== 0 || capacity !== st.dedup.capacity)
+        invalid('a delta resized the dedup table');
+      const nc = r.count(28);
+      const at = r.pos;
+      r.bytes(nc * 28);
+      if (!st.dedup.putSlots(header, at, nc)) invalid('a dedup slot out of range');
+      if (!st.dedup.setBookkeeping(used, buckets)) invalid('dedup entries do not add up');
+    }
+    if (r.pos !== body) invalid(`${body - r.pos} stray bytes`);
+  });
+  for (let n = 0; n < parts; n++) {
+    const node = st.nodes[n]!;
+    for (const [minute, at] of panes[n]!) {
+      const r = new ByteReader(at.header, at.body);
+      r.pos = at.at;
+      const p = readPane(r, at.ads, at.dims);
+      if (p.minute !== minute) invalid('pane minute mismatch');
+      node.panes.push(p);
+    }
+    const tail = tails[n]!;
+    tail.windows.forEach(([lo, hi], wi) => node.windows[wi]?.moveTo(lo, hi, node.panes));
+    tail.tops.forEach((lists, wi) => {
+      for (const { end, list } of lists) node.tops[wi]!.set(end, list);
+    });
+    for (const id of tail.correctedAds) node.noteCorrectedAd(id, st.corrected);
+    for (const m of tail.correctedMinutes) node.correctedMinutes.add(m);
+    // every pane is as the chain holds it: the final ones never change again
+    for (const p of node.panes) if (isFinal(st, p)) st.savedPanes.add(p);
+  }
+  st.savedAds = st.ads.size;
+  st.savedDims = st.dimValues.size;
+  st.dedup.resetChanges();
+  st.chain = { baseBytes, deltaBytes, deltas: pieces.length - 1 };
+}
