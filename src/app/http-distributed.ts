@@ -10,7 +10,7 @@ import type { HttpDeps } from '../services/http/deps.js';
 import { Lifecycle } from '../services/http/lifecycle.js';
 import type { StatusBody } from '../services/http/schemas.js';
 import type { DistributedApp } from './distributed.js';
-import { configSummary, iso, isoOrNull } from './http.js';
+import { configSummary, iso, isoOrNull, stateStatus } from './http.js';
 
 export function httpDepsFromDistributed(
   app: DistributedApp,
@@ -83,6 +83,7 @@ export function httpDepsFromDistributed(
         closed_up_to: iso(query.closedUpTo()),
         lag,
         partitions,
+        ...(app.runner === undefined ? {} : { state: stateStatus(app.runner) }),
         totals: {
           appended,
           events: stored?.totals.events ?? 0,

@@ -1,5 +1,5 @@
 import type { Config } from '../config/index.js';
-import { operatorConfig } from '../services/aggregator/runner.js';
+import { operatorConfig, type AggregatorRunner } from '../services/aggregator/runner.js';
 import { DemoFeeder } from '../services/demo/demo-feeder.js';
 import type { HttpDeps } from '../services/http/deps.js';
 import { Lifecycle } from '../services/http/lifecycle.js';
@@ -45,6 +45,49 @@ export function configSummary(
  * dead-letter store. Pass a Lifecycle to control readiness; without one the app counts as
  * ready (it is restored by the time openEmbedded resolves).
  */
+/** The aggregator's state and its snapshots, for /v1/status (embedded and distributed). */
+export function stateStatus(runner: AggregatorRunner): StatusBody['state'] {
+  const st = runner.stateStats();
+  const snap = runner.lastSnapshot;
+  const restore = runner.lastRestore;
+  const per = (bytes: number, n: number) => (n > 0 ? Math.round((bytes / n) * 10) / 10 : 0);
+  return {
+    bytes: st.stateBytes,
+    budget_bytes: st.budgetBytes,
+    over_budget: st.overBudget,
+    dedup_entries: st.dedupEntries,
+    dedup_bytes: st.dedupBytes,
+    bytes_per_dedup_entry: per(st.dedupBytes, st.dedupEntries),
+    ads: st.ads,
+    ads_bytes: st.adsBytes,
+    panes: st.panes,
+    pane_entries: st.paneEntries,
+    pane_bytes: st.paneBytes,
+    bytes_per_pane_entry: per(st.paneBytes, st.paneEntries),
+    open_rows: st.openRows,
+    snapshot:
+      snap === undefined
+        ? null
+        : {
+            kind: snap.kind,
+            bytes: snap.bytes,
+            seconds: snap.ms / 1000,
+            at: iso(snap.at),
+            chain_base_bytes: snap.chain.baseBytes,
+            chain_delta_bytes: snap.chain.deltaBytes,
+            chain_deltas: snap.chain.deltas,
+          },
+    restore:
+      restore === undefined
+        ? null
+        : {
+            seconds: restore.ms / 1000,
+            replayed_cycles: restore.replayedCycles,
+            replayed_records: restore.replayedRecords,
+          },
+  };
+}
+
 export function httpDepsFromEmbedded(
   app: EmbeddedApp,
   opts: { lifecycle?: Lifecycle } = {},
@@ -83,11 +126,7 @@ export function httpDepsFromEmbedded(
         idle: p.idle,
       }));
       const counters = app.runner.counters;
-      const st = app.runner.stateStats();
-      const snap = app.runner.lastSnapshot;
-      const restore = app.runner.lastRestore;
       const position = await app.store.retentionPosition();
-      const per = (bytes: number, n: number) => (n > 0 ? Math.round((bytes / n) * 10) / 10 : 0);
       let appended = 0;
       for (let p = 0; p < app.log.partitions; p++) appended += app.log.endOffset(p);
       return {
@@ -98,41 +137,7 @@ export function httpDepsFromEmbedded(
         closed_up_to: iso(app.query.closedUpTo()),
         lag: app.runner.lag(),
         partitions,
-        state: {
-          bytes: st.stateBytes,
-          budget_bytes: st.budgetBytes,
-          over_budget: st.overBudget,
-          dedup_entries: st.dedupEntries,
-          dedup_bytes: st.dedupBytes,
-          bytes_per_dedup_entry: per(st.dedupBytes, st.dedupEntries),
-          ads: st.ads,
-          ads_bytes: st.adsBytes,
-          panes: st.panes,
-          pane_entries: st.paneEntries,
-          pane_bytes: st.paneBytes,
-          bytes_per_pane_entry: per(st.paneBytes, st.paneEntries),
-          open_rows: st.openRows,
-          snapshot:
-            snap === undefined
-              ? null
-              : {
-                  kind: snap.kind,
-                  bytes: snap.bytes,
-                  seconds: snap.ms / 1000,
-                  at: iso(snap.at),
-                  chain_base_bytes: snap.chain.baseBytes,
-                  chain_delta_bytes: snap.chain.deltaBytes,
-                  chain_deltas: snap.chain.deltas,
-                },
-          restore:
-            restore === undefined
-              ? null
-              : {
-                  seconds: restore.ms / 1000,
-                  replayed_cycles: restore.replayedCycles,
-                  replayed_records: restore.replayedRecords,
-                },
-        },
+        state: stateStatus(app.runner),
         retention: {
           minutes_from: isoOrNull(position.minutesFrom),
           hours_from: isoOrNull(position.hoursFrom),

@@ -7,7 +7,7 @@
  */
 import type pg from 'pg';
 import { TallyError } from '../../core/errors.js';
-import type { CommitBatch } from '../../ports/aggregate-sink.js';
+import type { CommitBatch, SnapshotPieceBatch } from '../../ports/aggregate-sink.js';
 import { encodeOffsets, encodeRanked, encodeWatermark } from '../store-sqlite/codec.js';
 
 /** The last of each key wins, as it would row by row: one statement may not touch a row twice. */
@@ -15,6 +15,65 @@ function lastByKey<T>(items: readonly T[], key: (t: T) => string): T[] {
   const m = new Map<string, T>();
   for (const t of items) m.set(key(t), t);
   return m.size === items.length ? (items as T[]) : [...m.values()];
+}
+
+const EMPTY = new Uint8Array(0);
+const bytes = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+
+async function upsertSnapshot(
+  client: pg.PoolClient,
+  s: string,
+  consumer: string,
+  seq: number,
+  offsets: string,
+  watermark: number | null,
+  state: Uint8Array,
+  format: 1 | 2,
+): Promise<void> {
+  await client.query(
+    `INSERT INTO ${s}.snapshots (consumer, seq, offsets, watermark, state, format)
+     VALUES ($1, $2, $3, $4, $5, $6)
+     ON CONFLICT (consumer) DO UPDATE SET seq = excluded.seq, offsets = excluded.offsets,
+       watermark = excluded.watermark, state = excluded.state, format = excluded.format`,
+    [consumer, seq, offsets, watermark, bytes(state), format],
+  );
+}
+
+/** the snapshot reflects this cycle and every earlier one: none needs replaying any more */
+async function dropCyclesUpTo(client: pg.PoolClient, s: string, consumer: string, seq: number) {
+  await client.query(`DELETE FROM ${s}.cycles WHERE consumer = $1 AND seq <= $2`, [consumer, seq]);
+}
+
+/** A base replaces the chain; a delta is appended after its last piece. */
+async function writeSnapshotPiece(
+  client: pg.PoolClient,
+  s: string,
+  consumer: string,
+  piece: SnapshotPieceBatch,
+): Promise<void> {
+  let at = 0;
+  if (piece.base) {
+    await client.query(`DELETE FROM ${s}.snapshot_chunks WHERE consumer = $1`, [consumer]);
+  } else {
+    const last = await client.query<{ p: number | null }>(
+      `SELECT max(piece) AS p FROM ${s}.snapshot_chunks WHERE consumer = $1`,
+      [consumer],
+    );
+    const p = last.rows[0]?.p;
+    if (p === null || p === undefined)
+      throw new TallyError(
+        'TALLY_STORE_FAILURE',
+        `commit of ${consumer} refused: a snapshot delta without a base`,
+      );
+    at = p + 1;
+  }
+  // one statement per chunk: a chunk may be hundreds of MiB, an array of them would be copied
+  for (let i = 0; i < piece.chunks.length; i++) {
+    await client.query(
+      `INSERT INTO ${s}.snapshot_chunks (consumer, piece, chunk, data) VALUES ($1, $2, $3, $4)`,
+      [consumer, at, i, bytes(piece.chunks[i]!)],
+    );
+  }
 }
 
 export async function commitBatch(
@@ -73,30 +132,21 @@ export async function commitBatch(
     [batch.consumer],
   );
   const offsets = encodeOffsets(new Map(all.rows.map((r) => [r.partition_id, r.next_offset])));
-  if (batch.snapshot === undefined) {
+  const piece = batch.snapshotPiece;
+  if (piece !== undefined) {
+    await writeSnapshotPiece(client, s, batch.consumer, piece);
+    await upsertSnapshot(client, s, batch.consumer, seq, offsets, watermark, EMPTY, 2);
+    await dropCyclesUpTo(client, s, batch.consumer, seq);
+  } else if (batch.snapshot === undefined) {
     await client.query(
       `INSERT INTO ${s}.cycles (consumer, seq, offsets, watermark) VALUES ($1, $2, $3, $4)`,
       [batch.consumer, seq, offsets, watermark],
     );
   } else {
     // the snapshot reflects this cycle and every earlier one: none needs replaying any more
-    await client.query(
-      `INSERT INTO ${s}.snapshots (consumer, seq, offsets, watermark, state)
-       VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (consumer) DO UPDATE SET seq = excluded.seq, offsets = excluded.offsets,
-         watermark = excluded.watermark, state = excluded.state`,
-      [
-        batch.consumer,
-        seq,
-        offsets,
-        watermark,
-        Buffer.from(batch.snapshot.buffer, batch.snapshot.byteOffset, batch.snapshot.byteLength),
-      ],
-    );
-    await client.query(`DELETE FROM ${s}.cycles WHERE consumer = $1 AND seq <= $2`, [
-      batch.consumer,
-      seq,
-    ]);
+    await client.query(`DELETE FROM ${s}.snapshot_chunks WHERE consumer = $1`, [batch.consumer]);
+    await upsertSnapshot(client, s, batch.consumer, seq, offsets, watermark, batch.snapshot, 1);
+    await dropCyclesUpTo(client, s, batch.consumer, seq);
   }
 
   const tops = lastByKey(batch.top, (t) => `${t.windowMinutes}/${t.endMinute}`);

@@ -3,6 +3,7 @@
  * transaction each, so they see one consistent commit; queries are single statements.
  */
 import type pg from 'pg';
+import { TallyError } from '../../core/errors.js';
 import type { ConsumerStatus, DimFilter, StoreStatus } from '../../ports/aggregate-reader.js';
 import type { Checkpoint } from '../../ports/aggregate-sink.js';
 import type { DimKey, LateRecord, MinuteRow, RankedAd, TopRow } from '../../ports/aggregates.js';
@@ -39,6 +40,26 @@ async function offsetsOf(c: Q, s: string, consumer: string): Promise<Map<number,
   return new Map(r.rows.map((x) => [x.partition_id, x.next_offset]));
 }
 
+/** The incremental snapshot: piece 0 the base, then the deltas, each as its chunks in order. */
+async function chainOf(c: Q, s: string, consumer: string): Promise<Uint8Array[][]> {
+  const r = await c.query<{ piece: number; chunk: number; data: Buffer }>(
+    `SELECT piece, chunk, data FROM ${s}.snapshot_chunks WHERE consumer = $1 ORDER BY piece, chunk`,
+    [consumer],
+  );
+  const pieces: Uint8Array[][] = [];
+  for (const x of r.rows) {
+    if (x.piece !== pieces.length - 1) pieces.push([]);
+    const list = pieces[pieces.length - 1]!;
+    if (x.piece !== pieces.length - 1 || x.chunk !== list.length)
+      throw new TallyError(
+        'TALLY_SNAPSHOT_INVALID',
+        `operator snapshot: chunk ${x.chunk} of piece ${x.piece} is missing`,
+      );
+    list.push(new Uint8Array(x.data.buffer, x.data.byteOffset, x.data.byteLength));
+  }
+  return pieces;
+}
+
 export async function loadCheckpoint(c: Q, s: string, consumer: string): Promise<Checkpoint> {
   const state = await c.query<StateRow>(
     `SELECT consumer, seq, watermark, events, duplicates, late FROM ${s}.consumer_state WHERE consumer = $1`,
@@ -49,7 +70,10 @@ export async function loadCheckpoint(c: Q, s: string, consumer: string): Promise
     offsets: string;
     watermark: number | null;
     state: Buffer;
-  }>(`SELECT seq, offsets, watermark, state FROM ${s}.snapshots WHERE consumer = $1`, [consumer]);
+    format: number;
+  }>(`SELECT seq, offsets, watermark, state, format FROM ${s}.snapshots WHERE consumer = $1`, [
+    consumer,
+  ]);
   const st = state.rows[0];
   const sn = snap.rows[0];
   const snapshotSeq = sn?.seq ?? 0;
@@ -64,9 +88,10 @@ export async function loadCheckpoint(c: Q, s: string, consumer: string): Promise
     snapshotWatermark: decodeWatermark(sn?.watermark),
     // a view, not a copy: the port speaks Uint8Array, the driver returns a Buffer
     snapshot:
-      sn === undefined
+      sn === undefined || sn.format === 2
         ? undefined
         : new Uint8Array(sn.state.buffer, sn.state.byteOffset, sn.state.byteLength),
+    snapshotChain: sn?.format === 2 ? await chainOf(c, s, consumer) : [],
     cycles: cycles.rows.map((x) => ({
       seq: x.seq,
       offsets: decodeOffsets(x.offsets),

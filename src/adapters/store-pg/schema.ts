@@ -86,6 +86,24 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    description: 'incremental operator snapshots (a base and its deltas, in chunks)',
+    sql: (s) => `
+      -- 1: the snapshot is the state blob; 2: it is the chain in snapshot_chunks (state empty)
+      ALTER TABLE ${s}.snapshots ADD COLUMN format smallint NOT NULL DEFAULT 1
+        CHECK (format IN (1, 2));
+
+      -- piece 0 is the base, 1… the deltas after it; each piece in chunks (bytea holds 1 GB)
+      CREATE TABLE ${s}.snapshot_chunks (
+        consumer text COLLATE "C" NOT NULL,
+        piece integer NOT NULL CHECK (piece >= 0),
+        chunk integer NOT NULL CHECK (chunk >= 0),
+        data bytea NOT NULL,
+        PRIMARY KEY (consumer, piece, chunk)
+      );
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

@@ -340,17 +340,20 @@ export const StatusBodySchema = Type.Object(
     ),
     lag: Count('records appended but not yet aggregated, all partitions'),
     partitions: Type.Array(PartitionStatusSchema),
-    state: StateStatusSchema,
-    retention: Type.Object(
-      {
-        minutes_from: Nullable(
-          Iso('minute rows are kept from here; before, hourly totals (null: none rolled yet)'),
-        ),
-        hours_from: Nullable(Iso('hourly rows from here; before, daily totals (null: none yet)')),
-        minute_days: Type.Integer({ description: 'retention.minuteDays' }),
-        hour_days: Type.Integer({ description: 'retention.hourDays' }),
-      },
-      { description: 'where the per-minute, hourly and daily aggregates meet' },
+    // absent where this process runs no aggregator / no retention job (the distributed mode)
+    state: Type.Optional(StateStatusSchema),
+    retention: Type.Optional(
+      Type.Object(
+        {
+          minutes_from: Nullable(
+            Iso('minute rows are kept from here; before, hourly totals (null: none rolled yet)'),
+          ),
+          hours_from: Nullable(Iso('hourly rows from here; before, daily totals (null: none yet)')),
+          minute_days: Type.Integer({ description: 'retention.minuteDays' }),
+          hour_days: Type.Integer({ description: 'retention.hourDays' }),
+        },
+        { description: 'where the per-minute, hourly and daily aggregates meet' },
+      ),
     ),
     totals: Type.Object({
       appended: Count('records ever appended to the log (sum of end offsets)'),
