@@ -496,7 +496,7 @@ export async function benchSoak(ctx: BenchContext): Promise<BenchRow[]> {
         'late',
         b.late,
         'events',
-        'beyond the lateness: a handful (stragglers of the disorder)',
+        'counted late (beyond the lateness): the disorder stays within it',
       ),
       row(
         n,
