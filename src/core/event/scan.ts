@@ -28,6 +28,7 @@ import {
   FIELD_COUNT,
   FIELDS,
 } from './fields.js';
+import { utf8SequenceAt } from './utf8.js';
 
 /** known fields are numbered by their position in the field table (fields.ts) */
 export const KNOWN_FIELD_COUNT = FIELD_COUNT;
@@ -119,29 +120,11 @@ function scanString(src: Uint8Array, i: number, end: number): number {
       chars++;
       continue;
     }
-    // UTF-8 as the WHATWG decoder accepts it: no overlongs, no surrogates, ≤ U+10FFFF
-    let n: number;
-    let lo = 0x80;
-    let hi = 0xbf;
-    if (c >= 0xc2 && c <= 0xdf) n = 1;
-    else if (c >= 0xe0 && c <= 0xef) {
-      n = 2;
-      if (c === 0xe0) lo = 0xa0;
-      else if (c === 0xed) hi = 0x9f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      n = 3;
-      if (c === 0xf0) lo = 0x90;
-      else if (c === 0xf4) hi = 0x8f;
-    } else return -1;
-    if (i + n >= end) return -1;
-    const c1 = src[i + 1]!;
-    if (c1 < lo || c1 > hi) return -1;
-    if (c === 0xc2 && c1 < 0xa0) return -1; // U+0080–U+009F, the C1 controls: as above
-    for (let k = 2; k <= n; k++) {
-      const ck = src[i + k]!;
-      if (ck < 0x80 || ck > 0xbf) return -1;
-    }
-    i += n + 1;
+    // UTF-8 as the WHATWG decoder accepts it (utf8.ts), less U+0080–U+009F, the C1 controls:
+    // as above, the full rules decide those
+    const n = utf8SequenceAt(src, i, end);
+    if (n === 0 || (c === 0xc2 && src[i + 1]! < 0xa0)) return -1;
+    i += n;
     chars++;
   }
   return -1;

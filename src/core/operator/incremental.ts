@@ -32,14 +32,22 @@
 import { murmur3x86_32 } from '../event/hash.js';
 import { MINUTE_MS } from '../window/minute.js';
 import { ByteReader, ByteWriter, invalid } from './binary.js';
-import type { Pane, TopList } from './node.js';
+import type { Pane } from './node.js';
 import {
+  applyNodeTail,
   checkConfig,
+  readAds,
+  readClock,
+  readDims,
+  readNodeTail,
   readPane,
-  readTopList,
+  writeAds,
+  writeClock,
   writeConfig,
+  writeDims,
+  writeNodeTail,
   writePane,
-  writeTopList,
+  type NodeTail,
 } from './snapshot.js';
 import type { OperatorState } from './state.js';
 
@@ -85,30 +93,15 @@ export function writePiece(st: OperatorState, base: boolean): SnapshotPiece {
   w.u8(base ? 0 : 1);
   writeConfig(w, st.cfg);
   w.u32(st.nodes.length);
-  w.f64(st.W);
-  w.f64(st.startedAt);
-  for (const p of st.progress) {
-    w.f64(p.maxEventTime ?? NaN);
-    w.f64(p.lastArrival ?? NaN);
-    w.f64(p.nextOffset);
-  }
+  writeClock(w, st);
   const nAds = st.ads.size;
   w.u32(adsFrom);
   w.u32(nAds);
-  for (let id = adsFrom; id < nAds; id++) {
-    const b = st.ads.bytesOf(id);
-    w.u8(b.length);
-    w.bytes(b);
-    w.u32(st.owner[id]!);
-  }
+  writeAds(w, st, adsFrom, nAds);
   const nDims = st.dimValues.size;
   w.u32(dimsFrom);
   w.u32(nDims);
-  for (let id = dimsFrom; id < nDims; id++) {
-    const b = st.dimValues.bytesOf(id);
-    w.u16(b.length);
-    w.bytes(b);
-  }
+  writeDims(w, st, dimsFrom, nDims);
   const saved: Pane[] = [];
   for (const node of st.nodes) {
     w.u32(node.panes.length);
@@ -122,18 +115,7 @@ export function writePiece(st: OperatorState, base: boolean): SnapshotPiece {
       writePane(w, p, node.localIds);
       if (isFinal(st, p)) saved.push(p);
     }
-    for (const win of node.windows) {
-      w.f64(win?.lo ?? 0);
-      w.f64(win?.hi ?? 0);
-    }
-    for (const tops of node.tops) {
-      w.u32(tops.size);
-      for (const [e, t] of tops) writeTopList(w, e, t);
-    }
-    w.u32(node.correctedCount);
-    w.i32s(node.correctedAds, node.correctedCount);
-    w.u32(node.correctedMinutes.size);
-    for (const m of node.correctedMinutes) w.f64(m);
+    writeNodeTail(w, node);
   }
   const dedup = st.dedup;
   w.u32(dedup.capacity);
@@ -216,13 +198,6 @@ function skipPane(r: ByteReader): void {
   }
 }
 
-interface NodeTail {
-  windows: [number, number][];
-  tops: { end: number; list: TopList }[][];
-  correctedAds: number[];
-  correctedMinutes: number[];
-}
-
 /**
  * Loads a chain (its pieces, base first, each as its chunks) into `st`, a freshly constructed
  * state under the same config. Bad bytes throw TALLY_SNAPSHOT_INVALID.
@@ -264,39 +239,18 @@ export function readChain(st: OperatorState, pieces: readonly (readonly Uint8Arr
       invalid(index === 0 ? 'the chain does not start with a base' : 'a base inside the chain');
     checkConfig(r, st.cfg);
     if (r.u32() !== parts) invalid(`taken with other partitions than ${parts}`);
-    const W = r.f64();
-    if (Number.isNaN(W)) invalid('bad watermark');
-    st.W = W;
-    st.startedAt = r.f64();
-    for (const p of st.progress) {
-      const max = r.f64();
-      const arr = r.f64();
-      p.maxEventTime = Number.isNaN(max) ? undefined : max;
-      p.lastArrival = Number.isNaN(arr) ? undefined : arr;
-      p.nextOffset = r.f64();
-    }
+    readClock(r, st);
     const adsFrom = r.u32();
     const nAds = r.u32();
     if (adsFrom !== st.ads.size || nAds < adsFrom)
       invalid(`ads from ${adsFrom} after ${st.ads.size}`);
-    for (let id = adsFrom; id < nAds; id++) {
-      const len = r.u8();
-      const b = r.bytes(len);
-      if (st.ads.intern(b, 0, len) !== id) invalid(`repeated ad at ${id}`);
-      const owner = r.u32();
-      if (owner >= parts) invalid(`ad ${id} routed to node ${owner}`);
-      st.newAd(id, owner);
-    }
+    readAds(r, st, adsFrom, nAds, parts);
     const dimsFrom = r.u32();
     const nDims = r.u32();
     if (dimsFrom !== st.dimValues.size || nDims < dimsFrom) invalid('dimension values out of step');
-    for (let id = dimsFrom; id < nDims; id++) {
-      const b = r.bytes(r.u16());
-      if (st.dimValues.internTaggedBytes(b) !== id) invalid(`bad dimension value at ${id}`);
-    }
+    readDims(r, st, dimsFrom, nDims);
     const nextPanes: Map<number, PaneAt>[] = [];
     const nextTails: NodeTail[] = [];
-    const windows = st.cfg.topWindows;
     for (let n = 0; n < parts; n++) {
       const mine = new Map<number, PaneAt>();
       const count = r.count(9);
@@ -315,24 +269,8 @@ export function readChain(st: OperatorState, pieces: readonly (readonly Uint8Arr
           skipPane(r);
         }
       }
-      const tail: NodeTail = { windows: [], tops: [], correctedAds: [], correctedMinutes: [] };
-      for (let wi = 0; wi < windows.length; wi++) tail.windows.push([r.f64(), r.f64()]);
-      for (let wi = 0; wi < windows.length; wi++) {
-        const lists: { end: number; list: TopList }[] = [];
-        const k = r.count(12);
-        for (let i = 0; i < k; i++) lists.push(readTopList(r, nAds));
-        tail.tops.push(lists);
-      }
-      const nc = r.count(4);
-      for (let i = 0; i < nc; i++) {
-        const id = r.i32();
-        if (id < 0 || id >= nAds || st.owner[id] !== n) invalid('bad corrected ad');
-        tail.correctedAds.push(id);
-      }
-      const nm = r.count(8);
-      for (let i = 0; i < nm; i++) tail.correctedMinutes.push(r.f64());
       nextPanes.push(mine);
-      nextTails.push(tail);
+      nextTails.push(readNodeTail(r, st, n, nAds));
     }
     panes = nextPanes;
     tails = nextTails;
@@ -364,13 +302,7 @@ export function readChain(st: OperatorState, pieces: readonly (readonly Uint8Arr
       if (p.minute !== minute) invalid('pane minute mismatch');
       node.panes.push(p);
     }
-    const tail = tails[n]!;
-    tail.windows.forEach(([lo, hi], wi) => node.windows[wi]?.moveTo(lo, hi, node.panes));
-    tail.tops.forEach((lists, wi) => {
-      for (const { end, list } of lists) node.tops[wi]!.set(end, list);
-    });
-    for (const id of tail.correctedAds) node.noteCorrectedAd(id, st.corrected);
-    for (const m of tail.correctedMinutes) node.correctedMinutes.add(m);
+    applyNodeTail(st, node, tails[n]!);
     // every pane is as the chain holds it: the final ones never change again
     for (const p of node.panes) if (isFinal(st, p)) st.savedPanes.add(p);
   }

@@ -20,7 +20,7 @@ import type { AggregatorConfig } from './config.js';
 import { CountMap, PairCountMap } from '../aggregate/count-map.js';
 import { murmur3x86_32 } from '../event/hash.js';
 import { ByteReader, ByteWriter, invalid } from './binary.js';
-import type { Pane, TopList } from './node.js';
+import type { AggregateNode, Pane, TopList } from './node.js';
 import type { OperatorState } from './state.js';
 import { dimensionTag } from '../aggregate/dimensions.js';
 import { MINUTE_MS } from '../window/minute.js';
@@ -182,6 +182,131 @@ export function readTopList(r: ByteReader, ads: number): { end: number; list: To
   return { end, list: { ids, counts } };
 }
 
+/** W, the start time and each partition's progress (NaN: none), as both formats hold them. */
+export function writeClock(w: ByteWriter, st: OperatorState): void {
+  w.f64(st.W);
+  w.f64(st.startedAt);
+  for (const p of st.progress) {
+    w.f64(p.maxEventTime ?? NaN);
+    w.f64(p.lastArrival ?? NaN);
+    w.f64(p.nextOffset);
+  }
+}
+
+export function readClock(r: ByteReader, st: OperatorState): number {
+  const W = r.f64();
+  if (Number.isNaN(W)) invalid('bad watermark');
+  st.W = W;
+  st.startedAt = r.f64();
+  for (const p of st.progress) {
+    const max = r.f64();
+    const arr = r.f64();
+    p.maxEventTime = Number.isNaN(max) ? undefined : max;
+    p.lastArrival = Number.isNaN(arr) ? undefined : arr;
+    p.nextOffset = r.f64();
+  }
+  return W;
+}
+
+/** Ads with ids in [from, to), each with the node it is routed to. */
+export function writeAds(w: ByteWriter, st: OperatorState, from: number, to: number): void {
+  for (let id = from; id < to; id++) {
+    const b = st.ads.bytesOf(id);
+    w.u8(b.length);
+    w.bytes(b);
+    w.u32(st.owner[id]!);
+  }
+}
+
+/** Interns ads [from, to) into `st`, which must hold exactly `from` ads. */
+export function readAds(
+  r: ByteReader,
+  st: OperatorState,
+  from: number,
+  to: number,
+  parts: number,
+): void {
+  for (let id = from; id < to; id++) {
+    const len = r.u8();
+    const b = r.bytes(len);
+    if (st.ads.intern(b, 0, len) !== id) invalid(`repeated ad at ${id}`);
+    const owner = r.u32();
+    if (owner >= parts) invalid(`ad ${id} routed to node ${owner}`);
+    st.newAd(id, owner);
+  }
+}
+
+/** Dimension values with ids in [from, to). */
+export function writeDims(w: ByteWriter, st: OperatorState, from: number, to: number): void {
+  for (let id = from; id < to; id++) {
+    const b = st.dimValues.bytesOf(id);
+    w.u16(b.length);
+    w.bytes(b);
+  }
+}
+
+export function readDims(r: ByteReader, st: OperatorState, from: number, to: number): void {
+  for (let id = from; id < to; id++) {
+    const b = r.bytes(r.u16());
+    if (st.dimValues.internTaggedBytes(b) !== id) invalid(`bad dimension value at ${id}`);
+  }
+}
+
+/** What follows a node's panes: window bounds, top lists, corrections pending. */
+export function writeNodeTail(w: ByteWriter, node: AggregateNode): void {
+  for (const win of node.windows) {
+    w.f64(win?.lo ?? 0);
+    w.f64(win?.hi ?? 0);
+  }
+  for (const tops of node.tops) {
+    w.u32(tops.size);
+    for (const [e, t] of tops) writeTopList(w, e, t);
+  }
+  w.u32(node.correctedCount);
+  w.i32s(node.correctedAds, node.correctedCount);
+  w.u32(node.correctedMinutes.size);
+  for (const m of node.correctedMinutes) w.f64(m);
+}
+
+/** A node's tail as read, applied once its panes are in place (windows are rebuilt from them). */
+export interface NodeTail {
+  windows: [number, number][];
+  tops: { end: number; list: TopList }[][];
+  correctedAds: number[];
+  correctedMinutes: number[];
+}
+
+export function readNodeTail(r: ByteReader, st: OperatorState, n: number, nAds: number): NodeTail {
+  const windows = st.cfg.topWindows;
+  const tail: NodeTail = { windows: [], tops: [], correctedAds: [], correctedMinutes: [] };
+  for (let wi = 0; wi < windows.length; wi++) tail.windows.push([r.f64(), r.f64()]);
+  for (let wi = 0; wi < windows.length; wi++) {
+    const lists: { end: number; list: TopList }[] = [];
+    const k = r.count(12);
+    for (let i = 0; i < k; i++) lists.push(readTopList(r, nAds));
+    tail.tops.push(lists);
+  }
+  const nc = r.count(4);
+  for (let i = 0; i < nc; i++) {
+    const id = r.i32();
+    if (id < 0 || id >= nAds || st.owner[id] !== n) invalid('bad corrected ad');
+    tail.correctedAds.push(id);
+  }
+  const nm = r.count(8);
+  for (let i = 0; i < nm; i++) tail.correctedMinutes.push(r.f64());
+  return tail;
+}
+
+export function applyNodeTail(st: OperatorState, node: AggregateNode, tail: NodeTail): void {
+  // tot = Σ retained panes in [lo, hi): rebuilt rather than stored
+  tail.windows.forEach(([lo, hi], wi) => node.windows[wi]?.moveTo(lo, hi, node.panes));
+  tail.tops.forEach((lists, wi) => {
+    for (const { end, list } of lists) node.tops[wi]!.set(end, list);
+  });
+  for (const id of tail.correctedAds) node.noteCorrectedAd(id, st.corrected);
+  for (const m of tail.correctedMinutes) node.correctedMinutes.add(m);
+}
+
 /** The complete state `st` as bytes (see the top of this file). */
 export function writeSnapshot(st: OperatorState): Uint8Array {
   let entries = 0;
@@ -193,42 +318,16 @@ export function writeSnapshot(st: OperatorState): Uint8Array {
   w.u16(SNAPSHOT_VERSION);
   writeConfig(w, st.cfg);
   w.u32(st.nodes.length);
-  w.f64(st.W);
-  w.f64(st.startedAt);
-  for (const p of st.progress) {
-    w.f64(p.maxEventTime ?? NaN);
-    w.f64(p.lastArrival ?? NaN);
-    w.f64(p.nextOffset);
-  }
+  writeClock(w, st);
   const nAds = st.ads.size;
   w.u32(nAds);
-  for (let id = 0; id < nAds; id++) {
-    const b = st.ads.bytesOf(id);
-    w.u8(b.length);
-    w.bytes(b);
-    w.u32(st.owner[id]!);
-  }
+  writeAds(w, st, 0, nAds);
   w.u32(st.dimValues.size);
-  for (let id = 0; id < st.dimValues.size; id++) {
-    const b = st.dimValues.bytesOf(id);
-    w.u16(b.length);
-    w.bytes(b);
-  }
+  writeDims(w, st, 0, st.dimValues.size);
   for (const node of st.nodes) {
     w.u32(node.panes.length);
     for (const p of node.panes) writePane(w, p, node.localIds);
-    for (const win of node.windows) {
-      w.f64(win?.lo ?? 0);
-      w.f64(win?.hi ?? 0);
-    }
-    for (const tops of node.tops) {
-      w.u32(tops.size);
-      for (const [e, t] of tops) writeTopList(w, e, t);
-    }
-    w.u32(node.correctedCount);
-    w.i32s(node.correctedAds, node.correctedCount);
-    w.u32(node.correctedMinutes.size);
-    for (const m of node.correctedMinutes) w.f64(m);
+    writeNodeTail(w, node);
   }
   const at = w.pos;
   w.u32(0);
@@ -261,32 +360,11 @@ export function readSnapshot(st: OperatorState, bytes: Uint8Array): void {
   const parts = r.u32();
   if (parts !== st.nodes.length)
     invalid(`taken with ${parts} partitions, restoring with ${st.nodes.length}`);
-  const W = r.f64();
-  if (Number.isNaN(W)) invalid('bad watermark');
-  st.W = W;
-  st.startedAt = r.f64();
-  for (const p of st.progress) {
-    const max = r.f64();
-    const arr = r.f64();
-    p.maxEventTime = Number.isNaN(max) ? undefined : max;
-    p.lastArrival = Number.isNaN(arr) ? undefined : arr;
-    p.nextOffset = r.f64();
-  }
+  const W = readClock(r, st);
   const nAds = r.count(5);
-  for (let id = 0; id < nAds; id++) {
-    const len = r.u8();
-    const b = r.bytes(len);
-    if (st.ads.intern(b, 0, len) !== id) invalid(`repeated ad at ${id}`);
-    const owner = r.u32();
-    if (owner >= parts) invalid(`ad ${id} routed to node ${owner}`);
-    st.newAd(id, owner);
-  }
+  readAds(r, st, 0, nAds, parts);
   const nDims = r.count(2);
-  for (let id = 0; id < nDims; id++) {
-    const b = r.bytes(r.u16());
-    if (st.dimValues.internTaggedBytes(b) !== id) invalid(`bad dimension value at ${id}`);
-  }
-  const windows = st.cfg.topWindows;
+  readDims(r, st, 0, nDims);
   for (const node of st.nodes) {
     const nPanes = r.count(17);
     let prev = -Infinity;
@@ -296,29 +374,7 @@ export function readSnapshot(st: OperatorState, bytes: Uint8Array): void {
       prev = p.minute;
       node.panes.push(p);
     }
-    for (let wi = 0; wi < windows.length; wi++) {
-      const lo = r.f64();
-      const hi = r.f64();
-      const win = node.windows[wi];
-      if (win === null || win === undefined) continue;
-      // tot = Σ retained panes in [lo, hi): rebuilt rather than stored
-      win.moveTo(lo, hi, node.panes);
-    }
-    for (let wi = 0; wi < windows.length; wi++) {
-      const n = r.count(12);
-      for (let i = 0; i < n; i++) {
-        const { end, list } = readTopList(r, nAds);
-        node.tops[wi]!.set(end, list);
-      }
-    }
-    const nc = r.count(4);
-    for (let i = 0; i < nc; i++) {
-      const id = r.i32();
-      if (id < 0 || id >= nAds || st.owner[id] !== node.id) invalid('bad corrected ad');
-      node.noteCorrectedAd(id, st.corrected);
-    }
-    const nm = r.count(8);
-    for (let i = 0; i < nm; i++) node.correctedMinutes.add(r.f64());
+    applyNodeTail(st, node, readNodeTail(r, st, node.id, nAds));
   }
   const nDedup = r.count(24);
   for (let i = 0; i < nDedup; i++) {
