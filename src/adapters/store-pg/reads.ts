@@ -12,7 +12,9 @@ import {
   ceilToMinute,
   decodeOffsets,
   decodeRanked,
+  decodeLateRow,
   decodeWatermark,
+  type LateEventRow,
 } from '../store-sqlite/codec.js';
 
 type Q = Pick<pg.PoolClient, 'query'>;
@@ -198,31 +200,13 @@ export function queries(c: Q, s: string) {
     ): Promise<LateRecord[]> {
       const n = Math.floor(limit);
       if (!(n > 0)) return [];
-      const r = await c.query<{
-        partition_id: number;
-        log_offset: number;
-        ad_id: string;
-        event_time: number;
-        event_id: string;
-        watermark: number | null;
-        raw: string;
-        arrived_at: number | null;
-      }>(
+      const r = await c.query<LateEventRow>(
         `SELECT partition_id, log_offset, ad_id, event_time, event_id, watermark, raw, arrived_at
          FROM ${s}.late_events WHERE (partition_id, log_offset) > ($1, $2)
          ORDER BY partition_id, log_offset LIMIT $3`,
         [after?.partition ?? -1, after?.offset ?? -1, n],
       );
-      return r.rows.map((x) => ({
-        partition: x.partition_id,
-        offset: x.log_offset,
-        adId: x.ad_id,
-        timestamp: x.event_time,
-        eventId: x.event_id,
-        watermark: decodeWatermark(x.watermark),
-        raw: x.raw,
-        ...(x.arrived_at === null ? {} : { arrivedAt: x.arrived_at }),
-      }));
+      return r.rows.map(decodeLateRow);
     },
   };
 }

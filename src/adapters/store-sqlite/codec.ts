@@ -4,7 +4,7 @@
  */
 import { minuteCeil } from '../../core/window/minute.js';
 import { TallyError } from '../../core/errors.js';
-import type { RankedAd } from '../../ports/aggregates.js';
+import type { LateRecord, RankedAd } from '../../ports/aggregates.js';
 
 /** -Infinity ("nothing seen yet") is stored as NULL: portable to SQL types without infinities. */
 export function encodeWatermark(watermark: number): number | null {
@@ -41,3 +41,28 @@ export function decodeRanked(text: string): RankedAd[] {
 
 /** Minutes are identified by their start: the first whole minute at or after `t`. */
 export const ceilToMinute = minuteCeil;
+
+/** A row of late_events as both SQL stores select it. */
+export interface LateEventRow {
+  partition_id: number;
+  log_offset: number;
+  ad_id: string;
+  event_time: number;
+  event_id: string;
+  watermark: number | null;
+  raw: string;
+  arrived_at: number | null;
+}
+
+export function decodeLateRow(r: LateEventRow): LateRecord {
+  return {
+    partition: r.partition_id,
+    offset: r.log_offset,
+    adId: r.ad_id,
+    timestamp: r.event_time,
+    eventId: r.event_id,
+    watermark: decodeWatermark(r.watermark),
+    raw: r.raw,
+    ...(r.arrived_at === null ? {} : { arrivedAt: r.arrived_at }),
+  };
+}
