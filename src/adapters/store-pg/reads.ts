@@ -15,24 +15,11 @@ import {
   decodeLateRow,
   decodeWatermark,
   type LateEventRow,
+  totalsOf,
+  type ConsumerStateRow,
 } from '../store-sqlite/codec.js';
 
 type Q = Pick<pg.PoolClient, 'query'>;
-
-interface StateRow {
-  consumer: string;
-  seq: number;
-  watermark: number | null;
-  events: number;
-  duplicates: number;
-  late: number;
-}
-
-const totalsOf = (s: StateRow | undefined) => ({
-  events: s?.events ?? 0,
-  duplicates: s?.duplicates ?? 0,
-  late: s?.late ?? 0,
-});
 
 async function offsetsOf(c: Q, s: string, consumer: string): Promise<Map<number, number>> {
   const r = await c.query<{ partition_id: number; next_offset: number }>(
@@ -63,7 +50,7 @@ async function chainOf(c: Q, s: string, consumer: string): Promise<Uint8Array[][
 }
 
 export async function loadCheckpoint(c: Q, s: string, consumer: string): Promise<Checkpoint> {
-  const state = await c.query<StateRow>(
+  const state = await c.query<ConsumerStateRow>(
     `SELECT consumer, seq, watermark, events, duplicates, late FROM ${s}.consumer_state WHERE consumer = $1`,
     [consumer],
   );
@@ -106,7 +93,7 @@ export async function loadCheckpoint(c: Q, s: string, consumer: string): Promise
 }
 
 export async function status(c: Q, s: string): Promise<StoreStatus> {
-  const states = await c.query<StateRow>(
+  const states = await c.query<ConsumerStateRow>(
     `SELECT consumer, seq, watermark, events, duplicates, late FROM ${s}.consumer_state ORDER BY consumer`,
   );
   const snaps = await c.query<{ consumer: string; seq: number; offsets: string }>(

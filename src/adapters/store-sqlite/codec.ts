@@ -66,3 +66,37 @@ export function decodeLateRow(r: LateEventRow): LateRecord {
     ...(r.arrived_at === null ? {} : { arrivedAt: r.arrived_at }),
   };
 }
+
+/** A row of consumer_state as both SQL stores select it. */
+export interface ConsumerStateRow {
+  consumer: string;
+  seq: number;
+  watermark: number | null;
+  events: number;
+  duplicates: number;
+  late: number;
+}
+
+/** A consumer's counters; zeros before its first commit. */
+export const totalsOf = (s: ConsumerStateRow | undefined) => ({
+  events: s?.events ?? 0,
+  duplicates: s?.duplicates ?? 0,
+  late: s?.late ?? 0,
+});
+
+/**
+ * The commit fence of both SQL stores: a commit that expected another seq than the stored one
+ * is refused (another writer committed since).
+ */
+export function checkCommitFence(
+  batch: { consumer: string; expectedSeq?: number | undefined },
+  previous: number,
+): void {
+  if (batch.expectedSeq !== undefined && batch.expectedSeq !== previous) {
+    throw new TallyError(
+      'TALLY_STORE_FAILURE',
+      `commit of ${batch.consumer} refused: expected seq ${batch.expectedSeq}, store has ${previous} (another writer committed)`,
+      { details: { reason: 'fenced', expectedSeq: batch.expectedSeq, storedSeq: previous } },
+    );
+  }
+}
