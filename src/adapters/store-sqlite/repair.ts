@@ -10,9 +10,9 @@ import type {
   AuditedChange,
   RepairReason,
   RepairRun,
-  RowChange,
-  TopChange,
-  RepairFence,
+  RepairBatch,
+  RepairDone,
+  RepairRunStart,
 } from '../../ports/aggregate-repair.js';
 import type { LateRecord, MinuteRow, TopRow } from '../../ports/aggregates.js';
 import { decodeLateRow, decodeRanked, encodeRanked, type LateEventRow } from './codec.js';
@@ -22,23 +22,9 @@ export interface RepairStatements {
   minuteRows(minute: number): MinuteRow[];
   topRows(fromEnd: number, toEnd: number): TopRow[];
   lateBetween(fromTime: number, toTime: number): LateRecord[];
-  beginRepair(run: {
-    fromMinute: number;
-    toMinute: number;
-    startedAt: number;
-    note: string;
-  }): number;
-  applyRepair(batch: {
-    runId: number;
-    rows: RowChange[];
-    tops: TopChange[];
-    at: number;
-    fence: RepairFence;
-  }): void;
-  finishRepair(
-    runId: number,
-    done: { finishedAt: number; lateFromTime: number; lateToTime: number },
-  ): RepairRun;
+  beginRepair(run: RepairRunStart): number;
+  applyRepair(batch: RepairBatch): void;
+  finishRepair(runId: number, done: RepairDone): RepairRun;
   repairRuns(limit: number): RepairRun[];
   repairChanges(limit: number, runId?: number): AuditedChange[];
 }
