@@ -17,7 +17,6 @@
  * The namespace prefixes the topics and names the PostgreSQL schema, so deployments and test
  * runs sharing one broker and one database stay apart.
  */
-import { systemClock } from '../adapters/clock/system-clock.js';
 import { KafkaDeadLetters } from '../adapters/deadletters-kafka/index.js';
 import { KafkaEventLog } from '../adapters/log-kafka/index.js';
 import { openPgStore, type PgAggregateStore } from '../adapters/store-pg/index.js';
@@ -26,13 +25,21 @@ import { TallyError } from '../core/errors.js';
 import type { Clock } from '../ports/clock.js';
 import type { DeadLetterStore } from '../ports/dead-letters.js';
 import type { EventLog } from '../ports/event-log.js';
-import { AggregatorRunner, DEFAULT_CONSUMER } from '../services/aggregator/runner.js';
+import { type AggregatorRunner, DEFAULT_CONSUMER } from '../services/aggregator/runner.js';
 import { IngestService } from '../services/ingest/ingest-service.js';
 import { HealthBoard } from '../services/observability/health-board.js';
 import type { Logger } from '../services/observability/logger.js';
-import { createMetrics, type Metrics } from '../services/observability/metrics.js';
+import type { Metrics } from '../services/observability/metrics.js';
 import type { QueryService } from '../services/query/query-service.js';
 import { RawQueryService } from '../services/query/raw-query.js';
+import {
+  type Closable,
+  closeNewestFirst,
+  closeNewestFirstQuietly,
+  ingestLimits,
+  newRunner,
+  observing,
+} from './compose.js';
 import { queryService } from './query.js';
 
 export type DistributedRole = 'ingest' | 'aggregator' | 'query';
@@ -143,12 +150,10 @@ export async function openDistributed(
   deps: { logger: Logger; clock?: Clock; metrics?: Metrics },
 ): Promise<DistributedApp> {
   checkNamespace(opts.namespace);
-  const clock = deps.clock ?? systemClock;
-  const metrics = deps.metrics ?? createMetrics();
-  const logger = deps.logger;
+  const { clock, metrics, logger } = observing(deps);
   const roles = new Set(opts.roles);
   const topics = namespaceTopics(opts.namespace);
-  const opened: Array<{ close(): Promise<void> }> = [];
+  const opened: Closable[] = [];
   try {
     const wait = { logger, timeoutMs: opts.startupTimeoutMs };
     const kafka = `Kafka at ${opts.brokers.join(',')}`;
@@ -189,15 +194,7 @@ export async function openDistributed(
 
     let runner: AggregatorRunner | undefined;
     if (roles.has('aggregator')) {
-      runner = new AggregatorRunner({
-        log,
-        store,
-        aggregation: config.aggregation,
-        clock,
-        logger,
-        metrics,
-        health,
-      });
+      runner = newRunner(config, { log, store, clock, logger, metrics, health });
       await runner.init();
     }
     // back-pressure on the aggregators' lag: live from a local runner; otherwise what the
@@ -229,9 +226,7 @@ export async function openDistributed(
             deadLetters,
             clock,
             metrics,
-            maxFutureSkewMs: config.aggregation.maxFutureSkewMs,
-            maxInflightBytes: config.http.maxInflightBytes,
-            maxLagRecords: config.http.maxLagRecords,
+            ...ingestLimits(config),
             lag: () => runner?.lag() ?? remoteLag,
             ...(runner ? { onAppended: () => runner.notify() } : {}),
             health,
@@ -300,12 +295,12 @@ export async function openDistributed(
         try {
           await runner?.stop();
         } finally {
-          for (const c of opened.reverse()) await c.close();
+          await closeNewestFirst(opened);
         }
       },
     };
   } catch (err) {
-    for (const c of opened.reverse()) await c.close().catch(() => undefined);
+    await closeNewestFirstQuietly(opened);
     throw err;
   }
 }

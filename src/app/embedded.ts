@@ -1,6 +1,5 @@
 import { mkdir } from 'node:fs/promises';
 import type { Config } from '../config/index.js';
-import { systemClock } from '../adapters/clock/system-clock.js';
 import { acquireDirLock } from '../adapters/fs/dir-lock.js';
 import { embeddedRawSource, openEmbeddedLog } from '../adapters/log-embedded/index.js';
 import type { ParquetArchive } from '../adapters/archive-parquet/index.js';
@@ -9,7 +8,7 @@ import { openSqliteStore, type SqliteAggregateStore } from '../adapters/store-sq
 import type { Clock } from '../ports/clock.js';
 import type { DeadLetterStore } from '../ports/dead-letters.js';
 import type { EventLog } from '../ports/event-log.js';
-import { AggregatorRunner } from '../services/aggregator/runner.js';
+import type { AggregatorRunner } from '../services/aggregator/runner.js';
 import { IngestService } from '../services/ingest/ingest-service.js';
 import type { QueryService } from '../services/query/query-service.js';
 import { Archiver } from '../services/archive/archiver.js';
@@ -18,9 +17,17 @@ import { TailGate } from '../services/archive/gate.js';
 import { RawQueryService } from '../services/query/raw-query.js';
 import type { Logger } from '../services/observability/logger.js';
 import { HealthBoard } from '../services/observability/health-board.js';
-import { createMetrics, type Metrics } from '../services/observability/metrics.js';
+import type { Metrics } from '../services/observability/metrics.js';
 import { openArchive, tailOf } from './archive-access.js';
 import { dataPaths } from './paths.js';
+import {
+  type Closable,
+  closeNewestFirst,
+  closeNewestFirstQuietly,
+  ingestLimits,
+  newRunner,
+  observing,
+} from './compose.js';
 import { queryService } from './query.js';
 
 export interface EmbeddedApp {
@@ -58,14 +65,12 @@ export async function openEmbedded(
   config: Readonly<Config>,
   deps: { logger: Logger; clock?: Clock; metrics?: Metrics; restoreAggregator?: boolean },
 ): Promise<EmbeddedApp> {
-  const clock = deps.clock ?? systemClock;
-  const metrics = deps.metrics ?? createMetrics();
-  const logger = deps.logger;
+  const { clock, metrics, logger } = observing(deps);
   const paths = dataPaths(config.dataDir);
   // one owner per data dir: the same pid lock the log and the dead letters take on theirs
   await mkdir(paths.root, { recursive: true });
   const lock = await acquireDirLock(paths.root);
-  const opened: Array<{ close(): Promise<void> }> = [];
+  const opened: Closable[] = [];
   try {
     const log = await openEmbeddedLog({
       dir: paths.log,
@@ -84,15 +89,7 @@ export async function openEmbedded(
     });
     opened.push(store);
     const health = new HealthBoard({ logger, clock, metrics });
-    const runner = new AggregatorRunner({
-      log,
-      store,
-      aggregation: config.aggregation,
-      clock,
-      logger,
-      metrics,
-      health,
-    });
+    const runner = newRunner(config, { log, store, clock, logger, metrics, health });
     // `tally ingest` only appends: it needs no aggregator state
     if (deps.restoreAggregator !== false) await runner.init();
     const ingest = new IngestService({
@@ -100,9 +97,7 @@ export async function openEmbedded(
       deadLetters,
       clock,
       metrics,
-      maxFutureSkewMs: config.aggregation.maxFutureSkewMs,
-      maxInflightBytes: config.http.maxInflightBytes,
-      maxLagRecords: config.http.maxLagRecords,
+      ...ingestLimits(config),
       maxRecordsPerRequest: config.http.maxRecordsPerRequest,
       lag: () => runner.lag(),
       overMemoryBudget: () => runner.overMemoryBudget(),
@@ -169,13 +164,13 @@ export async function openEmbedded(
           await retention.stop();
           await runner.stop();
         } finally {
-          for (const c of opened.reverse()) await c.close();
+          await closeNewestFirst(opened);
           await lock.release();
         }
       },
     };
   } catch (err) {
-    for (const c of opened.reverse()) await c.close().catch(() => undefined);
+    await closeNewestFirstQuietly(opened);
     await lock.release();
     throw err;
   }

@@ -10,7 +10,7 @@ import type { HttpDeps } from '../services/http/deps.js';
 import { Lifecycle } from '../services/http/lifecycle.js';
 import type { StatusBody } from '../services/http/schemas.js';
 import type { DistributedApp } from './distributed.js';
-import { configSummary, iso, isoOrNull, stateStatus } from './http.js';
+import { configSummary, healthBody, iso, isoOrNull, stateStatus } from './http.js';
 
 export function httpDepsFromDistributed(
   app: DistributedApp,
@@ -30,22 +30,7 @@ export function httpDepsFromDistributed(
     ingest,
     query,
     metrics: app.metrics,
-    health: () => {
-      const problems = app.health.list().map((p) => ({
-        component: p.component,
-        code: p.code,
-        reason: p.reason,
-        since: iso(p.since),
-      }));
-      const ready = lifecycle.state === 'ready' && problems.length === 0;
-      return {
-        status: lifecycle.state === 'ready' && !ready ? 'degraded' : lifecycle.state,
-        live: true,
-        ready,
-        uptime_seconds: Math.max(0, (app.clock.now() - app.startedAt) / 1000),
-        problems,
-      };
-    },
+    health: () => healthBody(app, lifecycle),
     async status(): Promise<StatusBody> {
       const now = app.clock.now();
       await app.log.refresh?.();

@@ -1,9 +1,11 @@
 import type { Config } from '../config/index.js';
+import type { Clock } from '../ports/clock.js';
 import { operatorConfig, type AggregatorRunner } from '../services/aggregator/runner.js';
 import { DemoFeeder } from '../services/demo/demo-feeder.js';
 import type { HttpDeps } from '../services/http/deps.js';
 import { Lifecycle } from '../services/http/lifecycle.js';
-import type { StatusBody } from '../services/http/schemas.js';
+import type { HealthBody, StatusBody } from '../services/http/schemas.js';
+import type { HealthBoard } from '../services/observability/health-board.js';
 import { buildHttpServer } from '../services/http/server.js';
 import type { Logger } from '../services/observability/logger.js';
 import type { EmbeddedApp } from './embedded.js';
@@ -12,6 +14,30 @@ import { openEmbedded } from './embedded.js';
 export const iso = (t: number) => new Date(t).toISOString();
 export const isoOrNull = (t: number | null | undefined) =>
   typeof t === 'number' && Number.isFinite(t) ? iso(t) : null;
+
+/**
+ * /v1/health of either composition: ready once started and nothing fails; started with
+ * problems is degraded.
+ */
+export function healthBody(
+  app: { health: HealthBoard; clock: Clock; startedAt: number },
+  lifecycle: Lifecycle,
+): HealthBody {
+  const problems = app.health.list().map((p) => ({
+    component: p.component,
+    code: p.code,
+    reason: p.reason,
+    since: iso(p.since),
+  }));
+  const ready = lifecycle.state === 'ready' && problems.length === 0;
+  return {
+    status: lifecycle.state === 'ready' && !ready ? 'degraded' : lifecycle.state,
+    live: true,
+    ready,
+    uptime_seconds: Math.max(0, (app.clock.now() - app.startedAt) / 1000),
+    problems,
+  };
+}
 
 /** `watermarkDelayMs` → `watermark_delay_ms`: the API's case for the config's keys */
 type SnakeCase<S extends string> = S extends `${infer C}${infer Rest}`
@@ -98,22 +124,7 @@ export function httpDepsFromEmbedded(
     ingest: app.ingest,
     query: app.query,
     metrics: app.metrics,
-    health: () => {
-      const problems = app.health.list().map((p) => ({
-        component: p.component,
-        code: p.code,
-        reason: p.reason,
-        since: iso(p.since),
-      }));
-      const ready = lifecycle.state === 'ready' && problems.length === 0;
-      return {
-        status: lifecycle.state === 'ready' && !ready ? 'degraded' : lifecycle.state,
-        live: true,
-        ready,
-        uptime_seconds: Math.max(0, (app.clock.now() - app.startedAt) / 1000),
-        problems,
-      };
-    },
+    health: () => healthBody(app, lifecycle),
     async status(): Promise<StatusBody> {
       const now = app.clock.now();
       const partitions = app.runner.partitionStatus().map((p) => ({

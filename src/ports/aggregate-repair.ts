@@ -67,34 +67,44 @@ export interface AggregateRepair {
    * Opens an audited run over [fromMinute, toMinute). A run a crash left 'running' is marked
    * 'interrupted' first (what it committed stays, with its audit rows).
    */
-  beginRepair(run: {
-    fromMinute: number;
-    toMinute: number;
-    startedAt: number;
-    note: string;
-  }): Promise<number>;
+  beginRepair(run: RepairRunStart): Promise<number>;
   /**
    * Writes corrected rows (absolute counts; 0 deletes the row) and lists, and their audit rows,
    * in ONE transaction; refused (TALLY_STORE_FAILURE, details.reason 'fenced') if the fence's
    * consumer committed since.
    */
-  applyRepair(batch: {
-    runId: number;
-    rows: RowChange[];
-    tops: TopChange[];
-    at: number;
-    fence: RepairFence;
-  }): Promise<void>;
+  applyRepair(batch: RepairBatch): Promise<void>;
   /**
    * Closes the run: marks the late records of [fromTime, toTime) as recounted by it, and its
    * status 'done', in one transaction.
    */
-  finishRepair(
-    runId: number,
-    done: { finishedAt: number; lateFromTime: number; lateToTime: number },
-  ): Promise<RepairRun>;
+  finishRepair(runId: number, done: RepairDone): Promise<RepairRun>;
   /** the newest runs first */
   repairRuns(limit: number): Promise<RepairRun[]>;
   /** audited row changes, oldest first; of one run when given */
   repairChanges(limit: number, runId?: number): Promise<AuditedChange[]>;
+}
+
+/** What opens an audited repair run over [fromMinute, toMinute). */
+export interface RepairRunStart {
+  fromMinute: number;
+  toMinute: number;
+  startedAt: number;
+  note: string;
+}
+
+/** One transaction of a repair run: corrected rows and lists, fenced. */
+export interface RepairBatch {
+  runId: number;
+  rows: RowChange[];
+  tops: TopChange[];
+  at: number;
+  fence: RepairFence;
+}
+
+/** What closes a repair run. */
+export interface RepairDone {
+  finishedAt: number;
+  lateFromTime: number;
+  lateToTime: number;
 }

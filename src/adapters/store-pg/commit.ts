@@ -8,7 +8,12 @@
 import type pg from 'pg';
 import { TallyError } from '../../core/errors.js';
 import type { CommitBatch, SnapshotPieceBatch } from '../../ports/aggregate-sink.js';
-import { encodeOffsets, encodeRanked, encodeWatermark } from '../store-sqlite/codec.js';
+import {
+  checkCommitFence,
+  encodeOffsets,
+  encodeRanked,
+  encodeWatermark,
+} from '../store-sqlite/codec.js';
 
 /** The last of each key wins, as it would row by row: one statement may not touch a row twice. */
 function lastByKey<T>(items: readonly T[], key: (t: T) => string): T[] {
@@ -90,13 +95,7 @@ export async function commitBatch(
     [batch.consumer],
   );
   const previous = cur.rows[0]?.seq ?? 0;
-  if (batch.expectedSeq !== undefined && batch.expectedSeq !== previous) {
-    throw new TallyError(
-      'TALLY_STORE_FAILURE',
-      `commit of ${batch.consumer} refused: expected seq ${batch.expectedSeq}, store has ${previous} (another writer committed)`,
-      { details: { reason: 'fenced', expectedSeq: batch.expectedSeq, storedSeq: previous } },
-    );
-  }
+  checkCommitFence(batch, previous);
   const seq = previous + 1;
   const watermark = encodeWatermark(batch.watermark);
   await client.query(

@@ -12,25 +12,14 @@ import {
   ceilToMinute,
   decodeOffsets,
   decodeRanked,
+  decodeLateRow,
   decodeWatermark,
+  type LateEventRow,
+  totalsOf,
+  type ConsumerStateRow,
 } from '../store-sqlite/codec.js';
 
 type Q = Pick<pg.PoolClient, 'query'>;
-
-interface StateRow {
-  consumer: string;
-  seq: number;
-  watermark: number | null;
-  events: number;
-  duplicates: number;
-  late: number;
-}
-
-const totalsOf = (s: StateRow | undefined) => ({
-  events: s?.events ?? 0,
-  duplicates: s?.duplicates ?? 0,
-  late: s?.late ?? 0,
-});
 
 async function offsetsOf(c: Q, s: string, consumer: string): Promise<Map<number, number>> {
   const r = await c.query<{ partition_id: number; next_offset: number }>(
@@ -61,7 +50,7 @@ async function chainOf(c: Q, s: string, consumer: string): Promise<Uint8Array[][
 }
 
 export async function loadCheckpoint(c: Q, s: string, consumer: string): Promise<Checkpoint> {
-  const state = await c.query<StateRow>(
+  const state = await c.query<ConsumerStateRow>(
     `SELECT consumer, seq, watermark, events, duplicates, late FROM ${s}.consumer_state WHERE consumer = $1`,
     [consumer],
   );
@@ -104,7 +93,7 @@ export async function loadCheckpoint(c: Q, s: string, consumer: string): Promise
 }
 
 export async function status(c: Q, s: string): Promise<StoreStatus> {
-  const states = await c.query<StateRow>(
+  const states = await c.query<ConsumerStateRow>(
     `SELECT consumer, seq, watermark, events, duplicates, late FROM ${s}.consumer_state ORDER BY consumer`,
   );
   const snaps = await c.query<{ consumer: string; seq: number; offsets: string }>(
@@ -198,31 +187,13 @@ export function queries(c: Q, s: string) {
     ): Promise<LateRecord[]> {
       const n = Math.floor(limit);
       if (!(n > 0)) return [];
-      const r = await c.query<{
-        partition_id: number;
-        log_offset: number;
-        ad_id: string;
-        event_time: number;
-        event_id: string;
-        watermark: number | null;
-        raw: string;
-        arrived_at: number | null;
-      }>(
+      const r = await c.query<LateEventRow>(
         `SELECT partition_id, log_offset, ad_id, event_time, event_id, watermark, raw, arrived_at
          FROM ${s}.late_events WHERE (partition_id, log_offset) > ($1, $2)
          ORDER BY partition_id, log_offset LIMIT $3`,
         [after?.partition ?? -1, after?.offset ?? -1, n],
       );
-      return r.rows.map((x) => ({
-        partition: x.partition_id,
-        offset: x.log_offset,
-        adId: x.ad_id,
-        timestamp: x.event_time,
-        eventId: x.event_id,
-        watermark: decodeWatermark(x.watermark),
-        raw: x.raw,
-        ...(x.arrived_at === null ? {} : { arrivedAt: x.arrived_at }),
-      }));
+      return r.rows.map(decodeLateRow);
     },
   };
 }

@@ -4,16 +4,7 @@ import { crc32 } from 'node:zlib';
 import { TallyError } from '../../core/errors.js';
 import type { ConsumerStatus, StoreStatus } from '../../ports/aggregate-reader.js';
 import type { Checkpoint } from '../../ports/aggregate-sink.js';
-import { decodeOffsets, decodeWatermark } from './codec.js';
-
-interface StateRow {
-  consumer: string;
-  seq: number;
-  watermark: number | null;
-  events: number;
-  duplicates: number;
-  late: number;
-}
+import { type ConsumerStateRow, decodeOffsets, decodeWatermark, totalsOf } from './codec.js';
 
 interface SnapshotRow {
   seq: number;
@@ -44,10 +35,10 @@ export interface CheckpointReads {
 export function prepareCheckpointReads(db: Database.Database): CheckpointReads {
   const state = db.prepare(
     'SELECT consumer, seq, watermark, events, duplicates, late FROM consumer_state WHERE consumer = ?',
-  ) as Database.Statement<[string], StateRow>;
+  ) as Database.Statement<[string], ConsumerStateRow>;
   const allStates = db.prepare(
     'SELECT consumer, seq, watermark, events, duplicates, late FROM consumer_state ORDER BY consumer',
-  ) as Database.Statement<[], StateRow>;
+  ) as Database.Statement<[], ConsumerStateRow>;
   const snapshot = db.prepare(
     'SELECT seq, offsets, watermark, state, format FROM snapshots WHERE consumer = ?',
   ) as Database.Statement<[string], SnapshotRow>;
@@ -84,11 +75,6 @@ export function prepareCheckpointReads(db: Database.Database): CheckpointReads {
 
   const offsetsOf = (consumer: string) =>
     new Map(offsets.all(consumer).map((r) => [r.partition_id, r.next_offset]));
-  const totalsOf = (s: StateRow | undefined) => ({
-    events: s?.events ?? 0,
-    duplicates: s?.duplicates ?? 0,
-    late: s?.late ?? 0,
-  });
 
   const loadCheckpoint = db.transaction((consumer: string): Checkpoint => {
     const s = state.get(consumer);

@@ -9,7 +9,7 @@ import type Database from 'better-sqlite3';
 import { crc32 } from 'node:zlib';
 import { TallyError } from '../../core/errors.js';
 import type { CommitBatch } from '../../ports/aggregate-sink.js';
-import { encodeOffsets, encodeRanked, encodeWatermark } from './codec.js';
+import { checkCommitFence, encodeOffsets, encodeRanked, encodeWatermark } from './codec.js';
 
 const ROWS_PER_STATEMENT = 128;
 
@@ -88,13 +88,7 @@ export function prepareCommit(db: Database.Database): CommitFn {
 
   const run = db.transaction((batch: CommitBatch) => {
     const previous = currentSeq.get(batch.consumer) ?? 0;
-    if (batch.expectedSeq !== undefined && batch.expectedSeq !== previous) {
-      throw new TallyError(
-        'TALLY_STORE_FAILURE',
-        `commit of ${batch.consumer} refused: expected seq ${batch.expectedSeq}, store has ${previous} (another writer committed)`,
-        { details: { reason: 'fenced', expectedSeq: batch.expectedSeq, storedSeq: previous } },
-      );
-    }
+    checkCommitFence(batch, previous);
     const seq = previous + 1;
     const watermark = encodeWatermark(batch.watermark);
     upsertState.run({

@@ -9,7 +9,7 @@ import { MINUTE_MS } from '../../core/window/minute.js';
 import type { DimFilter } from '../../ports/aggregate-reader.js';
 import type { DimKey, LateRecord, MinuteRow, RankedAd, TopRow } from '../../ports/aggregates.js';
 import { ALL_DIMS } from '../../ports/aggregates.js';
-import { ceilToMinute, decodeRanked, decodeWatermark } from './codec.js';
+import { ceilToMinute, decodeLateRow, decodeRanked, type LateEventRow } from './codec.js';
 import { OPTIONAL_INDEXES } from './schema.js';
 import { DAY_MS, HOUR_MS, preparePosition } from './rollup.js';
 import { TallyError } from '../../core/errors.js';
@@ -108,15 +108,7 @@ function sqlFor(kind: Kind, dims: number, perAdIndex: boolean): string {
     WHERE c.minute = m.minute AND c.dim ${inDims} AND c.ad_id = @ad ${tail}`;
 }
 
-interface LateRow {
-  partition_id: number;
-  log_offset: number;
-  ad_id: string;
-  event_time: number;
-  event_id: string;
-  watermark: number | null;
-  raw: string;
-  arrived_at: number | null;
+interface LateRow extends LateEventRow {
   folded_run: number | null;
   folded_at: number | null;
 }
@@ -251,14 +243,7 @@ export function prepareQueries(db: Database.Database, perAdIndex: boolean): Quer
       const n = Math.floor(limit);
       if (!(n > 0)) return [];
       return late.all({ p: after?.partition ?? -1, o: after?.offset ?? -1, limit: n }).map((r) => ({
-        partition: r.partition_id,
-        offset: r.log_offset,
-        adId: r.ad_id,
-        timestamp: r.event_time,
-        eventId: r.event_id,
-        watermark: decodeWatermark(r.watermark),
-        raw: r.raw,
-        ...(r.arrived_at === null ? {} : { arrivedAt: r.arrived_at }),
+        ...decodeLateRow(r),
         ...(r.folded_run === null
           ? {}
           : { foldedBy: { runId: r.folded_run, at: r.folded_at ?? 0 } }),

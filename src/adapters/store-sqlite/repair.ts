@@ -10,35 +10,21 @@ import type {
   AuditedChange,
   RepairReason,
   RepairRun,
-  RowChange,
-  TopChange,
-  RepairFence,
+  RepairBatch,
+  RepairDone,
+  RepairRunStart,
 } from '../../ports/aggregate-repair.js';
 import type { LateRecord, MinuteRow, TopRow } from '../../ports/aggregates.js';
-import { decodeRanked, decodeWatermark, encodeRanked } from './codec.js';
+import { decodeLateRow, decodeRanked, encodeRanked, type LateEventRow } from './codec.js';
 import { preparePosition } from './rollup.js';
 
 export interface RepairStatements {
   minuteRows(minute: number): MinuteRow[];
   topRows(fromEnd: number, toEnd: number): TopRow[];
   lateBetween(fromTime: number, toTime: number): LateRecord[];
-  beginRepair(run: {
-    fromMinute: number;
-    toMinute: number;
-    startedAt: number;
-    note: string;
-  }): number;
-  applyRepair(batch: {
-    runId: number;
-    rows: RowChange[];
-    tops: TopChange[];
-    at: number;
-    fence: RepairFence;
-  }): void;
-  finishRepair(
-    runId: number,
-    done: { finishedAt: number; lateFromTime: number; lateToTime: number },
-  ): RepairRun;
+  beginRepair(run: RepairRunStart): number;
+  applyRepair(batch: RepairBatch): void;
+  finishRepair(runId: number, done: RepairDone): RepairRun;
   repairRuns(limit: number): RepairRun[];
   repairChanges(limit: number, runId?: number): AuditedChange[];
 }
@@ -83,19 +69,7 @@ export function prepareRepair(db: Database.Database): RepairStatements {
   const lateBetween = db.prepare(
     `SELECT partition_id, log_offset, ad_id, event_time, event_id, watermark, raw, arrived_at
      FROM late_events WHERE event_time >= ? AND event_time < ? ORDER BY partition_id, log_offset`,
-  ) as Database.Statement<
-    [number, number],
-    {
-      partition_id: number;
-      log_offset: number;
-      ad_id: string;
-      event_time: number;
-      event_id: string;
-      watermark: number | null;
-      raw: string;
-      arrived_at: number | null;
-    }
-  >;
+  ) as Database.Statement<[number, number], LateEventRow>;
   const interruptRunning = db.prepare(
     "UPDATE repair_runs SET status = 'interrupted' WHERE status = 'running'",
   );
@@ -234,17 +208,7 @@ export function prepareRepair(db: Database.Database): RepairStatements {
         endMinute: r.end_minute,
         ads: decodeRanked(r.ads),
       })),
-    lateBetween: (fromTime, toTime) =>
-      lateBetween.all(fromTime, toTime).map((r) => ({
-        partition: r.partition_id,
-        offset: r.log_offset,
-        adId: r.ad_id,
-        timestamp: r.event_time,
-        eventId: r.event_id,
-        watermark: decodeWatermark(r.watermark),
-        raw: r.raw,
-        ...(r.arrived_at === null ? {} : { arrivedAt: r.arrived_at }),
-      })),
+    lateBetween: (fromTime, toTime) => lateBetween.all(fromTime, toTime).map(decodeLateRow),
     beginRepair: (run) => begin.immediate(run),
     applyRepair: (batch) => apply.immediate(batch),
     finishRepair: (runId, done) => finish.immediate(runId, done),

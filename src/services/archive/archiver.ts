@@ -21,6 +21,7 @@ import type { ClosedRange, RawArchive, RawRetention, RawSource } from '../../por
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { TailGate } from './gate.js';
+import { Periodic } from '../periodic.js';
 
 export interface ArchiverOptions {
   source: RawSource & RawRetention;
@@ -86,8 +87,14 @@ export function recoveryFloor(
 
 export class Archiver {
   private running: Promise<ArchiveSummary> | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private stopped = false;
+  private readonly periodic = new Periodic({
+    run: () => this.runOnce(),
+    onError: (err) => {
+      this.o.metrics?.archiveFailures.inc();
+      this.o.logger.error({ err }, 'archive: run failed; retrying at the next interval');
+    },
+    inFlight: () => this.running,
+  });
 
   constructor(private readonly o: ArchiverOptions) {}
 
@@ -234,28 +241,11 @@ export class Archiver {
 
   /** Runs runOnce every `intervalMs` until stop(); failures are logged and retried. */
   start(intervalMs: number): void {
-    if (this.timer !== undefined || this.stopped) return;
-    const tick = () => {
-      this.timer = setTimeout(() => {
-        this.runOnce()
-          .catch((err: unknown) => {
-            this.o.metrics?.archiveFailures.inc();
-            this.o.logger.error({ err }, 'archive: run failed; retrying at the next interval');
-          })
-          .finally(() => {
-            if (!this.stopped) tick();
-          });
-      }, intervalMs);
-      this.timer.unref();
-    };
-    tick();
+    this.periodic.start(intervalMs);
   }
 
   /** Stops the timer and waits for a run in flight. */
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.running?.catch(() => undefined);
+    await this.periodic.stop();
   }
 }

@@ -10,6 +10,7 @@ import type { AggregateReader } from '../../ports/aggregate-reader.js';
 import type { AggregateRetention, RollupResult } from '../../ports/aggregate-retention.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { Periodic } from '../periodic.js';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
@@ -40,9 +41,14 @@ export function rollupCutoffs(
 }
 
 export class RetentionJob {
-  private timer: NodeJS.Timeout | undefined;
-  private stopped = false;
   private running: Promise<unknown> | undefined;
+  private readonly periodic = new Periodic({
+    run: () => this.runOnce(),
+    onError: (err) => {
+      this.o.logger.error({ err }, 'retention: rollup failed; retrying at the next interval');
+    },
+    inFlight: () => this.running,
+  });
 
   constructor(private readonly o: RetentionJobOptions) {}
 
@@ -85,27 +91,11 @@ export class RetentionJob {
   }
 
   start(intervalMs: number): void {
-    if (this.timer !== undefined || this.stopped) return;
-    const tick = () => {
-      this.timer = setTimeout(() => {
-        this.runOnce()
-          .catch((err: unknown) => {
-            this.o.logger.error({ err }, 'retention: rollup failed; retrying at the next interval');
-          })
-          .finally(() => {
-            if (!this.stopped) tick();
-          });
-      }, intervalMs);
-      this.timer.unref();
-    };
-    tick();
+    this.periodic.start(intervalMs);
   }
 
-  /** Stops the timer and waits for a pass in flight. */
+  /** Stops the timer and waits for a run in flight. */
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.running?.catch(() => undefined);
+    await this.periodic.stop();
   }
 }
