@@ -56,6 +56,7 @@ export function ingestLimits(config: Readonly<Config>) {
     maxFutureSkewMs: config.aggregation.maxFutureSkewMs,
     maxInflightBytes: config.http.maxInflightBytes,
     maxLagRecords: config.http.maxLagRecords,
+    maxRecordsPerRequest: config.http.maxRecordsPerRequest,
   };
 }
 

@@ -228,6 +228,7 @@ export async function openDistributed(
             metrics,
             ...ingestLimits(config),
             lag: () => runner?.lag() ?? remoteLag,
+            ...(runner ? { overMemoryBudget: () => runner.overMemoryBudget() } : {}),
             ...(runner ? { onAppended: () => runner.notify() } : {}),
             health,
           })

@@ -98,7 +98,6 @@ export async function openEmbedded(
       clock,
       metrics,
       ...ingestLimits(config),
-      maxRecordsPerRequest: config.http.maxRecordsPerRequest,
       lag: () => runner.lag(),
       overMemoryBudget: () => runner.overMemoryBudget(),
       onAppended: () => runner.notify(),
