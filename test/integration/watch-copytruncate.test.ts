@@ -11,14 +11,20 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { loadConfig, type Config } from '../../src/config/index.js';
+import type { Config } from '../../src/config/index.js';
 import { openEmbedded } from '../../src/app/embedded.js';
 import { openWatch } from '../../src/app/watch.js';
 import { silentLogger } from '../../src/services/observability/logger.js';
 import { exited, tally, tallySpawn, tempDir } from '../helpers/cli.js';
-import { ClickLines, assertCountsMatch, deadLetters, sleep, waitFor } from './watch-support.js';
-
-const POLL_MS = 50;
+import {
+  ClickLines,
+  POLL_MS,
+  assertCountsMatch,
+  deadLetters,
+  sleep,
+  waitFor,
+  watchTestConfig,
+} from './watch-support.js';
 
 /**
  * logrotate's copytruncate, step by step: the file is copied (in two halves with a pause, as a
@@ -75,22 +81,6 @@ class Lines {
   }
 }
 
-function testConfig(dataDir: string): Readonly<Config> {
-  return loadConfig({
-    env: {},
-    overrides: {
-      dataDir,
-      watch: {
-        pollIntervalMs: POLL_MS,
-        rotatedIdleMs: 300,
-        maxLineBytes: 4096,
-        maxInflightBytes: 64 * 1024,
-        statusIntervalMs: 0,
-      },
-    },
-  });
-}
-
 async function drain(config: Readonly<Config>): Promise<void> {
   const app = await openEmbedded(config, { logger: silentLogger() });
   try {
@@ -109,7 +99,7 @@ describe('tally watch through copy-truncate (real files, real log)', () => {
         const tmp = tempDir('watch-copytruncate');
         try {
           const dataDir = join(tmp.dir, 'data');
-          const config = testConfig(dataDir);
+          const config = watchTestConfig(dataDir);
           const logs = join(tmp.dir, 'logs');
           mkdirSync(logs);
           const now = Date.now();

@@ -14,15 +14,20 @@ import {
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { loadConfig, type Config } from '../../src/config/index.js';
 import { openEmbedded } from '../../src/app/embedded.js';
 import { openWatch, type WatchApp } from '../../src/app/watch.js';
 import { silentLogger } from '../../src/services/observability/logger.js';
 import { tally, tallySpawn, tempDir, exited } from '../helpers/cli.js';
-import { ClickLines, assertCountsMatch, deadLetters, sleep, waitFor } from './watch-support.js';
-
-const POLL_MS = 50;
-const MAX_LINE = 4096;
+import {
+  ClickLines,
+  MAX_LINE,
+  POLL_MS,
+  assertCountsMatch,
+  deadLetters,
+  sleep,
+  waitFor,
+  watchTestConfig,
+} from './watch-support.js';
 
 /** One physical file (an identity): its names over time and the lines written to it. */
 interface Identity {
@@ -76,22 +81,6 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('long' as const), file }) },
 );
-
-function testConfig(dataDir: string): Readonly<Config> {
-  return loadConfig({
-    env: {},
-    overrides: {
-      dataDir,
-      watch: {
-        pollIntervalMs: POLL_MS,
-        rotatedIdleMs: 300,
-        maxLineBytes: MAX_LINE,
-        maxInflightBytes: 64 * 1024,
-        statusIntervalMs: 0,
-      },
-    },
-  });
-}
 
 /** Drives one scenario: a writer doing `ops` on logs/*.log while the watcher follows them. */
 class Scenario {
@@ -267,7 +256,7 @@ describe('tally watch follows files (real files, real log)', () => {
             const tmp = tempDir('watch');
             try {
               const dataDir = join(tmp.dir, 'data');
-              const config = testConfig(dataDir);
+              const config = watchTestConfig(dataDir);
               const now = Date.now();
               const logs = join(tmp.dir, 'logs');
               const w = await openWatch(config, {
@@ -337,7 +326,7 @@ describe('tally watch follows files (real files, real log)', () => {
     const tmp = tempDir('watch-resume');
     try {
       const dataDir = join(tmp.dir, 'data');
-      const config = testConfig(dataDir);
+      const config = watchTestConfig(dataDir);
       const log = join(tmp.dir, 'a.log');
       const gen = new ClickLines(5, Date.now() - 3 * 60_000, 'r');
       const lines: string[] = [];

@@ -5,12 +5,34 @@
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { loadConfig, type Config } from '../../src/config/index.js';
 import { openSqliteStore } from '../../src/adapters/store-sqlite/index.js';
 import { openFileDeadLetters } from '../../src/adapters/deadletters-file/index.js';
 import type { DeadLetter } from '../../src/ports/dead-letters.js';
 import { countByAdMinute, distinctEvents } from '../helpers/oracle.js';
 
 const MINUTE = 60_000;
+
+/** The watcher tests' poll interval and longest line */
+export const POLL_MS = 50;
+export const MAX_LINE = 4096;
+
+/** A data dir's config for the watcher tests: fast polls, small lines and windows, no status log. */
+export function watchTestConfig(dataDir: string): Readonly<Config> {
+  return loadConfig({
+    env: {},
+    overrides: {
+      dataDir,
+      watch: {
+        pollIntervalMs: POLL_MS,
+        rotatedIdleMs: 300,
+        maxLineBytes: MAX_LINE,
+        maxInflightBytes: 64 * 1024,
+        statusIntervalMs: 0,
+      },
+    },
+  });
+}
 
 /** A seeded generator of click lines; `valid` says whether the line should be counted. */
 export class ClickLines {
