@@ -29,6 +29,34 @@ export interface AggregateStoreFixture {
   cleanup: () => Promise<void>;
 }
 
+/**
+ * A fixture over one storage: `open` opens it (again), `remove` deletes it once every store
+ * opened on it is closed.
+ */
+export async function reopenableFixture<S extends ContractStore>(
+  open: () => Promise<S>,
+  remove: () => Promise<void> | void,
+): Promise<AggregateStoreFixture & { store: S }> {
+  const opened: S[] = [];
+  const openOne = async () => {
+    const s = await open();
+    opened.push(s);
+    return s;
+  };
+  const store = await openOne();
+  return {
+    store,
+    reopen: async () => {
+      for (const s of opened) await s.close();
+      return openOne();
+    },
+    cleanup: async () => {
+      for (const s of opened) await s.close();
+      await remove();
+    },
+  };
+}
+
 const M = 60_000;
 const T0 = Date.UTC(2026, 10, 25, 10, 0);
 /** minute i of the test timeline */

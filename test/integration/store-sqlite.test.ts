@@ -18,6 +18,7 @@ import {
   batch,
   lateRecord,
   m,
+  reopenableFixture,
   row,
   runAggregateStoreContract,
 } from '../contract/aggregate-store.contract.js';
@@ -29,24 +30,10 @@ function fixture(opts: Partial<SqliteStoreOptions>) {
   return async () => {
     const t = tempDir('store');
     const file = join(t.dir, 'nested', 'tally.sqlite');
-    const opened: SqliteAggregateStore[] = [];
-    const open = async () => {
-      const s = await openSqliteStore({ ...opts, file });
-      opened.push(s);
-      return s;
-    };
-    const store = await open();
-    return {
-      store,
-      reopen: async () => {
-        for (const s of opened) await s.close();
-        return open();
-      },
-      cleanup: async () => {
-        for (const s of opened) await s.close();
-        t.cleanup();
-      },
-    };
+    return reopenableFixture(
+      () => openSqliteStore({ ...opts, file }),
+      () => t.cleanup(),
+    );
   };
 }
 

@@ -6,12 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { dropPgSchema, openPgStore } from '../../../src/adapters/store-pg/index.js';
 import {
-  dropPgSchema,
-  openPgStore,
-  type PgAggregateStore,
-} from '../../../src/adapters/store-pg/index.js';
-import { batch, row, runAggregateStoreContract } from '../../contract/aggregate-store.contract.js';
+  batch,
+  reopenableFixture,
+  row,
+  runAggregateStoreContract,
+} from '../../contract/aggregate-store.contract.js';
 import { DATABASE_URL, uniqueNamespace } from './support.js';
 
 const run = uniqueNamespace('store');
@@ -20,24 +21,10 @@ let n = 0;
 function fixture() {
   return async () => {
     const schema = `${run}_${n++}`;
-    const opened: PgAggregateStore[] = [];
-    const open = async () => {
-      const s = await openPgStore({ url: DATABASE_URL, schema, poolSize: 2 });
-      opened.push(s);
-      return s;
-    };
-    const store = await open();
-    return {
-      store,
-      reopen: async () => {
-        for (const s of opened) await s.close();
-        return open();
-      },
-      cleanup: async () => {
-        for (const s of opened) await s.close();
-        await dropPgSchema(DATABASE_URL, schema);
-      },
-    };
+    return reopenableFixture(
+      () => openPgStore({ url: DATABASE_URL, schema, poolSize: 2 }),
+      () => dropPgSchema(DATABASE_URL, schema),
+    );
   };
 }
 
