@@ -74,12 +74,15 @@ if (files.some((f) => f.includes(`${sep}distributed${sep}`))) {
 const nodeTest = ['--enable-source-maps', '--test', '--test-reporter=spec'];
 await run(process.execPath, [...nodeTest, ...files]);
 
-// On the other versions, all but four e2e files: the benchmark smoke run (a timing harness of
-// the dev tools, not the product; 30–45 s), the browser test (Chromium is the same whatever
-// the Node, and the routes the page reads have their own tests), and the two external
-// linters of what the server says (promtool, Schemathesis: the document and the metrics page
-// are the same whatever the Node).
-const NOT_ON_OTHER_NODES = /e2e[/\\](bench-smoke|dashboard|schemathesis|promtool)\.test\.js$/;
+// On the other versions, all but these: the benchmark smoke run (a timing harness of the dev
+// tools, not the product; 30–150 s), the browser test (Chromium is the same whatever the Node,
+// and the routes the page reads have their own tests), the two external linters of what the
+// server says (promtool, Schemathesis: the document and the metrics page are the same whatever
+// the Node), and the distributed scenarios (minutes of waiting on the broker's rebalances and
+// the database: the Kafka and PostgreSQL clients are plain JavaScript over sockets, and their
+// adapters' contract suites (log-kafka, *contract*) do run on every version).
+const NOT_ON_OTHER_NODES =
+  /e2e[/\\](bench-smoke|dashboard|schemathesis|promtool)\.test\.js$|distributed[/\\](?!log-kafka|[^/\\]*contract)[^/\\]+\.test\.js$/;
 const named = process.env.TALLY_TEST_NODES;
 const others =
   named !== undefined
