@@ -42,7 +42,7 @@ import {
 } from './compose.js';
 import { queryService } from './query.js';
 
-export type DistributedRole = 'ingest' | 'aggregator' | 'query';
+export type DistributedRole = 'ingest' | 'aggregator' | 'writer' | 'query';
 
 export interface DistributedOptions {
   brokers: string[];
@@ -55,6 +55,8 @@ export interface DistributedOptions {
    * (default: until they answer)
    */
   startupTimeoutMs?: number;
+  /** told what start-up waits for and why, at each attempt (readiness names it) */
+  onWaiting?: (what: string, reason: string) => void;
 }
 
 export interface DistributedApp {
@@ -87,7 +89,11 @@ export interface DistributedApp {
 export async function waitFor<T>(
   what: string,
   open: () => Promise<T>,
-  o: { logger: Logger; timeoutMs?: number | undefined },
+  o: {
+    logger: Logger;
+    timeoutMs?: number | undefined;
+    onWaiting?: ((what: string, reason: string) => void) | undefined;
+  },
 ): Promise<T> {
   const started = Date.now();
   for (let attempt = 1; ; attempt++) {
@@ -109,6 +115,7 @@ export async function waitFor<T>(
       }
       const delay = Math.min(5_000, 200 * 2 ** Math.min(attempt - 1, 5));
       o.logger.warn({ attempt, retryInMs: delay, reason }, `waiting for ${what}`);
+      o.onWaiting?.(what, reason);
       await new Promise((r) => setTimeout(r, delay));
     }
   }
@@ -155,7 +162,7 @@ export async function openDistributed(
   const topics = namespaceTopics(opts.namespace);
   const opened: Closable[] = [];
   try {
-    const wait = { logger, timeoutMs: opts.startupTimeoutMs };
+    const wait = { logger, timeoutMs: opts.startupTimeoutMs, onWaiting: opts.onWaiting };
     const kafka = `Kafka at ${opts.brokers.join(',')}`;
     const log = await waitFor(
       kafka,
@@ -165,6 +172,7 @@ export async function openDistributed(
           topic: topics.clicks,
           partitions: config.log.partitions,
           create: true,
+          keyBy: 'ad_id',
         }),
       wait,
     );

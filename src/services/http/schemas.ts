@@ -395,7 +395,9 @@ export const HealthBodySchema = Type.Object(
     problems: Type.Optional(
       Type.Array(
         Type.Object({
-          component: Type.String({ description: 'log, deadletters or aggregator' }),
+          component: Type.String({
+            description: 'log, deadletters, aggregator, intake (clicks.in), or startup',
+          }),
           code: Type.String({ description: 'the TALLY_… code of the failure' }),
           reason: Type.String(),
           since: Iso('when the component entered this state'),
