@@ -85,6 +85,38 @@ describe('distributed, every role in one process', () => {
           assert.equal(st.totals.events + st.totals.duplicates, r1.accepted + r2.accepted);
           assert.equal(st.totals.events, res.events);
 
+          // a correction after the lists were published: a new ad clicked in the last minute
+          // (within the allowed lateness) more than the leader; its window's global list changes
+          const last = Math.max(
+            ...(await drainer.store.rows(-Infinity, Infinity, '*')).map((r) => r.minute),
+          );
+          const published = await drainer.store.storedTop(1, last + MINUTE);
+          assert.ok(published !== undefined && published.ads.length > 0, 'the last minute ranked');
+          const extra = Array.from({ length: published.ads[0]!.count + 3 }, (_, i) =>
+            JSON.stringify({
+              ad_id: 'late-ad-x',
+              timestamp: new Date(last + 1_000 + i).toISOString(),
+              event_id: `late-${i}`,
+            }),
+          );
+          const r3 = await drainer.ingest!.ingestBody(
+            extra.join('\n'),
+            'application/x-ndjson',
+            'test',
+          );
+          assert.equal(r3.accepted, extra.length);
+          await drainer.aggregator!.drain();
+          await drainer.writer!.drain();
+          const corrected = await assertExact(
+            drainer.store,
+            [...lines, ...extra],
+            now,
+            'corrected',
+          );
+          const relisted = await drainer.store.storedTop(1, last + MINUTE);
+          assert.equal(relisted?.ads[0]?.adId, 'late-ad-x', JSON.stringify(relisted));
+          assert.equal(corrected.events, res.events + extra.length);
+
           const status = await httpDepsFromDistributed(drainer).status();
           assert.equal(status.partitions.length, 8);
           assert.equal(status.lag, 0);
