@@ -45,7 +45,7 @@ export async function openIngestTarget(
     return {
       ingest,
       clock: app.clock,
-      startAggregator: () => app.runner?.start(),
+      startAggregator: () => app.start(),
       close: () => app.close(),
     };
   }

@@ -9,8 +9,7 @@
  * `<ns>.aggregates` with `log.partitions` partitions, `<ns>.deadletters` with one), the roles
  * opened, and the ingest role's intake from `<ns>.clicks.in` joins its consumer group.
  */
-import { ensureKafkaTopics } from '../adapters/kafka/ensure-topics.js';
-import { ClicksIntake } from '../adapters/log-kafka/clicks-intake.js';
+import { ClicksIntake, ensureTopic } from '../adapters/log-kafka/index.js';
 import type { Config, DistributedRoleName } from '../config/index.js';
 import { TallyError } from '../core/errors.js';
 import { DemoFeeder } from '../services/demo/demo-feeder.js';
@@ -23,6 +22,7 @@ import type { Logger } from '../services/observability/logger.js';
 import { createMetrics } from '../services/observability/metrics.js';
 import type { QueryService } from '../services/query/query-service.js';
 import {
+  ALL_ROLES,
   type DistributedApp,
   type DistributedRole,
   namespaceTopics,
@@ -32,13 +32,10 @@ import {
 import { healthBody, iso, type Serving } from './http.js';
 import { httpDepsFromDistributed } from './http-distributed.js';
 
-/** what `all` stands for */
-export const EVERY_ROLE: readonly DistributedRole[] = ['ingest', 'aggregator', 'writer', 'query'];
-
 /** The roles a config names, `all` expanded, in a fixed order. */
 export function expandRoles(names: readonly DistributedRoleName[]): DistributedRole[] {
-  const set = new Set<DistributedRole>(names.flatMap((r) => (r === 'all' ? EVERY_ROLE : [r])));
-  return EVERY_ROLE.filter((r) => set.has(r));
+  const set = new Set<DistributedRole>(names.flatMap((r) => (r === 'all' ? ALL_ROLES : [r])));
+  return ALL_ROLES.filter((r) => set.has(r));
 }
 
 /** `<ns>.clicks.in` beside the topics of distributed.ts */
@@ -54,7 +51,7 @@ export function deploymentTopics(config: Readonly<Config>) {
   return [
     { name: intakeTopic(ns), partitions: n },
     { name: t.clicks, partitions: n },
-    { name: `${ns}.aggregates`, partitions: n },
+    { name: t.aggregates, partitions: n },
     // one partition: dead letters are listed in arrival order
     { name: t.deadletters, partitions: 1 },
   ];
@@ -146,7 +143,10 @@ export async function serveDistributed(
     };
     await waitFor(
       kafkaName(config),
-      () => ensureKafkaTopics(d.brokers, deploymentTopics(config)),
+      async () => {
+        for (const t of deploymentTopics(config))
+          await ensureTopic(d.brokers, t.name, t.partitions);
+      },
       wait,
     );
     const opened = await openDistributed(
@@ -186,7 +186,7 @@ export async function serveDistributed(
         );
         intake.start();
       }
-      opened.runner?.start();
+      opened.start();
       if (opened.ingest !== undefined && opened.query !== undefined) {
         full = httpDepsFromDistributed(opened, { lifecycle });
       }

@@ -22,11 +22,11 @@ import {
   ListOffsetTimestamps,
   Producer,
   type Message,
-  type RetryDelayGetter,
 } from '@platformatic/kafka';
 import type { IntakeMessage, IntakeTransform } from '../../ports/clicks-intake.js';
 import { encodeLetter } from '../deadletters-file/letter-codec.js';
 import { fetchPartition } from '../kafka/fetch-partition.js';
+import { forceCloseQuietly, kafkaErrorIds, transactionalRetryDelay } from '../kafka/retry.js';
 import { adIdKey } from './kafka-log.js';
 
 export interface IntakeLogger {
@@ -64,41 +64,7 @@ export interface ClicksIntakeOptions {
   rebalanceTimeoutMs?: number;
 }
 
-/**
- * Retry delays: CONCURRENT_TRANSACTIONS and UNSTABLE_OFFSET_COMMIT clear within milliseconds
- * (the previous transaction's markers being written), so the client's default second would
- * cost a second per transaction; anything else backs off as usual.
- */
-export const quickTransactionalRetry: RetryDelayGetter = (
-  _client,
-  _op,
-  attempt,
-  _retries,
-  error,
-) => {
-  const ids = kafkaIds(error);
-  if (ids.includes('CONCURRENT_TRANSACTIONS') || ids.includes('UNSTABLE_OFFSET_COMMIT'))
-    return Math.min(5 * 2 ** Math.min(attempt, 4), 50);
-  return Math.min(100 * 2 ** Math.min(attempt, 4), 1000);
-};
-
-/** The Kafka error ids (apiId) anywhere in a client error's chain. */
-export function kafkaIds(e: unknown, depth = 0): string[] {
-  if (e === null || typeof e !== 'object' || depth > 6) return [];
-  const o = e as { apiId?: unknown; errors?: unknown[]; cause?: unknown };
-  const ids = typeof o.apiId === 'string' ? [o.apiId] : [];
-  for (const inner of o.errors ?? []) ids.push(...kafkaIds(inner, depth + 1));
-  ids.push(...kafkaIds(o.cause, depth + 1));
-  return ids;
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function closeQuietly(c: {
-  close(force: boolean, cb: (e?: Error | null) => void): void;
-}): Promise<void> {
-  return new Promise((resolve) => c.close(true, () => resolve()));
-}
 
 export class ClicksIntake {
   private producer: Producer;
@@ -128,14 +94,14 @@ export class ClicksIntake {
       idempotent: true,
       transactionalId: id,
       acks: -1,
-      retryDelay: quickTransactionalRetry,
+      retryDelay: transactionalRetryDelay,
     });
     try {
       // InitProducerId now, as a fresh instance; cancel() ends the empty transaction locally
       const t = await producer.beginTransaction({ producerId: -1n, producerEpoch: -1 });
       await t.cancel();
     } catch (e) {
-      await closeQuietly(producer);
+      await forceCloseQuietly(producer);
       throw e;
     }
     return producer;
@@ -156,25 +122,25 @@ export class ClicksIntake {
       isolationLevel: FetchIsolationLevels.READ_COMMITTED,
       autocommit: false,
       ...timing,
-      retryDelay: quickTransactionalRetry,
+      retryDelay: transactionalRetryDelay,
     });
     const admin = new Admin({
       clientId: `${o.transactionalIdPrefix}-admin`,
       bootstrapBrokers: o.brokers,
       retries: 10,
-      retryDelay: quickTransactionalRetry,
+      retryDelay: transactionalRetryDelay,
     });
     const reader = new Consumer({
       clientId: `${o.transactionalIdPrefix}-reader`,
       groupId: `${o.groupId}-reader-unused`, // manual-assignment fetches only
       bootstrapBrokers: o.brokers,
-      retryDelay: quickTransactionalRetry,
+      retryDelay: transactionalRetryDelay,
     });
     try {
       consumer.topics.track(o.inTopic);
       await consumer.joinGroup(timing);
     } catch (e) {
-      for (const c of [consumer, reader, producer]) await closeQuietly(c);
+      for (const c of [consumer, reader, producer]) await forceCloseQuietly(c);
       await admin.close().catch(() => undefined);
       throw e;
     }
@@ -208,7 +174,7 @@ export class ClicksIntake {
         break;
       } catch (e) {
         // a dead member's transaction stays pending until the broker times it out
-        if (Date.now() > deadline || !kafkaIds(e).includes('UNSTABLE_OFFSET_COMMIT')) throw e;
+        if (Date.now() > deadline || !kafkaErrorIds(e).includes('UNSTABLE_OFFSET_COMMIT')) throw e;
         await sleep(50);
       }
     }
@@ -314,7 +280,7 @@ export class ClicksIntake {
         // the producer is in an unknown state: a fresh one (the broker times the old one out)
         const old = this.producer;
         this.producer = await ClicksIntake.newProducer(this.o);
-        await closeQuietly(old);
+        await forceCloseQuietly(old);
       }
       throw e;
     }
@@ -365,9 +331,9 @@ export class ClicksIntake {
     this.running = false;
     this.cancelWait?.();
     await this.loopDone;
-    await closeQuietly(this.consumer);
-    await closeQuietly(this.producer);
-    await closeQuietly(this.reader);
+    await forceCloseQuietly(this.consumer);
+    await forceCloseQuietly(this.producer);
+    await forceCloseQuietly(this.reader);
     await this.admin.close().catch(() => undefined);
   }
 }
