@@ -309,14 +309,15 @@ export class KafkaEventLog implements EventLog {
     if (Number(f.lastStableOffset) > (this.ends[partition] as number)) {
       this.ends[partition] = Number(f.lastStableOffset);
     }
-    const taken = f.records.slice(0, maxRecords);
+    // maxRecords bounds the OFFSETS read, [fromOffset, fromOffset + maxRecords): a transactional
+    // writer's markers take offsets too, and a caller that reads up to an offset it recorded
+    // (the aggregator replaying a committed cycle) must get no record at or past it
+    const limit = fromOffset + maxRecords;
+    const taken = f.records.filter((r) => Number(r.offset) < limit);
     const last = taken[taken.length - 1];
-    // past transaction markers and aborted records too (a transactional writer's gaps), unless
-    // maxRecords cut the fetch short
-    const nextOffset =
-      last !== undefined && taken.length < f.records.length
-        ? Number(last.offset) + 1
-        : Math.max(fromOffset, Number(f.nextOffset));
+    // past transaction markers and aborted records too (a transactional writer's gaps), never
+    // past the limit
+    const nextOffset = Math.min(Math.max(fromOffset, Number(f.nextOffset)), limit);
     if (last === undefined) return { ...empty, nextOffset };
     return {
       data: frame(taken.map((r) => r.value)),
