@@ -69,7 +69,12 @@ export interface DistributedServing extends Serving {
 
 export async function serveDistributed(
   ctx: { config: Readonly<Config>; logger: Logger },
-  opts: { demo: boolean; startupTimeoutMs?: number },
+  opts: {
+    demo: boolean;
+    startupTimeoutMs?: number;
+    /** called once the HTTP server listens, before the roles are open */
+    onListening?: (address: string) => void;
+  },
 ): Promise<DistributedServing> {
   const { config, logger } = ctx;
   const d = config.distributed;
@@ -131,6 +136,7 @@ export async function serveDistributed(
 
   const server = buildHttpServer(deps, { bodyLimitBytes: config.http.bodyLimitBytes, logger });
   const address = await server.listen({ host: config.http.host, port: config.http.port });
+  opts.onListening?.(address);
   let intake: ClicksIntake | undefined;
   let demo: DemoFeeder | undefined;
   try {

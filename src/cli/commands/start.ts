@@ -62,7 +62,13 @@ export function registerStart(program: Command): void {
         process.stderr.write(
           `tally: distributed, roles ${d.roles.join(',')}, namespace ${d.namespace}: starting (Kafka at ${d.brokers.join(',')}, PostgreSQL)\n`,
         );
-        const s = await serveDistributed(ctx, { demo: opts.demo === true });
+        const s = await serveDistributed(ctx, {
+          demo: opts.demo === true,
+          onListening: (address) =>
+            process.stderr.write(
+              `tally: listening on ${address}; /healthz is ready once the roles are open\n`,
+            ),
+        });
         process.stderr.write(
           `tally: serving on ${s.address}, roles ${s.roles.join(',')}, namespace ${s.namespace}${s.demo ? ', demo traffic on' : ''}\n`,
         );
