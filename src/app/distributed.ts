@@ -1,31 +1,38 @@
 /**
- * The composition root of the distributed deployment (first stage, not on the command line
- * yet): the book's first queue on Kafka, the aggregate database on PostgreSQL, each role in
- * any process.
+ * The composition root of the distributed deployment (SPEC §5): the book's two queues on
+ * Kafka, the aggregate database on PostgreSQL, each role in any process.
  *
  * - ingest: validate and append to `<ns>.clicks` (idempotent producer, acks=all: resolves
  *   only once the broker has the records), rejected records to `<ns>.deadletters`.
- * - aggregator: the embedded aggregator runner, its log the Kafka topic and its sink the
- *   PostgreSQL store: each cycle commits rows, top lists, late records, the consumed offsets
- *   and (periodically) the operator snapshot in ONE PostgreSQL transaction, so the database's
- *   offsets are the truth, and a restarted process (after kill -9 too) restores the snapshot
- *   and replays only the cycles committed after it. One active aggregator per namespace: a
- *   second one is fenced by the commit seq and stops.
- * - query: the query service on PostgreSQL; the default `to` of `top` follows the last
- *   committed watermark.
+ * - aggregator: a member of the consumer group `<ns>.aggregators` on `<ns>.clicks`
+ *   (adapters/log-kafka/group-aggregator.ts): per partition, the core operator; each cycle one
+ *   Kafka transaction that produces its output to `<ns>.aggregates` and commits the consumed
+ *   offsets with the group's generation (KIP-447); per-partition snapshots in PostgreSQL.
+ * - writer: applies `<ns>.aggregates` to PostgreSQL, its offsets in the same transaction, and
+ *   merges the partitions' top-N candidates into the global top N.
+ * - query: the query service on PostgreSQL; the default `to` of `top` follows the global
+ *   watermark the writer committed.
  *
- * The namespace prefixes the topics and names the PostgreSQL schema, so deployments and test
- * runs sharing one broker and one database stay apart.
+ * The namespace prefixes the topics, the group and the transactional ids, and names the
+ * PostgreSQL schema, so deployments and test runs sharing one broker and one database stay
+ * apart.
  */
 import { KafkaDeadLetters } from '../adapters/deadletters-kafka/index.js';
-import { KafkaEventLog } from '../adapters/log-kafka/index.js';
+import {
+  AggregatesWriter,
+  ensureTopic,
+  GroupAggregator,
+  GroupOffsets,
+  type GroupTiming,
+  KafkaEventLog,
+} from '../adapters/log-kafka/index.js';
 import { openPgStore, type PgAggregateStore } from '../adapters/store-pg/index.js';
 import type { Config } from '../config/index.js';
 import { TallyError } from '../core/errors.js';
 import type { Clock } from '../ports/clock.js';
 import type { DeadLetterStore } from '../ports/dead-letters.js';
 import type { EventLog } from '../ports/event-log.js';
-import { type AggregatorRunner, DEFAULT_CONSUMER } from '../services/aggregator/runner.js';
+import { operatorConfig } from '../services/aggregator/runner.js';
 import { IngestService } from '../services/ingest/ingest-service.js';
 import { HealthBoard } from '../services/observability/health-board.js';
 import type { Logger } from '../services/observability/logger.js';
@@ -37,38 +44,51 @@ import {
   closeNewestFirst,
   closeNewestFirstQuietly,
   ingestLimits,
-  newRunner,
   observing,
 } from './compose.js';
 import { queryService } from './query.js';
 
-export type DistributedRole = 'ingest' | 'aggregator' | 'query';
+export type DistributedRole = 'ingest' | 'aggregator' | 'writer' | 'query';
+
+/** every role: what `all` stands for */
+export const ALL_ROLES: readonly DistributedRole[] = ['ingest', 'aggregator', 'writer', 'query'];
 
 export interface DistributedOptions {
   brokers: string[];
   databaseUrl: string;
   /** topic prefix and PostgreSQL schema: [a-z_][a-z0-9_]* */
   namespace: string;
-  roles: readonly DistributedRole[];
+  /** `all`: every role in this process */
+  roles: readonly (DistributedRole | 'all')[];
   /**
    * how long start-up waits for an unreachable broker or database before it gives up, ms
    * (default: until they answer)
    */
   startupTimeoutMs?: number;
+  /** told what start-up waits for and why, at each attempt (readiness names it) */
+  onWaiting?: (what: string, reason: string) => void;
+  /** the aggregator group's session, heartbeat and rebalance timeouts */
+  group?: GroupTiming;
 }
 
 export interface DistributedApp {
   config: Readonly<Config>;
   namespace: string;
-  topics: { clicks: string; deadletters: string };
+  topics: ReturnType<typeof namespaceTopics>;
+  /** the aggregator group's id */
+  groupId: string;
   log: EventLog;
   store: PgAggregateStore;
   /** present with the ingest and query roles */
   deadLetters: DeadLetterStore | undefined;
   /** present with the ingest role */
   ingest: IngestService | undefined;
-  /** present with the aggregator role (restored, not started) */
-  runner: AggregatorRunner | undefined;
+  /** present with the aggregator role (a group member, joined, not started) */
+  aggregator: GroupAggregator | undefined;
+  /** present with the writer role (not started) */
+  writer: AggregatesWriter | undefined;
+  /** the group's committed offsets on the clicks topic (lag, status) */
+  groupOffsets: GroupOffsets;
   /** present with the query role */
   query: QueryService | undefined;
   metrics: Metrics;
@@ -76,6 +96,8 @@ export interface DistributedApp {
   logger: Logger;
   clock: Clock;
   startedAt: number;
+  /** starts the aggregator and writer loops of this process */
+  start(): void;
   close(): Promise<void>;
 }
 
@@ -87,7 +109,11 @@ export interface DistributedApp {
 export async function waitFor<T>(
   what: string,
   open: () => Promise<T>,
-  o: { logger: Logger; timeoutMs?: number | undefined },
+  o: {
+    logger: Logger;
+    timeoutMs?: number | undefined;
+    onWaiting?: ((what: string, reason: string) => void) | undefined;
+  },
 ): Promise<T> {
   const started = Date.now();
   for (let attempt = 1; ; attempt++) {
@@ -109,13 +135,18 @@ export async function waitFor<T>(
       }
       const delay = Math.min(5_000, 200 * 2 ** Math.min(attempt - 1, 5));
       o.logger.warn({ attempt, retryInMs: delay, reason }, `waiting for ${what}`);
+      o.onWaiting?.(what, reason);
       await new Promise((r) => setTimeout(r, delay));
     }
   }
 }
 
 export function namespaceTopics(ns: string) {
-  return { clicks: `${ns}.clicks`, deadletters: `${ns}.deadletters` };
+  return {
+    clicks: `${ns}.clicks`,
+    aggregates: `${ns}.aggregates`,
+    deadletters: `${ns}.deadletters`,
+  };
 }
 
 /** host:port/db of a database URL, never its password */
@@ -139,10 +170,10 @@ function checkNamespace(ns: string): void {
 }
 
 /**
- * Opens the roles asked for. Topics are created when absent (clicks with the config's
- * partitions; dead letters with one: their list is in arrival order), the schema migrated; the
- * aggregator is restored (snapshot + replay) before this resolves and runs once
- * `runner.start()` is called.
+ * Opens the roles asked for. Topics are created when absent (clicks and aggregates with the
+ * config's partitions; dead letters with one: their list is in arrival order), the schema
+ * migrated; the aggregator has joined its group and the writer read its position when this
+ * resolves; `start()` runs them.
  */
 export async function openDistributed(
   config: Readonly<Config>,
@@ -151,11 +182,15 @@ export async function openDistributed(
 ): Promise<DistributedApp> {
   checkNamespace(opts.namespace);
   const { clock, metrics, logger } = observing(deps);
-  const roles = new Set(opts.roles);
+  const roles = new Set<DistributedRole>(
+    opts.roles.flatMap((r) => (r === 'all' ? ALL_ROLES : [r])),
+  );
   const topics = namespaceTopics(opts.namespace);
+  const groupId = `${opts.namespace}.aggregators`;
+  const partitions = config.log.partitions;
   const opened: Closable[] = [];
   try {
-    const wait = { logger, timeoutMs: opts.startupTimeoutMs };
+    const wait = { logger, timeoutMs: opts.startupTimeoutMs, onWaiting: opts.onWaiting };
     const kafka = `Kafka at ${opts.brokers.join(',')}`;
     const log = await waitFor(
       kafka,
@@ -163,12 +198,16 @@ export async function openDistributed(
         KafkaEventLog.open({
           brokers: opts.brokers,
           topic: topics.clicks,
-          partitions: config.log.partitions,
+          partitions,
           create: true,
+          keyBy: 'ad_id',
         }),
       wait,
     );
     opened.push(log);
+    if (roles.has('aggregator') || roles.has('writer')) {
+      await waitFor(kafka, () => ensureTopic(opts.brokers, topics.aggregates, partitions), wait);
+    }
     // ingest writes them, query counts them; the aggregator has no use for them
     let deadLetters: DeadLetterStore | undefined;
     if (roles.has('ingest') || roles.has('query')) {
@@ -190,33 +229,72 @@ export async function openDistributed(
       wait,
     );
     opened.push(store);
+    const groupOffsets = new GroupOffsets(opts.brokers, groupId, topics.clicks, partitions);
+    opened.push(groupOffsets);
     const health = new HealthBoard({ logger, clock, metrics });
+    const a = config.aggregation;
 
-    let runner: AggregatorRunner | undefined;
-    if (roles.has('aggregator')) {
-      runner = newRunner(config, { log, store, clock, logger, metrics, health });
-      await runner.init();
+    let writer: AggregatesWriter | undefined;
+    if (roles.has('writer')) {
+      writer = new AggregatesWriter({
+        brokers: opts.brokers,
+        topic: topics.aggregates,
+        partitions,
+        topN: a.topN,
+        sink: store,
+        commitIntervalMs: a.commitIntervalMs,
+        logger,
+        health,
+      });
+      opened.push(writer);
     }
-    // back-pressure on the aggregators' lag: live from a local runner; otherwise what the
-    // broker's ends and the offsets committed in PostgreSQL say, refreshed every commit interval
+    let aggregator: GroupAggregator | undefined;
+    if (roles.has('aggregator')) {
+      aggregator = await waitFor(
+        kafka,
+        () =>
+          GroupAggregator.open({
+            brokers: opts.brokers,
+            clicksTopic: topics.clicks,
+            aggregatesTopic: topics.aggregates,
+            groupId,
+            transactionalIdPrefix: `${opts.namespace}.aggregator`,
+            log,
+            snapshots: store,
+            operator: operatorConfig(a),
+            commitIntervalMs: a.commitIntervalMs,
+            snapshotIntervalMs: a.snapshotIntervalMs,
+            snapshotMaxRecords: a.snapshotMaxRecords,
+            maxBatchRecords: a.maxBatchRecords,
+            clock,
+            logger,
+            health,
+            ...(opts.group === undefined ? {} : { group: opts.group }),
+          }),
+        wait,
+      );
+      opened.push(aggregator);
+    }
+
+    // back-pressure on the aggregators' lag: what the broker's ends and the group's committed
+    // offsets say, refreshed every commit interval
     let remoteLag = 0;
     const refreshLag = async () => {
       await log.refresh?.();
-      const s = await store.status();
-      const offsets = s.consumers.find((c) => c.consumer === DEFAULT_CONSUMER)?.offsets;
+      const committed = await groupOffsets.read();
       let lag = 0;
       for (let p = 0; p < log.partitions; p++) {
-        lag += Math.max(0, log.endOffset(p) - (offsets?.get(p) ?? log.startOffset(p)));
+        lag += Math.max(0, log.endOffset(p) - (committed.get(p) ?? log.startOffset(p)));
       }
       remoteLag = lag;
     };
     let lagTimer: NodeJS.Timeout | undefined;
-    if (roles.has('ingest') && runner === undefined) {
+    if (roles.has('ingest')) {
       lagTimer = setInterval(() => {
         refreshLag().catch((err: unknown) =>
           logger.warn({ err }, 'ingest: reading the aggregator lag failed'),
         );
-      }, config.aggregation.commitIntervalMs);
+      }, a.commitIntervalMs);
       lagTimer.unref();
     }
     const ingest =
@@ -227,38 +305,32 @@ export async function openDistributed(
             clock,
             metrics,
             ...ingestLimits(config),
-            lag: () => runner?.lag() ?? remoteLag,
-            ...(runner ? { overMemoryBudget: () => runner.overMemoryBudget() } : {}),
-            ...(runner ? { onAppended: () => runner.notify() } : {}),
+            lag: () => remoteLag,
             health,
           })
         : undefined;
 
-    // the query role's watermark when no aggregator runs here: the last committed one
+    // the query role's watermark: the global one the writer committed last
     let committedWatermark = -Infinity;
     const refreshWatermark = async () => {
-      const s = await store.status();
-      const mine = s.consumers.find((c) => c.consumer === DEFAULT_CONSUMER);
-      if (mine !== undefined) committedWatermark = mine.watermark;
+      committedWatermark = (await store.writerState()).watermark;
     };
     let watermarkTimer: NodeJS.Timeout | undefined;
     let query: QueryService | undefined;
     if (roles.has('query')) {
-      if (runner === undefined) {
-        await refreshWatermark();
-        watermarkTimer = setInterval(() => {
-          refreshWatermark().catch((err: unknown) =>
-            logger.warn({ err }, 'query: reading the committed watermark failed'),
-          );
-        }, config.aggregation.commitIntervalMs);
-        watermarkTimer.unref();
-      }
+      await refreshWatermark();
+      watermarkTimer = setInterval(() => {
+        refreshWatermark().catch((err: unknown) =>
+          logger.warn({ err }, 'query: reading the committed watermark failed'),
+        );
+      }, a.commitIntervalMs);
+      watermarkTimer.unref();
       query = queryService(config, {
         reader: store,
         clock,
-        watermark: () => runner?.watermark ?? committedWatermark,
+        watermark: () => committedWatermark,
         raw: new RawQueryService({
-          dedupHorizonMs: config.aggregation.dedupHorizonMs,
+          dedupHorizonMs: a.dedupHorizonMs,
           access: () =>
             Promise.reject(
               new TallyError(
@@ -276,28 +348,31 @@ export async function openDistributed(
       config,
       namespace: opts.namespace,
       topics,
+      groupId,
       log,
       store,
       deadLetters,
       ingest,
-      runner,
+      aggregator,
+      writer,
+      groupOffsets,
       query,
       metrics,
       health,
       logger,
       clock,
       startedAt: clock.now(),
+      start() {
+        aggregator?.start();
+        writer?.start();
+      },
       async close() {
         if (closed) return;
         closed = true;
         if (watermarkTimer) clearInterval(watermarkTimer);
         if (lagTimer) clearInterval(lagTimer);
         ingest?.stop();
-        try {
-          await runner?.stop();
-        } finally {
-          await closeNewestFirst(opened);
-        }
+        await closeNewestFirst(opened);
       },
     };
   } catch (err) {

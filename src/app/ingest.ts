@@ -7,7 +7,7 @@ import {
 } from '../services/ingest/file-ingest.js';
 import { TallyError, isTallyError } from '../core/errors.js';
 import type { AppContext } from './context.js';
-import { openEmbedded } from './embedded.js';
+import { openIngestTarget } from './ingest-target.js';
 
 /** read size: each chunk of whole lines (~8k records) becomes one append */
 const CHUNK_BYTES = 1 << 20;
@@ -23,7 +23,8 @@ export interface FileIngestOptions {
 
 /**
  * `tally ingest`: NDJSON files ("-" is stdin) appended to the log in order, the rejected
- * records to the dead letters. Needs no aggregator state, so none is restored.
+ * records to the dead letters. Needs no aggregator state, so none is restored. The log is the
+ * data dir's, or `<ns>.clicks` in the distributed mode.
  */
 export async function ingestFiles(
   ctx: AppContext,
@@ -37,7 +38,7 @@ export async function ingestFiles(
       : undefined;
   const totals = { accepted: 0, rejected: 0 };
   try {
-    const app = await openEmbedded(ctx.config, { logger: ctx.logger, restoreAggregator: false });
+    const app = await openIngestTarget(ctx.config, { logger: ctx.logger });
     try {
       for (const file of files) {
         const input =

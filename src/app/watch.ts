@@ -9,7 +9,7 @@ import { serveStatus } from '../services/watcher/status-server.js';
 import { LogWatcher } from '../services/watcher/watcher.js';
 import type { Logger } from '../services/observability/logger.js';
 import { createMetrics } from '../services/observability/metrics.js';
-import { openEmbedded } from './embedded.js';
+import { openIngestTarget } from './ingest-target.js';
 import { dataPaths } from './paths.js';
 
 export interface WatchApp {
@@ -60,7 +60,8 @@ function fileCheckpoint(path: string): CheckpointStore {
 
 /**
  * `tally watch`: the log watcher writing through the ingest service into the embedded log of
- * the data dir it owns (the data-dir lock: not beside `tally start`), optionally with the
+ * the data dir it owns (the data-dir lock: not beside `tally start`), or into `<ns>.clicks` in
+ * the distributed mode (its read positions stay in the data dir), optionally with the
  * aggregator running in the same process.
  */
 export async function openWatch(
@@ -68,10 +69,10 @@ export async function openWatch(
   opts: OpenWatchOptions,
 ): Promise<WatchApp> {
   const metrics = createMetrics();
-  const app = await openEmbedded(config, {
+  const app = await openIngestTarget(config, {
     logger: opts.logger,
     metrics,
-    restoreAggregator: opts.aggregate === true,
+    aggregate: opts.aggregate === true,
   }).catch((e: unknown) => {
     const pid = isTallyError(e) ? e.details?.pid : undefined;
     if (typeof pid !== 'number') throw e;
@@ -104,7 +105,7 @@ export async function openWatch(
             registry: metrics.registry,
             status: () => watcher.status(),
           });
-    if (opts.aggregate) app.runner.start();
+    if (opts.aggregate) app.startAggregator();
     await watcher.start();
     let closing: Promise<void> | undefined;
     return {

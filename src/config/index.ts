@@ -1,2 +1,7 @@
-export { ConfigSchema, type Config } from './schema.js';
+export {
+  ConfigSchema,
+  DISTRIBUTED_ROLES,
+  type Config,
+  type DistributedRoleName,
+} from './schema.js';
 export { loadConfig, type ConfigSources, type DeepPartial } from './load.js';

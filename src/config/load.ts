@@ -40,7 +40,36 @@ const ENV_KEYS: Array<[string, string[], 'string' | 'int' | 'list']> = [
   ['TALLY_ARCHIVE_INTERVAL_MS', ['archive', 'intervalMs'], 'int'],
   ['TALLY_RETAIN_LOG_MS', ['archive', 'retainLogMs'], 'int'],
   ['TALLY_MAX_LOG_BYTES', ['archive', 'maxLogBytes'], 'int'],
+  // the distributed mode (SPEC §5)
+  ['TALLY_KAFKA_BROKERS', ['distributed', 'brokers'], 'list'],
+  ['TALLY_DATABASE_URL', ['distributed', 'databaseUrl'], 'string'],
+  ['TALLY_NAMESPACE', ['distributed', 'namespace'], 'string'],
+  ['TALLY_ROLE', ['distributed', 'roles'], 'list'],
 ];
+
+function hasPath(o: Json, path: readonly string[]): boolean {
+  let node: unknown = o;
+  for (const key of path) {
+    if (!isObject(node) || !(key in node)) return false;
+    node = node[key];
+  }
+  return true;
+}
+
+/**
+ * The environment variable a failing config key came from, if it did (set there and not
+ * overridden by a flag): the error names what the operator typed.
+ */
+function envKeyOf(key: string, env: NodeJS.ProcessEnv, overrides: Json): string | undefined {
+  const parts = key.split('.');
+  for (const [name, path] of ENV_KEYS) {
+    const prefix = path.every((k, i) => parts[i] === k);
+    if (prefix && env[name] !== undefined && env[name] !== '' && !hasPath(overrides, path)) {
+      return name;
+    }
+  }
+  return undefined;
+}
 
 type Json = Record<string, unknown>;
 
@@ -137,6 +166,14 @@ export function loadConfig(sources: ConfigSources = {}): Readonly<Config> {
   const first = Value.Errors(ConfigSchema, withDefaults).First();
   if (first) {
     const key = first.path.replace(/^\//, '').replaceAll('/', '.') || '(root)';
+    const envKey = envKeyOf(key, env, (sources.overrides ?? {}) as Json);
+    if (envKey !== undefined) {
+      throw new TallyError(
+        'TALLY_CONFIG_INVALID',
+        `${envKey} (config ${key}): ${first.message}, got ${JSON.stringify(env[envKey])}`,
+        { field: key, details: { env: envKey } },
+      );
+    }
     throw new TallyError('TALLY_CONFIG_INVALID', `config ${key}: ${first.message}`, {
       field: key,
     });

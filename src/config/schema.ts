@@ -10,11 +10,20 @@ const Dimension = Type.Union(DIMENSIONS.map((d) => Type.Literal(d))) as TUnion<
 const Ms = (def: number, description: string, min = 0) =>
   Type.Integer({ minimum: min, default: def, description });
 
+/** the roles of a distributed process (SPEC §5); `all` is every one of them */
+export const DISTRIBUTED_ROLES = ['all', 'ingest', 'aggregator', 'writer', 'query'] as const;
+export type DistributedRoleName = (typeof DISTRIBUTED_ROLES)[number];
+const DistributedRoleSchema = Type.Union(DISTRIBUTED_ROLES.map((r) => Type.Literal(r))) as TUnion<
+  TLiteral<DistributedRoleName>[]
+>;
+
 export const ConfigSchema = Type.Object(
   {
     dataDir: Type.String({ minLength: 1, default: './data', description: 'where all state lives' }),
-    /** the deployment; the distributed one (Kafka + PostgreSQL) joins when it runs */
-    mode: Type.Literal('embedded', { default: 'embedded' }),
+    /** the deployment (SPEC §5): one process on its data dir, or Kafka + PostgreSQL */
+    mode: Type.Union([Type.Literal('embedded'), Type.Literal('distributed')], {
+      default: 'embedded',
+    }),
     logLevel: Type.Union(
       ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
       { default: 'info' },
@@ -172,6 +181,34 @@ export const ConfigSchema = Type.Object(
           'a file rotated away is finished, its unterminated last line sent, after this long idle',
         ),
         statusIntervalMs: Ms(60_000, 'a status log line this often (0: never)'),
+      },
+      { default: {} },
+    ),
+    /** the distributed mode's services and roles (SPEC §5) */
+    distributed: Type.Object(
+      {
+        brokers: Type.Array(Type.String({ pattern: '^[^\\s,]+:[0-9]{1,5}$' }), {
+          minItems: 1,
+          default: ['127.0.0.1:9092'],
+          description: 'Kafka bootstrap brokers, host:port',
+        }),
+        databaseUrl: Type.String({
+          pattern: '^postgres(ql)?://',
+          default: 'postgres://tally@127.0.0.1:5433/tally',
+          description: 'PostgreSQL connection URL',
+        }),
+        namespace: Type.String({
+          pattern: '^[a-z_][a-z0-9_]{0,62}$',
+          default: 'tally',
+          description:
+            'prefixes every topic, consumer group and transactional id; names the PostgreSQL schema',
+        }),
+        roles: Type.Array(DistributedRoleSchema, {
+          minItems: 1,
+          uniqueItems: true,
+          default: ['all'],
+          description: 'what this process runs',
+        }),
       },
       { default: {} },
     ),

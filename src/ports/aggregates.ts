@@ -5,6 +5,7 @@
  */
 export type { MinuteRow, RankedAd, TopRow, DimKey } from '../core/aggregate/types.js';
 export { ALL_DIMS } from '../core/aggregate/types.js';
+import type { LateEvent } from '../core/aggregate/types.js';
 
 /** An event that came beyond the allowed lateness: kept, never counted silently. */
 export interface LateRecord {
@@ -28,4 +29,27 @@ export interface CycleStats {
   events: number;
   duplicates: number;
   late: number;
+}
+
+/** A late event of the operator as the stores keep it (the event as JSON text). */
+export function toLateRecord(l: LateEvent): LateRecord {
+  const e = l.event;
+  return {
+    partition: l.partition,
+    offset: l.offset,
+    adId: e.adId,
+    timestamp: e.timestamp,
+    eventId: e.eventId,
+    watermark: l.watermark,
+    arrivedAt: l.arrivedAt,
+    raw: JSON.stringify({
+      ad_id: e.adId,
+      timestamp: new Date(e.timestamp).toISOString(),
+      event_id: e.eventId,
+      ...(e.userId === undefined ? {} : { user_id: e.userId }),
+      ...(e.ip === undefined ? {} : { ip: e.ip }),
+      ...(e.country === undefined ? {} : { country: e.country }),
+      ...(e.extra === undefined ? {} : { extra: JSON.parse(e.extra) as unknown }),
+    }),
+  };
 }

@@ -40,7 +40,10 @@ export interface EventLog {
    * (fsync by default). Concurrent calls are group-committed.
    */
   append(batches: PartitionAppend[]): Promise<AppendResult>;
-  /** Reads up to `maxRecords` records from `fromOffset`; an empty result at the end. */
+  /**
+   * Reads the records at offsets [fromOffset, fromOffset + maxRecords) (at most maxRecords; fewer
+   * where a log's offsets have gaps); an empty result at the end.
+   */
   read(partition: number, fromOffset: number, maxRecords: number): Promise<ReadResult>;
   /**
    * The offset the next appended record of this partition will get, as known here: exact for

@@ -14,6 +14,7 @@
  */
 import { Admin, Consumer, ListOffsetTimestamps, Producer } from '@platformatic/kafka';
 import { TallyError } from '../../core/errors.js';
+import { RECORD_FORMAT_VERSION, RECORD_HEADER_BYTES } from '../../core/event/codec.js';
 import type { AppendResult, EventLog, PartitionAppend, ReadResult } from '../../ports/event-log.js';
 import { fetchPartition } from '../kafka/fetch-partition.js';
 
@@ -26,6 +27,25 @@ export interface KafkaEventLogOptions {
   clientId?: string;
   /** bytes one read asks the broker for (it returns at least one whole batch) */
   readBytes?: number;
+  /**
+   * `ad_id`: each record is keyed by the ad_id of the core's record it holds (SPEC §5: the
+   * clicks topic is keyed by ad_id, for any other consumer of it); default: no key
+   */
+  keyBy?: 'ad_id';
+}
+
+/** where the ad_id starts in a record body (codec.ts; the log strips the length prefix) */
+const AD_ID_AT = RECORD_HEADER_BYTES - 4;
+
+/**
+ * The ad_id bytes of a core record body (codec.ts, without its length prefix), the Kafka key
+ * of the clicks topic; null when the bytes are not such a record.
+ */
+export function adIdKey(body: Buffer): Buffer | null {
+  if (body.byteLength < AD_ID_AT || body[0] !== RECORD_FORMAT_VERSION) return null;
+  const len = body[2] as number;
+  if (len === 0 || AD_ID_AT + len > body.byteLength) return null;
+  return body.subarray(AD_ID_AT, AD_ID_AT + len);
 }
 
 interface Pending {
@@ -95,7 +115,10 @@ export class KafkaEventLog implements EventLog {
     this.ends = ends;
     this.starts = starts;
     this.readBytes = o.readBytes ?? 1 << 20;
+    this.keyed = o.keyBy === 'ad_id';
   }
+
+  private readonly keyed: boolean;
 
   private readonly readBytes: number;
 
@@ -194,11 +217,18 @@ export class KafkaEventLog implements EventLog {
     try {
       while (this.queue.length > 0) {
         const group = this.queue.splice(0, this.queue.length);
-        const messages: Array<{ topic: string; partition: number; value: Buffer }> = [];
+        const messages: Array<{ topic: string; partition: number; key?: Buffer; value: Buffer }> =
+          [];
         for (const pending of group) {
           for (const b of pending.batches) {
             for (const value of splitFramed(b.data) as Buffer[]) {
-              messages.push({ topic: this.topic, partition: b.partition, value });
+              const key = this.keyed ? adIdKey(value) : null;
+              messages.push({
+                topic: this.topic,
+                partition: b.partition,
+                ...(key === null ? {} : { key }),
+                value,
+              });
             }
           }
         }
@@ -279,14 +309,15 @@ export class KafkaEventLog implements EventLog {
     if (Number(f.lastStableOffset) > (this.ends[partition] as number)) {
       this.ends[partition] = Number(f.lastStableOffset);
     }
-    const taken = f.records.slice(0, maxRecords);
+    // maxRecords bounds the OFFSETS read, [fromOffset, fromOffset + maxRecords): a transactional
+    // writer's markers take offsets too, and a caller that reads up to an offset it recorded
+    // (the aggregator replaying a committed cycle) must get no record at or past it
+    const limit = fromOffset + maxRecords;
+    const taken = f.records.filter((r) => Number(r.offset) < limit);
     const last = taken[taken.length - 1];
-    // past transaction markers and aborted records too (a transactional writer's gaps), unless
-    // maxRecords cut the fetch short
-    const nextOffset =
-      last !== undefined && taken.length < f.records.length
-        ? Number(last.offset) + 1
-        : Math.max(fromOffset, Number(f.nextOffset));
+    // past transaction markers and aborted records too (a transactional writer's gaps), never
+    // past the limit
+    const nextOffset = Math.min(Math.max(fromOffset, Number(f.nextOffset)), limit);
     if (last === undefined) return { ...empty, nextOffset };
     return {
       data: frame(taken.map((r) => r.value)),

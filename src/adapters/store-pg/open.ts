@@ -7,10 +7,12 @@ import pg from 'pg';
 import { TallyError } from '../../core/errors.js';
 import type { AggregateReader } from '../../ports/aggregate-reader.js';
 import type { AggregateSink } from '../../ports/aggregate-sink.js';
+import type { PartitionSnapshotStore, WriterSink } from '../../ports/partitioned-aggregates.js';
 import type { DimKey, MinuteRow } from '../../ports/aggregates.js';
 import type { StoreLogger } from '../store-sqlite/logger.js';
 import { commitBatch } from './commit.js';
 import { storeFailure } from './errors.js';
+import { commitWriter, loadSnapshot, saveSnapshot, writerState } from './partitioned.js';
 import { loadCheckpoint, queries, status } from './reads.js';
 import { migrate, schemaIdent } from './schema.js';
 
@@ -28,7 +30,8 @@ export interface PgStoreOptions {
   logger?: StoreLogger;
 }
 
-export interface PgAggregateStore extends AggregateSink, AggregateReader {
+export interface PgAggregateStore
+  extends AggregateSink, AggregateReader, PartitionSnapshotStore, WriterSink {
   /** every row of one dimension key over fromMinute ≤ m < toMinute, by minute then ad_id */
   rows(fromMinute: number, toMinute: number, dim: DimKey): Promise<MinuteRow[]>;
   /** whether the database answers (a trivial query); rejects with TALLY_STORE_FAILURE if not */
@@ -117,6 +120,20 @@ export async function openPgStore(opts: PgStoreOptions): Promise<PgAggregateStor
       use('loadCheckpoint', () =>
         inTransaction('REPEATABLE READ', true, (c) => loadCheckpoint(c, s, consumer)),
       ),
+    saveSnapshot: (snap) =>
+      use('saveSnapshot', () =>
+        inTransaction('READ COMMITTED', false, (c) => saveSnapshot(c, s, snap)),
+      ),
+    loadSnapshot: (p) =>
+      use('loadSnapshot', () =>
+        inTransaction('REPEATABLE READ', true, (c) => loadSnapshot(c, s, p)),
+      ),
+    commitWriter: (b) =>
+      use('commitWriter', () =>
+        inTransaction('READ COMMITTED', false, (c) => commitWriter(c, s, b)),
+      ),
+    writerState: () =>
+      use('writerState', () => inTransaction('REPEATABLE READ', true, (c) => writerState(c, s))),
     status: () => use('status', () => inTransaction('REPEATABLE READ', true, (c) => status(c, s))),
     count: (adId, from, to, filter) => use('count', () => q.count(adId, from, to, filter)),
     timeseries: (adId, from, to, filter) =>

@@ -104,6 +104,45 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    description:
+      'the aggregator group and the writer: per-partition snapshots, watermarks, top-N candidates',
+    sql: (s) => `
+      -- one operator snapshot per clicks partition, written after the Kafka transaction of its
+      -- cycle committed; a restore replays the cycles after "cycle" from the aggregates queue
+      CREATE TABLE ${s}.partition_snapshots (
+        partition_id integer NOT NULL PRIMARY KEY CHECK (partition_id >= 0),
+        clicks_offset bigint NOT NULL,
+        cycle bigint NOT NULL,
+        aggregates_offset bigint NOT NULL,
+        watermark double precision,
+        bytes bigint NOT NULL,
+        saved_at bigint NOT NULL
+      );
+      CREATE TABLE ${s}.partition_snapshot_chunks (
+        partition_id integer NOT NULL,
+        chunk integer NOT NULL CHECK (chunk >= 0),
+        data bytea NOT NULL,
+        PRIMARY KEY (partition_id, chunk)
+      );
+      -- the writer's view of each partition: its last applied cycle (watermark NULL = -Infinity)
+      CREATE TABLE ${s}.partition_progress (
+        partition_id integer NOT NULL PRIMARY KEY CHECK (partition_id >= 0),
+        cycle bigint NOT NULL,
+        clicks_offset bigint NOT NULL,
+        watermark double precision
+      );
+      -- each partition's exact top N of a window: the global top N is their merge
+      CREATE TABLE ${s}.top_candidates (
+        window_minutes integer NOT NULL,
+        end_minute bigint NOT NULL,
+        partition_id integer NOT NULL,
+        ads text NOT NULL,
+        PRIMARY KEY (window_minutes, end_minute, partition_id)
+      );
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

@@ -5,6 +5,7 @@ import cliProgress from 'cli-progress';
 import { ingestFiles } from '../../app/ingest.js';
 import { TallyError } from '../../core/errors.js';
 import { commandContext } from '../context.js';
+import { addModeOption, modeOverrides } from '../distributed-options.js';
 import { printJson } from '../output.js';
 
 /**
@@ -16,17 +17,18 @@ import { printJson } from '../output.js';
 const MAX_ENCODE_WORKERS = Math.max(1, availableParallelism() - 1);
 
 export function registerIngest(program: Command): void {
-  program
+  const cmd = program
     .command('ingest <files...>')
     .description(
-      'append NDJSON click events to the log ("-" reads stdin); prints {"accepted","rejected"}',
-    )
+      'append NDJSON click events to the log ("-" reads stdin; with --mode distributed, to <ns>.clicks on Kafka); prints {"accepted","rejected"}',
+    );
+  addModeOption(cmd)
     .option(
       '--encode-workers <n>',
       `worker threads that parse and encode records beside the main thread (0–${MAX_ENCODE_WORKERS}; default 0)`,
     )
-    .action(async (files: string[], cmd: { encodeWorkers?: string }) => {
-      const ctx = commandContext(program);
+    .action(async (files: string[], cmd: { encodeWorkers?: string; mode?: string }) => {
+      const ctx = commandContext(program, modeOverrides(cmd));
       for (const f of files) {
         if (f !== '-' && !existsSync(f)) {
           throw new TallyError('TALLY_BAD_PARAMETER', `file: cannot read "${f}": no such file`, {

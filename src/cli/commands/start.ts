@@ -1,9 +1,15 @@
 import type { Command } from 'commander';
 import { TallyError } from '../../core/errors.js';
 import { commandContext } from '../context.js';
+import {
+  addModeOption,
+  checkRoleNeedsDistributed,
+  modeOverrides,
+  type ModeOptions,
+} from '../distributed-options.js';
 import { onShutdown } from '../shutdown.js';
 
-interface StartOptions {
+interface StartOptions extends ModeOptions {
   port?: string;
   host?: string;
   demo?: boolean;
@@ -11,9 +17,17 @@ interface StartOptions {
 }
 
 export function registerStart(program: Command): void {
-  program
+  const cmd = program
     .command('start')
-    .description('ingest + aggregation + query API + dashboard in one process (embedded default)')
+    .description(
+      'ingest + aggregation + query API + dashboard in one process (embedded default); ' +
+        'with --mode distributed, the roles of a Kafka + PostgreSQL deployment',
+    );
+  addModeOption(cmd)
+    .option(
+      '--role <roles>',
+      'distributed mode: all (default) or some of ingest,aggregator,writer,query, comma-separated (env TALLY_ROLE)',
+    )
     .option('--port <port>', 'HTTP port (default 8080)')
     .option('--host <host>', 'HTTP host (default 127.0.0.1)')
     .option('--demo', 'feed synthetic clicks so numbers move within seconds')
@@ -34,12 +48,34 @@ export function registerStart(program: Command): void {
         );
       }
       const ctx = commandContext(program, {
+        ...modeOverrides(opts),
         http: {
           ...(port === undefined ? {} : { port }),
           ...(opts.host ? { host: opts.host } : {}),
         },
         ...(rate === undefined ? {} : { demo: { eventsPerSecond: rate } }),
       });
+      checkRoleNeedsDistributed(opts, ctx.config.mode);
+      if (ctx.config.mode === 'distributed') {
+        const { serveDistributed } = await import('../../app/serve-distributed.js');
+        const d = ctx.config.distributed;
+        process.stderr.write(
+          `tally: distributed, roles ${d.roles.join(',')}, namespace ${d.namespace}: starting (Kafka at ${d.brokers.join(',')}, PostgreSQL)\n`,
+        );
+        const s = await serveDistributed(ctx, {
+          demo: opts.demo === true,
+          onListening: (address) =>
+            process.stderr.write(
+              `tally: listening on ${address}; /healthz is ready once the roles are open\n`,
+            ),
+        });
+        process.stderr.write(
+          `tally: serving on ${s.address}, roles ${s.roles.join(',')}, namespace ${s.namespace}${s.demo ? ', demo traffic on' : ''}\n`,
+        );
+        await onShutdown(() => s.stop());
+        process.stderr.write('tally: stopped cleanly\n');
+        return;
+      }
       // the HTTP stack (fastify, OpenAPI) loads only here: other commands start faster
       const { serve } = await import('../../app/http.js');
       const serving = await serve(ctx, { demo: opts.demo === true });

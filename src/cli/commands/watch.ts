@@ -2,10 +2,11 @@ import type { Command } from 'commander';
 import { openWatch } from '../../app/watch.js';
 import { TallyError } from '../../core/errors.js';
 import { commandContext } from '../context.js';
+import { addModeOption, modeOverrides, type ModeOptions } from '../distributed-options.js';
 import { printJson } from '../output.js';
 import { onShutdown } from '../shutdown.js';
 
-interface WatchOptions {
+interface WatchOptions extends ModeOptions {
   statusPort?: string;
   aggregate?: boolean;
   once?: boolean;
@@ -25,11 +26,12 @@ function intOption(name: string, raw: string | undefined, min: number, max: numb
 }
 
 export function registerWatch(program: Command): void {
-  program
+  const cmd = program
     .command('watch <paths...>')
     .description(
-      'follow NDJSON click logs (paths or globs) as they grow and rotate, like tail -F, into the log',
-    )
+      'follow NDJSON click logs (paths or globs) as they grow and rotate, like tail -F, into the log (with --mode distributed, into <ns>.clicks)',
+    );
+  addModeOption(cmd)
     .option('--status-port <port>', 'serve GET /metrics and GET /status here (0: a free port)')
     .option('--aggregate', 'also run the aggregator in this process')
     .option('--once', 'read every file up to its last whole line, save the positions, exit')
@@ -40,6 +42,7 @@ export function registerWatch(program: Command): void {
       const pollIntervalMs = intOption('poll-interval', opts.pollInterval, 10, 3_600_000);
       const rotatedIdleMs = intOption('rotated-idle', opts.rotatedIdle, 0, 86_400_000);
       const { config, logger } = commandContext(program, {
+        ...modeOverrides({ ...(opts.mode === undefined ? {} : { mode: opts.mode }) }),
         watch: {
           ...(pollIntervalMs === undefined ? {} : { pollIntervalMs }),
           ...(rotatedIdleMs === undefined ? {} : { rotatedIdleMs }),
@@ -54,7 +57,10 @@ export function registerWatch(program: Command): void {
         once: opts.once === true,
       });
       process.stderr.write(
-        `tally: watching ${paths.join(' ')} into ${config.dataDir}` +
+        `tally: watching ${paths.join(' ')} into ` +
+          (config.mode === 'distributed'
+            ? `${config.distributed.namespace}.clicks (positions in ${config.dataDir})`
+            : config.dataDir) +
           (w.statusUrl ? `; /metrics and /status on ${w.statusUrl}` : '') +
           '\n',
       );

@@ -1,11 +1,10 @@
 import type { Config } from '../../config/index.js';
 import { MINUTE_MS, minuteOf } from '../../core/window/minute.js';
 import { ClickAggregator, type AggregatorConfig } from '../../core/operator/aggregator.js';
-import type { LateEvent } from '../../core/aggregate/types.js';
 import { isTallyError } from '../../core/errors.js';
 import type { EventLog } from '../../ports/event-log.js';
 import type { AggregateSink, CommitBatch } from '../../ports/aggregate-sink.js';
-import type { LateRecord } from '../../ports/aggregates.js';
+import { toLateRecord } from '../../ports/aggregates.js';
 import type { Clock } from '../../ports/clock.js';
 import type { HealthBoard } from '../observability/health-board.js';
 import type { Logger } from '../observability/logger.js';
@@ -68,28 +67,6 @@ export function operatorConfig(a: Config['aggregation']): AggregatorConfig {
     dimensions: [...a.dimensions],
     topN: a.topN,
     topWindows: [...a.topWindows],
-  };
-}
-
-function toLateRecord(l: LateEvent): LateRecord {
-  const e = l.event;
-  return {
-    partition: l.partition,
-    offset: l.offset,
-    adId: e.adId,
-    timestamp: e.timestamp,
-    eventId: e.eventId,
-    watermark: l.watermark,
-    arrivedAt: l.arrivedAt,
-    raw: JSON.stringify({
-      ad_id: e.adId,
-      timestamp: new Date(e.timestamp).toISOString(),
-      event_id: e.eventId,
-      ...(e.userId === undefined ? {} : { user_id: e.userId }),
-      ...(e.ip === undefined ? {} : { ip: e.ip }),
-      ...(e.country === undefined ? {} : { country: e.country }),
-      ...(e.extra === undefined ? {} : { extra: JSON.parse(e.extra) as unknown }),
-    }),
   };
 }
 

@@ -355,6 +355,24 @@ export const StatusBodySchema = Type.Object(
         { description: 'where the per-minute, hourly and daily aggregates meet' },
       ),
     ),
+    // the distributed mode: where the database writer stands on the aggregates queue
+    writer: Type.Optional(
+      Type.Object(
+        {
+          lag: Count('aggregates records committed by the aggregators, not yet applied'),
+          partitions: Type.Array(
+            Type.Object({
+              partition: Type.Integer({ minimum: 0 }),
+              offset: Count('next aggregates offset to apply (committed in the database)'),
+              end_offset: Count('last stable offset of the aggregates partition'),
+              lag: Count('end_offset − offset'),
+              cycle: Count('the last aggregator cycle of the partition applied'),
+            }),
+          ),
+        },
+        { description: "the database writer's position, from the database and the broker" },
+      ),
+    ),
     totals: Type.Object({
       appended: Count('records ever appended to the log (sum of end offsets)'),
       events: Count('distinct events counted or recorded late by the aggregator'),
@@ -395,7 +413,9 @@ export const HealthBodySchema = Type.Object(
     problems: Type.Optional(
       Type.Array(
         Type.Object({
-          component: Type.String({ description: 'log, deadletters or aggregator' }),
+          component: Type.String({
+            description: 'log, deadletters, aggregator, writer, intake (clicks.in), or startup',
+          }),
           code: Type.String({ description: 'the TALLY_… code of the failure' }),
           reason: Type.String(),
           since: Iso('when the component entered this state'),

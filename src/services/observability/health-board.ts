@@ -4,7 +4,7 @@ import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 
 /** The parts of the process whose failures take it out of readiness. */
-export type Component = 'log' | 'deadletters' | 'aggregator';
+export type Component = 'log' | 'deadletters' | 'aggregator' | 'writer' | 'intake';
 
 export interface Problem {
   component: Component;

@@ -1,26 +1,28 @@
 /**
- * One aggregator process of the distributed pipeline test: the aggregator role of
- * openDistributed over the run's namespace. `run`: cycles until killed (prints "running" once
- * restored and started); `drain`: consumes everything, closes every minute, commits, exits 0.
- * Usage: node aggregator-child.js <namespace> run|drain
+ * One process of the distributed pipeline tests: the aggregator or the writer role of
+ * openDistributed over the run's namespace (the group test config). `run`: cycles until
+ * killed (prints "running" once started); `drain`: consumes everything, closes every minute,
+ * commits, exits 0.
+ * Usage: node aggregator-child.js <namespace> aggregator|writer run|drain
  */
 import { openDistributed } from '../../../src/app/distributed.js';
 import { createLogger } from '../../../src/services/observability/logger.js';
+import { groupConfig, TEST_GROUP } from './group-support.js';
 import { BROKERS, DATABASE_URL } from './support.js';
-import { pipelineConfig } from './pipeline-config.js';
 
-const [ns, mode] = process.argv.slice(2);
+const [ns, role, mode] = process.argv.slice(2) as [string, 'aggregator' | 'writer', string];
 const app = await openDistributed(
-  pipelineConfig,
-  { brokers: BROKERS, databaseUrl: DATABASE_URL, namespace: ns as string, roles: ['aggregator'] },
-  { logger: createLogger(process.env.TALLY_LOG_LEVEL ?? 'warn', 'aggregator-child') },
+  groupConfig,
+  { brokers: BROKERS, databaseUrl: DATABASE_URL, namespace: ns, roles: [role], group: TEST_GROUP },
+  { logger: createLogger(process.env.TALLY_LOG_LEVEL ?? 'warn', `${role}-child`) },
 );
-const runner = app.runner!;
 if (mode === 'drain') {
-  await runner.drain();
+  if (role === 'aggregator') await app.aggregator!.drain();
+  else await app.writer!.drain();
+  const counters = app.aggregator?.counters ?? app.writer?.counters;
   await app.close();
-  process.stdout.write(`${JSON.stringify(runner.counters)}\n`);
+  process.stdout.write(`${JSON.stringify(counters)}\n`);
 } else {
-  runner.start();
+  app.start();
   process.stdout.write('running\n');
 }

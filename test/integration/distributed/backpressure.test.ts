@@ -73,7 +73,7 @@ describe('ingest back-pressure across processes', () => {
         { logger: silentLogger() },
       );
       try {
-        await agg.runner!.drain();
+        await agg.aggregator!.drain();
       } finally {
         await agg.close();
       }

@@ -40,11 +40,11 @@ describe('HTTP API on the distributed composition', () => {
         brokers: BROKERS,
         databaseUrl: DATABASE_URL,
         namespace: ns,
-        roles: ['ingest', 'aggregator', 'query'],
+        roles: ['all'],
       },
       { logger: silentLogger(), metrics: createMetrics({ defaults: false }) },
     );
-    app.runner!.start();
+    app.start();
     server = buildHttpServer(httpDepsFromDistributed(app), {
       bodyLimitBytes: config.http.bodyLimitBytes,
       logger: silentLogger(),

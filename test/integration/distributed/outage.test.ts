@@ -2,8 +2,8 @@
  * An unreachable database, at start-up and while running, through a TCP proxy in front of
  * PostgreSQL that the test cuts and restores: start-up waits, saying what it waits for, and
  * goes on by itself; while the database is gone, ingest still answers 200 (the records are
- * durable on the broker), readiness names the failing aggregator and why, and once the
- * database is back the aggregator resumes from its last commit with nothing lost or doubled.
+ * durable on the broker), readiness names the failing writer and why, and once the
+ * database is back the writer resumes from its last commit with nothing lost or doubled.
  * (The broker cannot be cut the same way: clients reconnect to the address it advertises.)
  */
 import assert from 'node:assert/strict';
@@ -114,7 +114,7 @@ describe('the database unreachable', () => {
           brokers: BROKERS,
           databaseUrl: url.toString(),
           namespace: ns,
-          roles: ['ingest', 'aggregator', 'query'],
+          roles: ['all'],
         },
         { logger },
       );
@@ -124,7 +124,7 @@ describe('the database unreachable', () => {
           lines.some((l) => l.includes(`waiting for PostgreSQL at 127.0.0.1:${proxy.port}`)),
           lines.join(''),
         );
-        app.runner!.start();
+        app.start();
 
         const minute = Math.floor((Date.now() - 10 * MINUTE) / MINUTE) * MINUTE;
         const send = async (from: number, n: number) => {
@@ -152,14 +152,14 @@ describe('the database unreachable', () => {
 
         proxy.set(false);
         await send(100, 50); // the broker has them: accepted while the database is away
-        await until('readiness names the failing aggregator', () =>
+        await until('readiness names the failing writer', () =>
           app.health
             .list()
-            .some((p) => p.component === 'aggregator' && p.code === 'TALLY_STORE_FAILURE'),
+            .some((p) => p.component === 'writer' && p.code === 'TALLY_STORE_FAILURE'),
         );
         proxy.set(true);
         await send(150, 50);
-        // the pool reconnects on its own; the aggregator restores its last commit and goes on
+        // the pool reconnects on its own; the writer reads its position again and goes on
         await until('all 200 counted once the database is back', async () => {
           try {
             return (await countNow()) === 200;
@@ -168,7 +168,7 @@ describe('the database unreachable', () => {
           }
         });
         await until('readiness clears', () => app.health.list().length === 0);
-        const st = (await app.store.status()).consumers[0]!;
+        const st = (await app.store.status()).consumers.find((c) => c.consumer === 'writer')!;
         assert.equal(st.totals.events, 200);
         assert.equal(st.totals.duplicates, 0);
       } finally {

@@ -1,6 +1,6 @@
 import { loadConfig } from '../../../src/config/index.js';
 
-/** The distributed pipeline test's config: 4 partitions, frequent commits and snapshots. */
+/** The config of the tests that run the aggregator runner over the Kafka log: 4 partitions, frequent commits and snapshots. */
 export const pipelineConfig = loadConfig({
   env: {},
   overrides: {

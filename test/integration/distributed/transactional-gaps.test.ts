@@ -98,6 +98,14 @@ describe('transaction markers and aborted records in the topics', () => {
       assert.equal(gap.nextOffset, 13);
       const onlyMarker = await log.read(0, 12, 100);
       assert.deepEqual([onlyMarker.count, onlyMarker.nextOffset], [0, 13]);
+      // maxRecords bounds the offsets: a read up to an offset recorded earlier (a replayed
+      // cycle's end) returns no record at or past it, markers or not (0..4 and 11 are records)
+      const upTo6 = await log.read(0, 0, 6);
+      assert.deepEqual([upTo6.count, upTo6.nextOffset], [5, 6]);
+      const upTo5 = await log.read(0, 2, 3);
+      assert.deepEqual([upTo5.count, upTo5.nextOffset], [3, 5]);
+      const last = await log.read(0, 11, 1);
+      assert.deepEqual([last.count, last.nextOffset], [1, 12]);
 
       const runner = new AggregatorRunner({
         log,

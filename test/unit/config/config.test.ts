@@ -38,16 +38,49 @@ describe('config', () => {
     assert.equal(c.mode, 'embedded');
   });
 
-  it('refuses what this build cannot run: the distributed mode and its keys', () => {
-    assert.equal(
-      configError(() => loadConfig({ env: { TALLY_MODE: 'distributed' } })).field,
-      'mode',
-    );
-    for (const key of ['kafka', 'database']) {
-      const e = configError(() => loadConfig({ env: {}, overrides: { [key]: {} } as never }));
+  it('the distributed mode: SPEC §5 environment keys and defaults', () => {
+    const d = loadConfig({ env: {} }).distributed;
+    assert.deepEqual(d.brokers, ['127.0.0.1:9092']);
+    assert.equal(d.databaseUrl, 'postgres://tally@127.0.0.1:5433/tally');
+    assert.equal(d.namespace, 'tally');
+    assert.deepEqual(d.roles, ['all']);
+    const c = loadConfig({
+      env: {
+        TALLY_MODE: 'distributed',
+        TALLY_KAFKA_BROKERS: 'k1:9092, k2:9093',
+        TALLY_DATABASE_URL: 'postgresql://u@db:5432/x',
+        TALLY_NAMESPACE: 'prod_eu',
+        TALLY_ROLE: 'ingest,query',
+      },
+    });
+    assert.equal(c.mode, 'distributed');
+    assert.deepEqual(c.distributed.brokers, ['k1:9092', 'k2:9093']);
+    assert.equal(c.distributed.databaseUrl, 'postgresql://u@db:5432/x');
+    assert.equal(c.distributed.namespace, 'prod_eu');
+    assert.deepEqual(c.distributed.roles, ['ingest', 'query']);
+  });
+
+  it('a bad distributed value names the environment key it came from, or the config key', () => {
+    for (const [key, value] of [
+      ['TALLY_KAFKA_BROKERS', 'no-port'],
+      ['TALLY_DATABASE_URL', 'mysql://x'],
+      ['TALLY_NAMESPACE', 'Has-Caps'],
+      ['TALLY_ROLE', 'ingest,mapper'],
+      ['TALLY_MODE', 'cluster'],
+    ]) {
+      const e = configError(() => loadConfig({ env: { [key as string]: value } }));
       assert.equal(e.code, 'TALLY_CONFIG_INVALID');
-      assert.match(e.message, new RegExp(key));
+      assert.match(e.message, new RegExp(`^${key} \\(config `), e.message);
     }
+    // a flag's value overrides the environment: the error names the config key alone then
+    const e = configError(() =>
+      loadConfig({
+        env: { TALLY_NAMESPACE: 'ok' },
+        overrides: { distributed: { namespace: 'Bad' } },
+      }),
+    );
+    assert.equal(e.field, 'distributed.namespace');
+    assert.match(e.message, /^config distributed\.namespace/);
   });
 
   it('layers file ← env ← overrides, and freezes the result', () => {

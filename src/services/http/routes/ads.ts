@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { HttpDeps } from '../deps.js';
+import type { CountQuery } from '../../query/query-service.js';
 import {
   AdParamsSchema,
   CountResponseSchema,
@@ -54,7 +55,8 @@ export async function adsRoutes(scope: FastifyInstance, deps: HttpDeps): Promise
       description:
         'Counts the minutes from ≤ m < to (a minute is identified by its start). Defaults: to = the end of the last minute the watermark has closed (as for popular_ads), from = to − 1 min, so that the default answer is a final count.',
       response: CountResponseSchema,
-      answer: deps.query.count.bind(deps.query),
+      // read at each request: a process may open its query service after listening
+      answer: (adId: string | undefined, q: CountQuery) => deps.query.count(adId, q),
     },
     {
       route: 'timeseries',
@@ -62,7 +64,7 @@ export async function adsRoutes(scope: FastifyInstance, deps: HttpDeps): Promise
       description:
         'One point per minute from ≤ m < to, zeros included. Defaults: to = now, from = to − 60 min; at most 7 days.',
       response: TimeseriesResponseSchema,
-      answer: deps.query.timeseries.bind(deps.query),
+      answer: (adId: string | undefined, q: CountQuery) => deps.query.timeseries(adId, q),
     },
   ] as const;
   for (const r of adRanges) {
