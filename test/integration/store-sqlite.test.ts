@@ -43,6 +43,7 @@ runAggregateStoreContract(
   fixture({ perAdIndex: true, topIndex: true }),
 );
 runAggregateStoreContract('sqlite, synchronous NORMAL', fixture({ synchronous: 'NORMAL' }));
+runAggregateStoreContract('sqlite, queries on reader threads', fixture({ readThreads: 2 }));
 
 async function withFile<T>(fn: (file: string) => Promise<T>): Promise<T> {
   const t = tempDir('store');

@@ -19,6 +19,7 @@ import { guard, storeFailure } from './errors.js';
 import type { StoreLogger } from './logger.js';
 import { preparePrune, type PruneResult } from './prune.js';
 import { prepareQueries } from './queries.js';
+import { startReadPool, type ReadPool } from './read-pool.js';
 import { prepareRepair } from './repair.js';
 import { checkVersion, ensureIndex, hasIndex, migrate } from './schema.js';
 
@@ -47,6 +48,12 @@ export interface SqliteStoreOptions {
    * entries instead of the whole minute. Costs about 40 % of the commit rate. Never dropped.
    */
   topIndex?: boolean;
+  /**
+   * Answer count, timeseries, top, storedTop and late on this many reader threads, each with
+   * its own read-only connection (default 0: on the calling thread). A long query then leaves
+   * the event loop free for ingest and the other requests. Needs a file (WAL), not readonly.
+   */
+  readThreads?: number;
   logger?: StoreLogger;
 }
 
@@ -121,8 +128,20 @@ function build(db: Database.Database, opts: SqliteStoreOptions): SqliteAggregate
   // prepared on a read-only open too: its writes then fail like every other write
   const repair = prepareRepair(db);
   const repairOf = () => repair;
+  const threads = opts.readonly === true ? 0 : Math.max(0, Math.floor(opts.readThreads ?? 0));
+  const pool: ReadPool | undefined =
+    threads > 0
+      ? startReadPool(
+          {
+            file: opts.file,
+            busyTimeoutMs: Math.max(0, Math.floor(opts.busyTimeoutMs ?? 5000)),
+            cacheMiB: Math.max(1, Math.floor(opts.cacheMiB ?? 64)),
+          },
+          threads,
+        )
+      : undefined;
   opts.logger?.info(
-    { file: opts.file, schemaVersion, perAdIndex, topIndex },
+    { file: opts.file, schemaVersion, perAdIndex, topIndex, readThreads: threads },
     'aggregate store open',
   );
 
@@ -141,14 +160,24 @@ function build(db: Database.Database, opts: SqliteStoreOptions): SqliteAggregate
     loadCheckpoint: async (consumer) =>
       open('loadCheckpoint', () => checkpoints.loadCheckpoint(consumer)),
     count: async (adId, from, to, filter) =>
-      open('count', () => queries.count(adId, from, to, filter)),
+      pool
+        ? pool.call('count', adId, from, to, filter)
+        : open('count', () => queries.count(adId, from, to, filter)),
     timeseries: async (adId, from, to, filter) =>
-      open('timeseries', () => queries.timeseries(adId, from, to, filter)),
-    top: async (from, to, n, filter) => open('top', () => queries.top(from, to, n, filter)),
+      pool
+        ? pool.call('timeseries', adId, from, to, filter)
+        : open('timeseries', () => queries.timeseries(adId, from, to, filter)),
+    top: async (from, to, n, filter) =>
+      pool
+        ? pool.call('top', from, to, n, filter)
+        : open('top', () => queries.top(from, to, n, filter)),
     rows: async (from, to, dim) => open('rows', () => queries.rows(from, to, dim)),
     storedTop: async (windowMinutes, endMinute) =>
-      open('storedTop', () => queries.storedTop(windowMinutes, endMinute)),
-    late: async (limit, after) => open('late', () => queries.late(limit, after)),
+      pool
+        ? pool.call('storedTop', windowMinutes, endMinute)
+        : open('storedTop', () => queries.storedTop(windowMinutes, endMinute)),
+    late: async (limit, after) =>
+      pool ? pool.call('late', limit, after) : open('late', () => queries.late(limit, after)),
     status: async () => open('status', () => checkpoints.status()),
     minuteRows: async (minute) => open('minuteRows', () => repairOf().minuteRows(minute)),
     topRows: async (fromEnd, toEnd) => open('topRows', () => repairOf().topRows(fromEnd, toEnd)),
@@ -173,6 +202,7 @@ function build(db: Database.Database, opts: SqliteStoreOptions): SqliteAggregate
     close: async () => {
       if (closed) return;
       closed = true;
+      await pool?.close();
       if (opts.readonly !== true) {
         try {
           // refreshes planner statistics where they drifted; cheap, and only on close
