@@ -122,8 +122,10 @@ function build(db: Database.Database, opts: SqliteStoreOptions): SqliteAggregate
   const commit = prepareCommit(db);
   const checkpoints = prepareCheckpointReads(db);
   const queries = prepareQueries(db, perAdIndex);
-  const prune = preparePrune(db, guard);
-  const rollUp = prepareRollup(db, guard);
+  // one step (transaction) at a time under the connection's lock, so commits interleave
+  const step = <T>(what: string, fn: () => T): Promise<T> => open(what, fn);
+  const prune = preparePrune(db, step);
+  const rollUp = prepareRollup(db, step);
   const position = preparePosition(db);
   // prepared on a read-only open too: its writes then fail like every other write
   const repair = prepareRepair(db);
@@ -146,9 +148,21 @@ function build(db: Database.Database, opts: SqliteStoreOptions): SqliteAggregate
   );
 
   let closed = false;
-  const open = <T>(what: string, fn: () => T): T => {
-    if (closed) throw new TallyError('TALLY_STORE_FAILURE', `sqlite store: ${what} after close`);
-    return guard(what, fn);
+  // the connection is used by one operation at a time: a commit keeps its transaction open
+  // across event-loop turns (commit.ts), and nothing else may run inside it meanwhile
+  let tail: Promise<unknown> = Promise.resolve();
+  const open = <T>(what: string, fn: () => T | Promise<T>): Promise<T> => {
+    const run = async () => {
+      if (closed) throw new TallyError('TALLY_STORE_FAILURE', `sqlite store: ${what} after close`);
+      try {
+        return await fn();
+      } catch (e) {
+        throw storeFailure(what, e);
+      }
+    };
+    const result = tail.then(run, run);
+    tail = result.catch(() => undefined);
+    return result;
   };
 
   return {
@@ -191,17 +205,13 @@ function build(db: Database.Database, opts: SqliteStoreOptions): SqliteAggregate
     repairChanges: async (limit, runId) =>
       open('repairChanges', () => repairOf().repairChanges(limit, runId)),
     retentionPosition: async () => open('retentionPosition', position),
-    rollUp: async (minutesBefore, hoursBefore) => {
-      open('rollUp', () => undefined);
-      return rollUp(minutesBefore, hoursBefore);
-    },
-    pruneBefore: async (minute) => {
-      open('pruneBefore', () => undefined);
-      return prune(minute);
-    },
+    rollUp: async (minutesBefore, hoursBefore) => rollUp(minutesBefore, hoursBefore),
+    pruneBefore: async (minute) => prune(minute),
     close: async () => {
       if (closed) return;
       closed = true;
+      // let the operation under way (a commit between slices) finish first
+      await tail;
       await pool?.close();
       if (opts.readonly !== true) {
         try {
