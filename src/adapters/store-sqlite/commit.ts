@@ -97,8 +97,8 @@ export function prepareCommit(db: Database.Database): CommitFn {
     }
   };
 
-  /** everything but the minute rows */
-  const head = (batch: CommitBatch) => {
+  /** everything but the snapshot chunks and the minute rows; returns where the chunks go */
+  const head = (batch: CommitBatch): number => {
     const previous = currentSeq.get(batch.consumer) ?? 0;
     checkCommitFence(batch, previous);
     const seq = previous + 1;
@@ -119,8 +119,8 @@ export function prepareCommit(db: Database.Database): CommitFn {
       new Map(allOffsets.all(batch.consumer).map((r) => [r.partition_id, r.next_offset])),
     );
     const piece = batch.snapshotPiece;
+    let at = 0;
     if (piece !== undefined) {
-      let at = 0;
       if (piece.base) dropChain.run(batch.consumer);
       else {
         const last = lastPiece.get(batch.consumer);
@@ -131,7 +131,6 @@ export function prepareCommit(db: Database.Database): CommitFn {
           );
         at = last + 1;
       }
-      piece.chunks.forEach((c, i) => insertChunk.run(batch.consumer, at, i, crc32(c), c));
       upsertSnapshot.run(batch.consumer, seq, offsets, watermark, EMPTY, 2);
       pruneCycles.run(batch.consumer, seq);
     } else if (batch.snapshot === undefined) {
@@ -156,6 +155,7 @@ export function prepareCommit(db: Database.Database): CommitFn {
         l.arrivedAt ?? null,
       );
     }
+    return at;
   };
 
   // IMMEDIATE: take the write lock up front, so a concurrent writer waits (busy_timeout)
@@ -163,15 +163,31 @@ export function prepareCommit(db: Database.Database): CommitFn {
   const begin = db.prepare('BEGIN IMMEDIATE');
   const end = db.prepare('COMMIT');
   const rollback = db.prepare('ROLLBACK');
+  const busyTimeout = db.pragma('busy_timeout', { simple: true }) as number;
+  const checkpointNow = () => {
+    db.pragma('busy_timeout = 0');
+    try {
+      db.pragma('wal_checkpoint(TRUNCATE)');
+    } finally {
+      db.pragma(`busy_timeout = ${busyTimeout}`);
+    }
+  };
 
   return async (batch) => {
     begin.run();
     try {
-      head(batch);
+      const piece = head(batch);
+      // a snapshot chunk (up to 64 MiB) per loop turn
+      const chunks = batch.snapshotPiece?.chunks ?? [];
+      for (let i = 0; i < chunks.length; i++) {
+        if (i > 0) await yieldToLoop();
+        const c = chunks[i]!;
+        insertChunk.run(batch.consumer, piece, i, crc32(c), c);
+      }
       const rows = batch.rows;
       for (let at = 0; at < rows.length; at += ROWS_PER_SLICE) {
         // the first slice runs at once: a small commit takes no extra loop turn
-        if (at > 0) await yieldToLoop();
+        if (at > 0 || chunks.length > 0) await yieldToLoop();
         writeRows(rows, at, Math.min(rows.length, at + ROWS_PER_SLICE));
       }
       end.run();
@@ -181,7 +197,10 @@ export function prepareCommit(db: Database.Database): CommitFn {
       throw e;
     }
     // a base replaces the whole chain: fold the WAL (as large as the base) into the file and
-    // truncate it, so the disk holds the state about once, not twice
-    if (batch.snapshotPiece?.base === true) db.pragma('wal_checkpoint(TRUNCATE)');
+    // truncate it, so the disk holds the state about once, not twice. Without waiting: a
+    // reader (thread or process) in a read transaction would hold this thread in the busy
+    // handler until it ends (5 s measured); the WAL is then reset after a later commit, and
+    // journal_size_limit caps it
+    if (batch.snapshotPiece?.base === true) checkpointNow();
   };
 }

@@ -1,7 +1,9 @@
 /**
- * The embedded aggregate store: one SQLite file in WAL mode. better-sqlite3 is synchronous, so
- * each call runs to completion on the calling thread; the interface stays async for the
- * PostgreSQL adapter, and so that failures arrive as rejections.
+ * The embedded aggregate store: one SQLite file in WAL mode. better-sqlite3 is synchronous:
+ * each call runs to completion on the calling thread, so the queries may run on reader
+ * threads (readThreads) and a commit yields to the event loop between slices of rows. The
+ * interface is async for that, for the PostgreSQL adapter, and so that failures arrive as
+ * rejections.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
