@@ -103,7 +103,7 @@ const ENTRIES: Record<string, { what: string; run: Entry; longRun?: boolean }> =
     },
   },
   query: {
-    what: 'count and filtered top-N latency over HTTP, under ingest',
+    what: 'count, top-N (with and without a filter) and series latency over HTTP, under ingest',
     run: async (ctx) => {
       const dataDir = await ctx.newDataDir('query');
       return benchQuery({

@@ -1,7 +1,9 @@
 /**
  * Query latency over HTTP against a store holding many distinct ads, while ingesting:
- * p50/p95/p99 of `aggregated_count` (one ad, 10 minutes) and of `popular_ads` with a
- * country filter (not the precomputed top list: computed from the rows at query time).
+ * p50/p95/p99 of `aggregated_count` (one ad, the seeded minutes), of `popular_ads` for the
+ * configured windows (1, 5, 60 minutes) without a filter (the precomputed lists) and with a
+ * country filter (computed from the rows at query time), and of an ad's per-minute series
+ * over a day; and the event loop's largest delay while each kind runs.
  *
  * The store is seeded through the real write path (ingest → log → aggregator → store) with
  * one event per ad per minute for `ads` ads; then a background loop keeps ingesting over
@@ -171,26 +173,55 @@ export async function benchQuery(opts: QueryBenchOptions): Promise<BenchResult[]
     const load = backgroundIngest(base, opts.quick ? 2_000 : 5_000);
     const from = new Date(end - minutes * MINUTE).toISOString();
     const to = new Date(end).toISOString();
+    // the event loop's largest delay while `run` runs: a query (or a commit) that holds the
+    // thread delays ingest, health checks and every other request by as much
+    const withLoop = async <T>(run: () => Promise<T>): Promise<T & { loopMaxMs: number }> => {
+      const loop = monitorEventLoopDelay({ resolution: 10 });
+      loop.enable();
+      const r = await run();
+      loop.disable();
+      return { ...r, loopMaxMs: Math.round(loop.max / 1e6) };
+    };
     // a fixed stride walks the ad space without a random source
-    const count = await measure(
-      base,
-      (i) => `/v1/ads/ad-${(i * 7_919) % ads}/aggregated_count?from=${from}&to=${to}`,
-      opts.quick ? 500 : 5_000,
-      4,
-      opts.quick ? 15_000 : 60_000,
+    const count = await withLoop(() =>
+      measure(
+        base,
+        (i) => `/v1/ads/ad-${(i * 7_919) % ads}/aggregated_count?from=${from}&to=${to}`,
+        opts.quick ? 500 : 5_000,
+        4,
+        opts.quick ? 15_000 : 60_000,
+      ),
     );
-    // better-sqlite3 answers synchronously: a slow query stalls everything else in the process
-    const loop = monitorEventLoopDelay({ resolution: 10 });
-    loop.enable();
-    const popular = await measure(
-      base,
-      (i) =>
-        `/v1/ads/popular_ads?count=100&window=${minutes}&to=${to}&filter=country=${COUNTRIES[i % COUNTRIES.length]}`,
-      opts.quick ? 30 : 200,
-      2,
-      opts.quick ? 30_000 : 120_000,
+    const windows = config.aggregation.topWindows;
+    const popularAll = await withLoop(() =>
+      measure(
+        base,
+        (i) => `/v1/ads/popular_ads?count=100&window=${windows[i % windows.length]}&to=${to}`,
+        opts.quick ? 300 : 3_000,
+        4,
+        opts.quick ? 15_000 : 60_000,
+      ),
     );
-    loop.disable();
+    const popular = await withLoop(() =>
+      measure(
+        base,
+        (i) =>
+          `/v1/ads/popular_ads?count=100&window=${windows[i % windows.length]}&to=${to}&filter=country=${COUNTRIES[i % COUNTRIES.length]}`,
+        opts.quick ? 30 : 200,
+        2,
+        opts.quick ? 30_000 : 120_000,
+      ),
+    );
+    const dayFrom = new Date(end - 1440 * MINUTE).toISOString();
+    const series = await withLoop(() =>
+      measure(
+        base,
+        (i) => `/v1/ads/ad-${(i * 7_919) % ads}/timeseries?from=${dayFrom}&to=${to}`,
+        opts.quick ? 300 : 2_000,
+        4,
+        opts.quick ? 15_000 : 60_000,
+      ),
+    );
     const ingested = await load.stop();
 
     const name = 'query';
@@ -205,17 +236,31 @@ export async function benchQuery(opts: QueryBenchOptions): Promise<BenchResult[]
       { name, metric: 'seed_events', value: seeded, unit: 'events' },
       { name, metric: 'seed_seconds', value: Math.round(seedSeconds * 10) / 10, unit: 's' },
       ...stats('aggregated_count', count),
+      ...stats('popular_ads', popularAll),
       ...stats('popular_ads_filtered', popular),
+      ...stats('timeseries_day', series),
+      {
+        name,
+        metric: 'event_loop_delay_max_during_count',
+        value: count.loopMaxMs,
+        unit: 'ms',
+      },
       {
         name,
         metric: 'event_loop_delay_max_during_popular',
-        value: Math.round(loop.max / 1e6),
+        value: popular.loopMaxMs,
+        unit: 'ms',
+      },
+      {
+        name,
+        metric: 'event_loop_delay_max_during_timeseries',
+        value: series.loopMaxMs,
         unit: 'ms',
       },
       {
         name,
         metric: 'failed_requests',
-        value: count.failures + popular.failures,
+        value: count.failures + popularAll.failures + popular.failures + series.failures,
         unit: 'requests',
       },
       { name, metric: 'ingested_meanwhile', value: ingested, unit: 'events' },

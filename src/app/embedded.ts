@@ -85,6 +85,8 @@ export async function openEmbedded(
     const store = await openSqliteStore({
       file: paths.store,
       synchronous: config.store.synchronous,
+      // queries on their own threads: a long one never holds ingest, health or other queries
+      readThreads: 2,
       logger,
     });
     opened.push(store);

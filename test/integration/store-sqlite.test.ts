@@ -24,6 +24,7 @@ import {
 } from '../contract/aggregate-store.contract.js';
 import { tempDir } from '../helpers/cli.js';
 import { MIGRATIONS, SCHEMA_VERSION } from '../../src/adapters/store-sqlite/schema.js';
+import { ROWS_PER_SLICE } from '../../src/adapters/store-sqlite/commit.js';
 import { CONSUMER, SNAPSHOT_EVERY, T0, commitOf, snapshotOf } from './store-sqlite-child.js';
 
 function fixture(opts: Partial<SqliteStoreOptions>) {
@@ -43,6 +44,7 @@ runAggregateStoreContract(
   fixture({ perAdIndex: true, topIndex: true }),
 );
 runAggregateStoreContract('sqlite, synchronous NORMAL', fixture({ synchronous: 'NORMAL' }));
+runAggregateStoreContract('sqlite, queries on reader threads', fixture({ readThreads: 2 }));
 
 async function withFile<T>(fn: (file: string) => Promise<T>): Promise<T> {
   const t = tempDir('store');
@@ -162,6 +164,35 @@ describe('sqlite store: schema and open modes', () => {
           reader.commit(commitOf(2, 10)),
           (e) => code(e) === 'TALLY_STORE_FAILURE',
         );
+      } finally {
+        await reader.close();
+        await writer.close();
+      }
+    }));
+
+  it('writes a large commit in slices between loop turns, seen whole or not at all', () =>
+    withFile(async (file) => {
+      const writer = await openSqliteStore({ file });
+      const reader = await openSqliteStore({ file, readonly: true });
+      try {
+        const rows = Array.from({ length: 3 * ROWS_PER_SLICE + 5 }, (_, i) => row(0, `ad-${i}`, 1));
+        let turns = 0;
+        let done = false;
+        const committing = writer.commit(batch({ rows })).then(() => (done = true));
+        // while the commit yields between slices: other readers see none of it, and an
+        // operation on the writer's own connection waits for it instead of joining it
+        const status = writer.status();
+        while (!done) {
+          await new Promise((r) => setImmediate(r));
+          if (done) break;
+          turns++;
+          assert.equal((await reader.rows(m(0), m(1), '*')).length, 0);
+        }
+        await committing;
+        assert.ok(turns >= 3, `the commit took ${turns} loop turns`);
+        assert.equal((await status).consumers[0]?.seq, 1);
+        assert.equal((await reader.rows(m(0), m(1), '*')).length, rows.length);
+        assert.equal(await writer.count('ad-7', m(0), m(1)), 1);
       } finally {
         await reader.close();
         await writer.close();

@@ -1,7 +1,9 @@
 /**
- * The embedded aggregate store: one SQLite file in WAL mode. better-sqlite3 is synchronous, so
- * each call runs to completion on the calling thread; the interface stays async for the
- * PostgreSQL adapter, and so that failures arrive as rejections.
+ * The embedded aggregate store: one SQLite file in WAL mode. better-sqlite3 is synchronous:
+ * each call runs to completion on the calling thread, so the queries may run on reader
+ * threads (readThreads) and a commit yields to the event loop between slices of rows. The
+ * interface is async for that, for the PostgreSQL adapter, and so that failures arrive as
+ * rejections.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -19,6 +21,7 @@ import { guard, storeFailure } from './errors.js';
 import type { StoreLogger } from './logger.js';
 import { preparePrune, type PruneResult } from './prune.js';
 import { prepareQueries } from './queries.js';
+import { startReadPool, type ReadPool } from './read-pool.js';
 import { prepareRepair } from './repair.js';
 import { checkVersion, ensureIndex, hasIndex, migrate } from './schema.js';
 
@@ -47,6 +50,12 @@ export interface SqliteStoreOptions {
    * entries instead of the whole minute. Costs about 40 % of the commit rate. Never dropped.
    */
   topIndex?: boolean;
+  /**
+   * Answer count, timeseries, top, storedTop and late on this many reader threads, each with
+   * its own read-only connection (default 0: on the calling thread). A long query then leaves
+   * the event loop free for ingest and the other requests. Needs a file (WAL), not readonly.
+   */
+  readThreads?: number;
   logger?: StoreLogger;
 }
 
@@ -115,21 +124,47 @@ function build(db: Database.Database, opts: SqliteStoreOptions): SqliteAggregate
   const commit = prepareCommit(db);
   const checkpoints = prepareCheckpointReads(db);
   const queries = prepareQueries(db, perAdIndex);
-  const prune = preparePrune(db, guard);
-  const rollUp = prepareRollup(db, guard);
+  // one step (transaction) at a time under the connection's lock, so commits interleave
+  const step = <T>(what: string, fn: () => T): Promise<T> => open(what, fn);
+  const prune = preparePrune(db, step);
+  const rollUp = prepareRollup(db, step);
   const position = preparePosition(db);
   // prepared on a read-only open too: its writes then fail like every other write
   const repair = prepareRepair(db);
   const repairOf = () => repair;
+  const threads = opts.readonly === true ? 0 : Math.max(0, Math.floor(opts.readThreads ?? 0));
+  const pool: ReadPool | undefined =
+    threads > 0
+      ? startReadPool(
+          {
+            file: opts.file,
+            busyTimeoutMs: Math.max(0, Math.floor(opts.busyTimeoutMs ?? 5000)),
+            cacheMiB: Math.max(1, Math.floor(opts.cacheMiB ?? 64)),
+          },
+          threads,
+        )
+      : undefined;
   opts.logger?.info(
-    { file: opts.file, schemaVersion, perAdIndex, topIndex },
+    { file: opts.file, schemaVersion, perAdIndex, topIndex, readThreads: threads },
     'aggregate store open',
   );
 
   let closed = false;
-  const open = <T>(what: string, fn: () => T): T => {
-    if (closed) throw new TallyError('TALLY_STORE_FAILURE', `sqlite store: ${what} after close`);
-    return guard(what, fn);
+  // the connection is used by one operation at a time: a commit keeps its transaction open
+  // across event-loop turns (commit.ts), and nothing else may run inside it meanwhile
+  let tail: Promise<unknown> = Promise.resolve();
+  const open = <T>(what: string, fn: () => T | Promise<T>): Promise<T> => {
+    const run = async () => {
+      if (closed) throw new TallyError('TALLY_STORE_FAILURE', `sqlite store: ${what} after close`);
+      try {
+        return await fn();
+      } catch (e) {
+        throw storeFailure(what, e);
+      }
+    };
+    const result = tail.then(run, run);
+    tail = result.catch(() => undefined);
+    return result;
   };
 
   return {
@@ -141,14 +176,24 @@ function build(db: Database.Database, opts: SqliteStoreOptions): SqliteAggregate
     loadCheckpoint: async (consumer) =>
       open('loadCheckpoint', () => checkpoints.loadCheckpoint(consumer)),
     count: async (adId, from, to, filter) =>
-      open('count', () => queries.count(adId, from, to, filter)),
+      pool
+        ? pool.call('count', adId, from, to, filter)
+        : open('count', () => queries.count(adId, from, to, filter)),
     timeseries: async (adId, from, to, filter) =>
-      open('timeseries', () => queries.timeseries(adId, from, to, filter)),
-    top: async (from, to, n, filter) => open('top', () => queries.top(from, to, n, filter)),
+      pool
+        ? pool.call('timeseries', adId, from, to, filter)
+        : open('timeseries', () => queries.timeseries(adId, from, to, filter)),
+    top: async (from, to, n, filter) =>
+      pool
+        ? pool.call('top', from, to, n, filter)
+        : open('top', () => queries.top(from, to, n, filter)),
     rows: async (from, to, dim) => open('rows', () => queries.rows(from, to, dim)),
     storedTop: async (windowMinutes, endMinute) =>
-      open('storedTop', () => queries.storedTop(windowMinutes, endMinute)),
-    late: async (limit, after) => open('late', () => queries.late(limit, after)),
+      pool
+        ? pool.call('storedTop', windowMinutes, endMinute)
+        : open('storedTop', () => queries.storedTop(windowMinutes, endMinute)),
+    late: async (limit, after) =>
+      pool ? pool.call('late', limit, after) : open('late', () => queries.late(limit, after)),
     status: async () => open('status', () => checkpoints.status()),
     minuteRows: async (minute) => open('minuteRows', () => repairOf().minuteRows(minute)),
     topRows: async (fromEnd, toEnd) => open('topRows', () => repairOf().topRows(fromEnd, toEnd)),
@@ -162,17 +207,14 @@ function build(db: Database.Database, opts: SqliteStoreOptions): SqliteAggregate
     repairChanges: async (limit, runId) =>
       open('repairChanges', () => repairOf().repairChanges(limit, runId)),
     retentionPosition: async () => open('retentionPosition', position),
-    rollUp: async (minutesBefore, hoursBefore) => {
-      open('rollUp', () => undefined);
-      return rollUp(minutesBefore, hoursBefore);
-    },
-    pruneBefore: async (minute) => {
-      open('pruneBefore', () => undefined);
-      return prune(minute);
-    },
+    rollUp: async (minutesBefore, hoursBefore) => rollUp(minutesBefore, hoursBefore),
+    pruneBefore: async (minute) => prune(minute),
     close: async () => {
       if (closed) return;
       closed = true;
+      // let the operation under way (a commit between slices) finish first
+      await tail;
+      await pool?.close();
       if (opts.readonly !== true) {
         try {
           // refreshes planner statistics where they drifted; cheap, and only on close

@@ -14,7 +14,7 @@ export interface PruneResult {
 
 export function preparePrune(
   db: Database.Database,
-  guard: <T>(what: string, fn: () => T) => T,
+  guard: <T>(what: string, fn: () => T) => Promise<T>,
 ): (before: number) => Promise<PruneResult> {
   const oldest = db.prepare('SELECT min(minute) FROM minute_counts').pluck() as Database.Statement<
     [],
@@ -27,12 +27,12 @@ export function preparePrune(
   return async (before) => {
     let rows = 0;
     while (true) {
-      const minute = guard('prune', () => oldest.get() ?? null);
+      const minute = await guard('prune', () => oldest.get() ?? null);
       if (minute === null || !(minute < before)) break;
-      rows += guard('prune', () => deleteOneMinute.immediate(minute));
+      rows += await guard('prune', () => deleteOneMinute.immediate(minute));
       await yieldToLoop();
     }
-    const topRows = guard('prune', () => deleteTop.run(before).changes);
+    const topRows = await guard('prune', () => deleteTop.run(before).changes);
     return { rows, topRows };
   };
 }

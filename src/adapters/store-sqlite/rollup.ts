@@ -30,7 +30,7 @@ export function preparePosition(db: Database.Database): PositionFn {
 
 export function prepareRollup(
   db: Database.Database,
-  guard: <T>(what: string, fn: () => T) => T,
+  guard: <T>(what: string, fn: () => T) => Promise<T>,
 ): (minutesBefore: number, hoursBefore: number) => Promise<RollupResult> {
   const position = preparePosition(db);
   const oldestMinute = db
@@ -100,23 +100,23 @@ export function prepareRollup(
       daysRolled: 0,
       minuteRowsRolled: 0,
       hourRowsRolled: 0,
-      position: guard('rollup', position),
+      position: await guard('rollup', position),
     };
     const mBefore = Math.floor(minutesBefore / HOUR_MS) * HOUR_MS;
     // days roll only what is already hourly
     const hBefore = Math.min(Math.floor(hoursBefore / DAY_MS) * DAY_MS, mBefore);
     if (Number.isFinite(mBefore)) {
       while (true) {
-        const pos = guard('rollup', position);
-        const first = guard('rollup', () => oldestMinute.get() ?? null);
+        const pos = await guard('rollup', position);
+        const first = await guard('rollup', () => oldestMinute.get() ?? null);
         if (first === null || first >= mBefore) {
           // nothing left to roll below mBefore: the minute rows start there (or later)
           if (!(pos.minutesFrom >= mBefore))
-            guard('rollup', () => moveMinutesFrom.immediate(mBefore));
+            await guard('rollup', () => moveMinutesFrom.immediate(mBefore));
           break;
         }
         const lo = Math.floor(first / HOUR_MS) * HOUR_MS;
-        const rows = guard('rollup', () => rollHour.immediate(lo));
+        const rows = await guard('rollup', () => rollHour.immediate(lo));
         if (rows === undefined) break; // a repair is running on it: next time
         result.hoursRolled++;
         result.minuteRowsRolled += rows;
@@ -125,19 +125,20 @@ export function prepareRollup(
     }
     if (Number.isFinite(hBefore)) {
       while (true) {
-        const pos = guard('rollup', position);
-        const first = guard('rollup', () => oldestHour.get() ?? null);
+        const pos = await guard('rollup', position);
+        const first = await guard('rollup', () => oldestHour.get() ?? null);
         if (first === null || first >= hBefore) {
-          if (!(pos.hoursFrom >= hBefore)) guard('rollup', () => moveHoursFrom.immediate(hBefore));
+          if (!(pos.hoursFrom >= hBefore))
+            await guard('rollup', () => moveHoursFrom.immediate(hBefore));
           break;
         }
         const lo = Math.floor(first / DAY_MS) * DAY_MS;
-        result.hourRowsRolled += guard('rollup', () => rollDay.immediate(lo));
+        result.hourRowsRolled += await guard('rollup', () => rollDay.immediate(lo));
         result.daysRolled++;
         await yieldToLoop();
       }
     }
-    result.position = guard('rollup', position);
+    result.position = await guard('rollup', position);
     return result;
   };
 }
