@@ -81,6 +81,8 @@ export class ByteWriter {
   }
 }
 
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
 export class ByteReader {
   private readonly view: DataView;
   pos = 0;
@@ -118,6 +120,15 @@ export class ByteReader {
 
   f64(): number {
     return this.view.getFloat64(this.take(8), true);
+  }
+
+  /** `n` little-endian i32 as an array of their own (a copy: restores keep them) */
+  i32s(n: number): Int32Array {
+    const at = this.take(4 * n);
+    const out = new Int32Array(n);
+    if (LITTLE_ENDIAN_HOST) new Uint8Array(out.buffer).set(this.buf.subarray(at, at + 4 * n));
+    else for (let i = 0; i < n; i++) out[i] = this.view.getInt32(at + 4 * i, true);
+    return out;
   }
 
   bytes(n: number): Uint8Array {

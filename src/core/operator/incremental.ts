@@ -12,11 +12,14 @@
  *   Panes absent from the list are gone. Running window totals are rebuilt from the panes;
  *   top lists and the corrections pending are in full (bounded by the lateness);
  * - dedup: the slots written since the last piece (DedupTable change tracking), each as its
- *   index and its 24 bytes. A base holds the slot array as it is in memory, so a restore is
- *   a copy, not 60M re-insertions; a rebuild of the table (growth) forces the next piece to
+ *   index and its 24 bytes, in slot order (a restore writes the table front to back). A base
+ *   holds the occupied slots where they are in memory (a bitmap of them, then their bytes),
+ *   so a restore puts them back in place, not 60M re-insertions, and reads about half the
+ *   bytes of the whole slot array; a rebuild of the table (growth) forces the next piece to
  *   be a base.
  *
- * Piece layout, little-endian: chunk 0 is a directory (u32 header chunks, u32 slot chunks);
+ * Piece layout, little-endian: chunk 0 is a directory (u32 header chunks, u32 slot chunks,
+ * u32 of those the bitmap's; version 1 had no third word);
  * the header chunks concatenated are
  *   u32 magic "TLYB", u16 version, u8 kind (0 base, 1 delta), config, u32 partitions, f64 W,
  *   f64 startedAt, per partition: f64 maxEventTime, f64 lastArrival, f64 nextOffset;
@@ -25,9 +28,11 @@
  *   per node: u32 panes, each: f64 minute, u8 (0 full pane follows | 1 the chain's);
  *     windows (f64 lo, f64 hi), top lists, corrected ads and minutes (as snapshot.ts);
  *   dedup: u32 capacity, u32 used, u32 buckets × (f64 bucket, f64 entries),
- *     delta: u32 changes × (i32 slot, f64 expiry, 4 × i32 key);
+ *     delta: u32 changes (version 1: followed by the records, see below);
  *   u32 murmur3 of the header before it.
- * The slot chunks (base only) are the slot array's bytes; the store checksums every chunk.
+ * The slot chunks of a base are DedupTable.packedSlots: the occupancy bitmap's chunks, then
+ * the occupied slots' (version 1: the slot array's bytes); of a delta, the changed slots as
+ * records (i32 slot, f64 expiry, 4 × i32 key) in slot order. The store checksums every chunk.
  */
 import { murmur3x86_32 } from '../event/hash.js';
 import { MINUTE_MS } from '../window/minute.js';
@@ -52,7 +57,8 @@ import {
 import type { OperatorState } from './state.js';
 
 export const PIECE_MAGIC = 0x42594c54; // "TLYB" read as little-endian u32
-export const PIECE_VERSION = 1;
+/** 2: a base holds the occupied dedup slots only (1: the whole slot array; still read) */
+export const PIECE_VERSION = 2;
 /** chunks are kept well under SQLite's 1 GB blob limit */
 export const MAX_CHUNK_BYTES = 64 * 1024 * 1024;
 
@@ -87,7 +93,7 @@ export function writePiece(st: OperatorState, base: boolean): SnapshotPiece {
     for (const p of node.panes)
       if (base || !st.savedPanes.has(p))
         entries += (p.dense?.size ?? p.star.size) * 12 + (p.dims?.size ?? 0) * 16;
-  const w = new ByteWriter(4096 + changes * 28 + (st.ads.size - adsFrom) * 24 + entries);
+  const w = new ByteWriter(4096 + (st.ads.size - adsFrom) * 24 + entries);
   w.u32(PIECE_MAGIC);
   w.u16(PIECE_VERSION);
   w.u8(base ? 0 : 1);
@@ -126,27 +132,23 @@ export function writePiece(st: OperatorState, base: boolean): SnapshotPiece {
     w.f64(b);
     w.f64(n);
   }
-  if (!base) {
-    w.u32(changes);
-    dedup.forEachChange((slot, e, k0, k1, k2, k3) => {
-      w.i32(slot);
-      w.f64(e);
-      w.i32(k0);
-      w.i32(k1);
-      w.i32(k2);
-      w.i32(k3);
-    });
-  }
+  if (!base) w.u32(changes);
   w.u32(murmur3x86_32(w.view8(), 0, w.pos));
   const header = w.view8();
   const headerChunks: Uint8Array[] = [];
   for (let at = 0; at < header.length; at += MAX_CHUNK_BYTES)
     headerChunks.push(header.subarray(at, Math.min(header.length, at + MAX_CHUNK_BYTES)));
-  const slotChunks = base ? dedup.slotBytes(MAX_CHUNK_BYTES) : [];
-  const dir = new Uint8Array(8);
+  // the slots go in chunks of their own, read in place: not concatenated, not hashed here
+  // (the store checks every chunk)
+  const packed = base
+    ? dedup.packedSlots(MAX_CHUNK_BYTES)
+    : { bitmap: [], slots: dedup.changeRecords(MAX_CHUNK_BYTES) };
+  const slotChunks = [...packed.bitmap, ...packed.slots];
+  const dir = new Uint8Array(12);
   const dv = new DataView(dir.buffer);
   dv.setUint32(0, headerChunks.length, true);
   dv.setUint32(4, slotChunks.length, true);
+  dv.setUint32(8, packed.bitmap.length, true);
   const chunks = [dir, ...headerChunks, ...slotChunks];
   let bytes = 0;
   for (const c of chunks) bytes += c.length;
@@ -217,11 +219,15 @@ export function readChain(st: OperatorState, pieces: readonly (readonly Uint8Arr
     if (index === 0) baseBytes = pieceBytes;
     else deltaBytes += pieceBytes;
     const dirChunk = chunks[0];
-    if (dirChunk === undefined || dirChunk.length !== 8) invalid('bad piece directory');
-    const dv = new DataView(dirChunk.buffer, dirChunk.byteOffset, 8);
+    // version 1 wrote 8 bytes (no bitmap: the whole slot array), version 2 writes 12
+    if (dirChunk === undefined || (dirChunk.length !== 8 && dirChunk.length !== 12))
+      invalid('bad piece directory');
+    const dv = new DataView(dirChunk.buffer, dirChunk.byteOffset, dirChunk.length);
     const nHeader = dv.getUint32(0, true);
     const nSlots = dv.getUint32(4, true);
-    if (nHeader < 1 || 1 + nHeader + nSlots !== chunks.length) invalid('bad piece directory');
+    const nBitmap = dirChunk.length === 12 ? dv.getUint32(8, true) : -1;
+    if (nHeader < 1 || 1 + nHeader + nSlots !== chunks.length || nBitmap > nSlots)
+      invalid('bad piece directory');
     const header = concat(chunks.slice(1, 1 + nHeader));
     if (header.length < 12) invalid('piece too short');
     const body = header.length - 4;
@@ -232,7 +238,8 @@ export function readChain(st: OperatorState, pieces: readonly (readonly Uint8Arr
     const r = new ByteReader(header, body);
     if (r.u32() !== PIECE_MAGIC) invalid('not a snapshot piece (bad magic)');
     const version = r.u16();
-    if (version !== PIECE_VERSION) invalid(`unsupported piece version ${version}`);
+    if (version !== PIECE_VERSION && version !== 1) invalid(`unsupported piece version ${version}`);
+    if ((version === 1) !== nBitmap < 0) invalid('piece directory of another version');
     if (murmur3x86_32(header, 0, body) !== sum) invalid('checksum mismatch (corrupt or truncated)');
     const kind = r.u8();
     if (kind !== (index === 0 ? 0 : 1))
@@ -280,15 +287,36 @@ export function readChain(st: OperatorState, pieces: readonly (readonly Uint8Arr
     const buckets: [number, number][] = [];
     for (let i = 0; i < nb; i++) buckets.push([r.f64(), r.f64()]);
     if (index === 0) {
-      if (!st.dedup.loadSlots(capacity, used, buckets, chunks.slice(1 + nHeader)))
-        invalid('dedup slots do not match their header');
+      const from = 1 + nHeader;
+      const ok =
+        nBitmap < 0
+          ? st.dedup.loadSlots(capacity, used, buckets, chunks.slice(from))
+          : st.dedup.loadPacked(
+              capacity,
+              used,
+              buckets,
+              chunks.slice(from, from + nBitmap),
+              chunks.slice(from + nBitmap),
+            );
+      if (!ok) invalid('dedup slots do not match their header');
     } else {
-      if (nSlots !== 0 || capacity !== st.dedup.capacity)
+      if (capacity !== st.dedup.capacity || nBitmap > 0 || (nBitmap < 0 && nSlots !== 0))
         invalid('a delta resized the dedup table');
-      const nc = r.count(28);
-      const at = r.pos;
-      r.bytes(nc * 28);
-      if (!st.dedup.putSlots(header, at, nc)) invalid('a dedup slot out of range');
+      if (nBitmap < 0) {
+        const nc = r.count(28);
+        const at = r.pos;
+        r.bytes(nc * 28);
+        if (!st.dedup.putSlots(header, at, nc)) invalid('a dedup slot out of range');
+      } else {
+        let left = r.u32();
+        for (const c of chunks.slice(1 + nHeader)) {
+          const nc = c.length / 28;
+          if (!Number.isInteger(nc) || nc > left) invalid('dedup slot records do not add up');
+          if (!st.dedup.putSlots(c, 0, nc)) invalid('a dedup slot out of range');
+          left -= nc;
+        }
+        if (left !== 0) invalid('dedup slot records missing');
+      }
       if (!st.dedup.setBookkeeping(used, buckets)) invalid('dedup entries do not add up');
     }
     if (r.pos !== body) invalid(`${body - r.pos} stray bytes`);

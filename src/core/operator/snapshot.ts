@@ -104,9 +104,7 @@ export function readCountMap(r: ByteReader, maxKey: number): CountMap {
 }
 
 function readI32s(r: ByteReader, n: number): Int32Array {
-  const a = new Int32Array(n);
-  for (let i = 0; i < n; i++) a[i] = r.i32();
-  return a;
+  return r.i32s(n);
 }
 
 export function writePairMap(w: ByteWriter, m: PairCountMap): void {

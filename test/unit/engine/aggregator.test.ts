@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { ClickAggregator } from '../../../src/core/operator/aggregator.js';
 import { encodeEvents } from '../../../src/core/event/codec.js';
 import { isTallyError } from '../../../src/core/errors.js';
+import { murmur3x86_32 } from '../../../src/core/event/hash.js';
 import type { MinuteRow } from '../../../src/core/aggregate/types.js';
 import { sortRows } from './oracle.js';
 import { click, config, MIN, T0 } from './helpers.js';
@@ -196,4 +197,65 @@ test('restore refuses bad bytes with TALLY_SNAPSHOT_INVALID', () => {
   const ok = ClickAggregator.restore(config({ watermarkDelayMs: 1 }), 2, snap, 0);
   ok.onWatermark(Infinity);
   assert.equal(ok.takeOutput().rows.length, 2);
+});
+
+/** A version 2 piece as version 1 wrote it: the whole slot array in a base, records in a delta's header. */
+function asVersion1(chunks: Uint8Array[]): Uint8Array[] {
+  const dir = new DataView(chunks[0]!.buffer, chunks[0]!.byteOffset, 12);
+  const nHeader = dir.getUint32(0, true);
+  const nBitmap = dir.getUint32(8, true);
+  assert.equal(nHeader, 1, 'a small piece has one header chunk');
+  const header = chunks[1]!;
+  const slotChunks = chunks.slice(2);
+  const base = header[6] === 0;
+  let body = header.subarray(0, header.length - 4);
+  let slots: Uint8Array[] = [];
+  if (base) {
+    const bitmap = Buffer.concat(slotChunks.slice(0, nBitmap));
+    const packed = Buffer.concat(slotChunks.slice(nBitmap));
+    const raw = new Uint8Array(bitmap.length * 8 * 24);
+    let at = 0;
+    for (let s = 0; s < bitmap.length * 8; s++)
+      if ((bitmap[s >>> 3]! & (1 << (s & 7))) !== 0)
+        raw.set(packed.subarray(at, (at += 24)), s * 24);
+    assert.equal(at, packed.length);
+    slots = [raw];
+  } else body = Buffer.concat([body, ...slotChunks]);
+  const v1 = new Uint8Array(body.length + 4);
+  v1.set(body);
+  const dv = new DataView(v1.buffer);
+  dv.setUint16(4, 1, true);
+  dv.setUint32(body.length, murmur3x86_32(v1, 0, body.length), true);
+  const dir1 = new Uint8Array(8);
+  new DataView(dir1.buffer).setUint32(0, 1, true);
+  new DataView(dir1.buffer).setUint32(4, slots.length, true);
+  return [dir1, v1, ...slots];
+}
+
+test('a version 1 chain (whole slot array, records in the header) still restores', () => {
+  const cfg = config({ dedupHorizonMs: 10 * MIN });
+  const agg = new ClickAggregator(cfg, 2, 0);
+  const events = (from: number, n: number) =>
+    Array.from({ length: n }, (_, i) =>
+      click(`ad-${(from + i) % 37}`, T0 + (from + i) * 1000, { eventId: `e${(from + i) % 150}` }),
+    );
+  agg.onEvents(0, events(0, 200), 0, 0);
+  agg.onWatermark(T0 + 2 * MIN);
+  agg.takeOutput();
+  const base = agg.snapshotPiece(0.5, true).chunks.map((c) => c.slice());
+  agg.onEvents(1, events(200, 300), 0, 0);
+  agg.onWatermark(T0 + 4 * MIN);
+  agg.takeOutput();
+  const delta = agg.snapshotPiece(1000).chunks.map((c) => c.slice());
+  const v2 = ClickAggregator.restoreChain(cfg, 2, [base, delta], 0);
+  const v1 = ClickAggregator.restoreChain(cfg, 2, [asVersion1(base), asVersion1(delta)], 0);
+  assert.deepEqual(v1.memoryStats().dedupEntries, agg.memoryStats().dedupEntries);
+  const more = events(480, 100); // duplicates of remembered ids among them
+  for (const a of [agg, v1, v2]) {
+    a.onEvents(0, more, 200, 0);
+    a.onWatermark(Infinity);
+  }
+  const want = rowsOf(agg);
+  assert.deepEqual(rowsOf(v1), want);
+  assert.deepEqual(rowsOf(v2), want);
 });

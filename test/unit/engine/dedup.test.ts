@@ -120,7 +120,8 @@ test('change tracking: a base copy plus the changed slots rebuild the table slot
         { maxLength: 3000 },
       ),
       fc.boolean(),
-      (ops, clustered) => {
+      fc.boolean(),
+      (ops, clustered, packed) => {
         const t = new DedupTable(16);
         let mirror: DedupTable | null = null;
         let wm = 0;
@@ -129,8 +130,15 @@ test('change tracking: a base copy plus the changed slots rebuild the table slot
         const piece = () => {
           if (mirror === null || t.relocated) {
             mirror = new DedupTable(16);
-            const copy = t.slotBytes(1000).map((c) => c.slice());
-            assert.ok(mirror.loadSlots(t.capacity, t.size, t.bucketCounts(), copy));
+            if (packed) {
+              // small chunks, so slots and bitmap words span several
+              const p = t.packedSlots(100);
+              const ok = mirror.loadPacked(t.capacity, t.size, t.bucketCounts(), p.bitmap, p.slots);
+              assert.ok(ok, 'packed slots load');
+            } else {
+              const copy = t.slotBytes(1000).map((c) => c.slice());
+              assert.ok(mirror.loadSlots(t.capacity, t.size, t.bucketCounts(), copy));
+            }
           } else {
             const m: DedupTable = mirror;
             t.forEachChange((s, e, a, b, c, d) => assert.ok(m.putSlot(s, e, a, b, c, d)));
@@ -161,4 +169,24 @@ test('change tracking: a base copy plus the changed slots rebuild the table slot
     ),
     { numRuns: 100 },
   );
+});
+
+test('packed slots that do not add up are refused', () => {
+  const t = new DedupTable(64);
+  for (let k = 1; k <= 20; k++) t.seen(k, k, k * 3, k, 120_000, 0);
+  const good = t.packedSlots(48);
+  const load = (bitmap: Uint8Array[], slots: Uint8Array[], used = t.size) =>
+    new DedupTable(16).loadPacked(t.capacity, used, t.bucketCounts(), bitmap, slots);
+  assert.equal(load(good.bitmap, good.slots), true);
+  assert.equal(load(good.bitmap, good.slots, t.size - 1), false, 'used');
+  assert.equal(load(good.bitmap, good.slots.slice(1)), false, 'a slot chunk missing');
+  assert.equal(load(good.bitmap.slice(1), good.slots), false, 'a bitmap chunk missing');
+  const extraBit = good.bitmap.map((c) => c.slice());
+  for (const c of extraBit) c.fill(0xff);
+  assert.equal(load(extraBit, good.slots), false, 'more bits than slots');
+  const zero = good.slots.map((c) => c.slice());
+  zero[0]!.fill(0, 0, 24);
+  assert.equal(load(good.bitmap, zero), false, 'an empty slot marked occupied');
+  const odd = [good.slots[0]!.subarray(0, 20), ...good.slots.slice(1)];
+  assert.equal(load(good.bitmap, odd), false, 'a partial slot');
 });
