@@ -261,6 +261,26 @@ export async function openDistributed(
             clock,
             logger,
             health,
+            observer: {
+              cycle: ({ transactionMs, stats, partitions: held }) => {
+                metrics.commitSeconds.observe(transactionMs / 1000);
+                metrics.aggregatedEvents.inc(stats.events);
+                metrics.duplicates.inc(stats.duplicates);
+                metrics.lateEvents.inc(stats.late);
+                for (const h of held) {
+                  metrics.partitionLag.set({ partition: String(h.partition) }, h.lag);
+                  if (h.watermark !== null)
+                    metrics.partitionWatermark.set(
+                      { partition: String(h.partition) },
+                      h.watermark / 1000,
+                    );
+                }
+              },
+              restore: ({ ms }) => {
+                metrics.aggregatorRestores.inc();
+                metrics.restoreSeconds.set(ms / 1000);
+              },
+            },
             ...(opts.group === undefined ? {} : { group: opts.group }),
           }),
         wait,

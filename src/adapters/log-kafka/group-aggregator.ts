@@ -49,6 +49,18 @@ export interface RoleHealth {
   fail(component: 'aggregator' | 'writer', err: unknown): void;
 }
 
+/** what the metrics hear of (wired by the composition root) */
+export interface GroupObserver {
+  /** after a committed cycle: its transaction's duration, its counters, the partitions held */
+  cycle(o: {
+    transactionMs: number;
+    stats: { events: number; duplicates: number; late: number };
+    partitions: GroupPartitionStatus[];
+  }): void;
+  /** after a partition was restored (snapshot + replay) */
+  restore(o: { partition: number; ms: number }): void;
+}
+
 export interface GroupTiming {
   /** the broker drops a silent member after this (its minimum is 6 000 by default) */
   sessionTimeoutMs: number;
@@ -81,6 +93,7 @@ export interface GroupAggregatorOptions {
   logger: RoleLogger;
   group?: GroupTiming;
   health?: RoleHealth;
+  observer?: GroupObserver;
   /** cap on the records of one cycle, over all assigned partitions */
   maxCycleRecords?: number;
 }
@@ -323,6 +336,7 @@ export class GroupAggregator {
     }
     st.sinceSnapshot = replayed;
     this.totals.restores++;
+    this.o.observer?.restore({ partition: p, ms: Date.now() - started });
     this.o.logger.info(
       { partition: p, snapshotCycle: snap?.cycle ?? 0, cycles, replayed, ms: Date.now() - started },
       'aggregator partition restored',
@@ -423,7 +437,10 @@ export class GroupAggregator {
         touched.push({ p, st, fed: n, stats: out.stats });
       }
       if (touched.length === 0) return fed;
+      const t0 = performance.now();
       const res = await this.transact(messages, touched, generationId, memberId);
+      const transactionMs = performance.now() - t0;
+      const stats = { events: 0, duplicates: 0, late: 0 };
       for (const t of touched) {
         t.st.cycle++;
         t.st.sinceSnapshot += t.fed;
@@ -431,11 +448,15 @@ export class GroupAggregator {
           (x) => x.topic === this.o.aggregatesTopic && x.partition === t.p,
         );
         if (base !== undefined) t.st.aggregatesBase = Number(base.offset);
-        this.totals.events += t.stats.events;
-        this.totals.duplicates += t.stats.duplicates;
-        this.totals.late += t.stats.late;
+        stats.events += t.stats.events;
+        stats.duplicates += t.stats.duplicates;
+        stats.late += t.stats.late;
       }
+      this.totals.events += stats.events;
+      this.totals.duplicates += stats.duplicates;
+      this.totals.late += stats.late;
       this.totals.cycles++;
+      this.o.observer?.cycle({ transactionMs, stats, partitions: this.partitionStatus() });
     } catch (e) {
       // the operators are ahead of what is committed: back to the committed state first
       this.parts.clear();
