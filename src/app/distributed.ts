@@ -197,9 +197,6 @@ export async function openDistributed(
       wait,
     );
     opened.push(log);
-    if (roles.has('aggregator') || roles.has('writer')) {
-      await waitFor(kafka, () => ensureTopic(opts.brokers, topics.aggregates, partitions), wait);
-    }
     // ingest writes them, query counts them; the aggregator has no use for them
     let deadLetters: DeadLetterStore | undefined;
     if (roles.has('ingest') || roles.has('query')) {
@@ -221,6 +218,9 @@ export async function openDistributed(
       wait,
     );
     opened.push(store);
+    if (roles.has('aggregator') || roles.has('writer')) {
+      await waitFor(kafka, () => ensureTopic(opts.brokers, topics.aggregates, partitions), wait);
+    }
     const groupOffsets = new GroupOffsets(opts.brokers, groupId, topics.clicks, partitions);
     opened.push(groupOffsets);
     const health = new HealthBoard({ logger, clock, metrics });
@@ -255,6 +255,7 @@ export async function openDistributed(
             snapshots: store,
             operator: operatorConfig(a),
             commitIntervalMs: a.commitIntervalMs,
+            memoryBudgetMiB: a.memoryBudgetMiB,
             snapshotIntervalMs: a.snapshotIntervalMs,
             snapshotMaxRecords: a.snapshotMaxRecords,
             maxBatchRecords: a.maxBatchRecords,
@@ -318,6 +319,7 @@ export async function openDistributed(
             metrics,
             ...ingestLimits(config),
             lag: () => remoteLag,
+            ...(aggregator ? { overMemoryBudget: () => aggregator.overMemoryBudget() } : {}),
             health,
           })
         : undefined;

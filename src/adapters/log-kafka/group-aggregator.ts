@@ -86,6 +86,8 @@ export interface GroupAggregatorOptions {
   snapshots: PartitionSnapshotStore;
   operator: AggregatorConfig;
   commitIntervalMs: number;
+  /** aggregation.memoryBudgetMiB: over it, ingest here refuses new records */
+  memoryBudgetMiB: number;
   snapshotIntervalMs: number;
   snapshotMaxRecords: number;
   maxBatchRecords: number;
@@ -133,6 +135,8 @@ export class GroupAggregator {
   private cancelWait: (() => void) | undefined;
   private readonly maxCycleRecords: number;
   private totals = { events: 0, duplicates: 0, late: 0, cycles: 0, restores: 0 };
+  /** the operators' state after the last committed cycle, all partitions held */
+  private stateBytes = 0;
 
   private constructor(
     private readonly o: GroupAggregatorOptions,
@@ -205,6 +209,20 @@ export class GroupAggregator {
 
   get counters() {
     return { ...this.totals };
+  }
+
+  /**
+   * Why ingest here should refuse new records now: the state of the partitions held was over
+   * aggregation.memoryBudgetMiB after the last cycle (as the embedded runner says it).
+   */
+  overMemoryBudget(): string | undefined {
+    const budget = this.o.memoryBudgetMiB * 2 ** 20;
+    if (this.stateBytes <= budget) return undefined;
+    const mib = (b: number) => Math.round(b / 2 ** 20);
+    return (
+      `the aggregator's state is ${mib(this.stateBytes)} MiB, over its budget of ` +
+      `${this.o.memoryBudgetMiB} MiB (aggregation.memoryBudgetMiB); retry later`
+    );
   }
 
   /** records of the assigned partitions not yet committed */
@@ -456,6 +474,8 @@ export class GroupAggregator {
       this.totals.duplicates += stats.duplicates;
       this.totals.late += stats.late;
       this.totals.cycles++;
+      this.stateBytes = 0;
+      for (const st of this.parts.values()) this.stateBytes += st.op.memoryStats().stateBytes;
       this.o.observer?.cycle({ transactionMs, stats, partitions: this.partitionStatus() });
     } catch (e) {
       // the operators are ahead of what is committed: back to the committed state first
