@@ -205,9 +205,6 @@ export async function openDistributed(
       wait,
     );
     opened.push(log);
-    if (roles.has('aggregator') || roles.has('writer')) {
-      await waitFor(kafka, () => ensureTopic(opts.brokers, topics.aggregates, partitions), wait);
-    }
     // ingest writes them, query counts them; the aggregator has no use for them
     let deadLetters: DeadLetterStore | undefined;
     if (roles.has('ingest') || roles.has('query')) {
@@ -229,6 +226,9 @@ export async function openDistributed(
       wait,
     );
     opened.push(store);
+    if (roles.has('aggregator') || roles.has('writer')) {
+      await waitFor(kafka, () => ensureTopic(opts.brokers, topics.aggregates, partitions), wait);
+    }
     const groupOffsets = new GroupOffsets(opts.brokers, groupId, topics.clicks, partitions);
     opened.push(groupOffsets);
     const health = new HealthBoard({ logger, clock, metrics });
@@ -263,12 +263,33 @@ export async function openDistributed(
             snapshots: store,
             operator: operatorConfig(a),
             commitIntervalMs: a.commitIntervalMs,
+            memoryBudgetMiB: a.memoryBudgetMiB,
             snapshotIntervalMs: a.snapshotIntervalMs,
             snapshotMaxRecords: a.snapshotMaxRecords,
             maxBatchRecords: a.maxBatchRecords,
             clock,
             logger,
             health,
+            observer: {
+              cycle: ({ transactionMs, stats, partitions: held }) => {
+                metrics.commitSeconds.observe(transactionMs / 1000);
+                metrics.aggregatedEvents.inc(stats.events);
+                metrics.duplicates.inc(stats.duplicates);
+                metrics.lateEvents.inc(stats.late);
+                for (const h of held) {
+                  metrics.partitionLag.set({ partition: String(h.partition) }, h.lag);
+                  if (h.watermark !== null)
+                    metrics.partitionWatermark.set(
+                      { partition: String(h.partition) },
+                      h.watermark / 1000,
+                    );
+                }
+              },
+              restore: ({ ms }) => {
+                metrics.aggregatorRestores.inc();
+                metrics.restoreSeconds.set(ms / 1000);
+              },
+            },
             ...(opts.group === undefined ? {} : { group: opts.group }),
           }),
         wait,
@@ -306,6 +327,7 @@ export async function openDistributed(
             metrics,
             ...ingestLimits(config),
             lag: () => remoteLag,
+            ...(aggregator ? { overMemoryBudget: () => aggregator.overMemoryBudget() } : {}),
             health,
           })
         : undefined;

@@ -49,6 +49,18 @@ export interface RoleHealth {
   fail(component: 'aggregator' | 'writer', err: unknown): void;
 }
 
+/** what the metrics hear of (wired by the composition root) */
+export interface GroupObserver {
+  /** after a committed cycle: its transaction's duration, its counters, the partitions held */
+  cycle(o: {
+    transactionMs: number;
+    stats: { events: number; duplicates: number; late: number };
+    partitions: GroupPartitionStatus[];
+  }): void;
+  /** after a partition was restored (snapshot + replay) */
+  restore(o: { partition: number; ms: number }): void;
+}
+
 export interface GroupTiming {
   /** the broker drops a silent member after this (its minimum is 6 000 by default) */
   sessionTimeoutMs: number;
@@ -74,6 +86,8 @@ export interface GroupAggregatorOptions {
   snapshots: PartitionSnapshotStore;
   operator: AggregatorConfig;
   commitIntervalMs: number;
+  /** aggregation.memoryBudgetMiB: over it, ingest here refuses new records */
+  memoryBudgetMiB: number;
   snapshotIntervalMs: number;
   snapshotMaxRecords: number;
   maxBatchRecords: number;
@@ -81,6 +95,7 @@ export interface GroupAggregatorOptions {
   logger: RoleLogger;
   group?: GroupTiming;
   health?: RoleHealth;
+  observer?: GroupObserver;
   /** cap on the records of one cycle, over all assigned partitions */
   maxCycleRecords?: number;
 }
@@ -120,6 +135,8 @@ export class GroupAggregator {
   private cancelWait: (() => void) | undefined;
   private readonly maxCycleRecords: number;
   private totals = { events: 0, duplicates: 0, late: 0, cycles: 0, restores: 0 };
+  /** the operators' state after the last committed cycle, all partitions held */
+  private stateBytes = 0;
 
   private constructor(
     private readonly o: GroupAggregatorOptions,
@@ -192,6 +209,20 @@ export class GroupAggregator {
 
   get counters() {
     return { ...this.totals };
+  }
+
+  /**
+   * Why ingest here should refuse new records now: the state of the partitions held was over
+   * aggregation.memoryBudgetMiB after the last cycle (as the embedded runner says it).
+   */
+  overMemoryBudget(): string | undefined {
+    const budget = this.o.memoryBudgetMiB * 2 ** 20;
+    if (this.stateBytes <= budget) return undefined;
+    const mib = (b: number) => Math.round(b / 2 ** 20);
+    return (
+      `the aggregator's state is ${mib(this.stateBytes)} MiB, over its budget of ` +
+      `${this.o.memoryBudgetMiB} MiB (aggregation.memoryBudgetMiB); retry later`
+    );
   }
 
   /** records of the assigned partitions not yet committed */
@@ -323,6 +354,7 @@ export class GroupAggregator {
     }
     st.sinceSnapshot = replayed;
     this.totals.restores++;
+    this.o.observer?.restore({ partition: p, ms: Date.now() - started });
     this.o.logger.info(
       { partition: p, snapshotCycle: snap?.cycle ?? 0, cycles, replayed, ms: Date.now() - started },
       'aggregator partition restored',
@@ -423,7 +455,10 @@ export class GroupAggregator {
         touched.push({ p, st, fed: n, stats: out.stats });
       }
       if (touched.length === 0) return fed;
+      const t0 = performance.now();
       const res = await this.transact(messages, touched, generationId, memberId);
+      const transactionMs = performance.now() - t0;
+      const stats = { events: 0, duplicates: 0, late: 0 };
       for (const t of touched) {
         t.st.cycle++;
         t.st.sinceSnapshot += t.fed;
@@ -431,11 +466,17 @@ export class GroupAggregator {
           (x) => x.topic === this.o.aggregatesTopic && x.partition === t.p,
         );
         if (base !== undefined) t.st.aggregatesBase = Number(base.offset);
-        this.totals.events += t.stats.events;
-        this.totals.duplicates += t.stats.duplicates;
-        this.totals.late += t.stats.late;
+        stats.events += t.stats.events;
+        stats.duplicates += t.stats.duplicates;
+        stats.late += t.stats.late;
       }
+      this.totals.events += stats.events;
+      this.totals.duplicates += stats.duplicates;
+      this.totals.late += stats.late;
       this.totals.cycles++;
+      this.stateBytes = 0;
+      for (const st of this.parts.values()) this.stateBytes += st.op.memoryStats().stateBytes;
+      this.o.observer?.cycle({ transactionMs, stats, partitions: this.partitionStatus() });
     } catch (e) {
       // the operators are ahead of what is committed: back to the committed state first
       this.parts.clear();

@@ -93,6 +93,10 @@ export async function openPgStore(opts: PgStoreOptions): Promise<PgAggregateStor
     fn: (c: pg.PoolClient) => Promise<T>,
   ): Promise<T> => {
     const client = await pool.connect();
+    // a connection lost while checked out is also emitted as 'error' on the client: without a
+    // listener that is an uncaught exception; the query that failed reports it anyway
+    const onError = () => undefined;
+    client.on('error', onError);
     let broken = false;
     try {
       await client.query(`BEGIN ISOLATION LEVEL ${isolation}${readOnly ? ' READ ONLY' : ''}`);
@@ -107,6 +111,7 @@ export async function openPgStore(opts: PgStoreOptions): Promise<PgAggregateStor
       }
       throw e;
     } finally {
+      client.off('error', onError);
       client.release(broken);
     }
   };

@@ -36,11 +36,23 @@ interface Child {
 function spawnRole(ns: string, role: 'aggregator' | 'writer', mode: 'run' | 'drain'): Child {
   const child = spawn(process.execPath, [CHILD, ns, role, mode], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    // the restores and assignments are logged at info: the test reads them
+    env: { ...process.env, TALLY_LOG_LEVEL: process.env.TALLY_LOG_LEVEL ?? 'info' },
   });
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
   return { child, out: () => out };
+}
+
+/** the JSON log lines of a child with this message */
+function logged(c: Child, msg: string): Array<Record<string, unknown>> {
+  return c
+    .out()
+    .split('\n')
+    .filter((l) => l.startsWith('{') && l.includes(msg))
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .filter((o) => o['msg'] === msg);
 }
 
 async function kill9(c: Child, what: string): Promise<void> {
@@ -145,14 +157,31 @@ describe('distributed pipeline: aggregator group → aggregates topic → writer
         await sleep(random() * 1000);
         const victim = aggregators.shift()!;
         const before = await cycles();
+        const killedAt = Date.now();
+        const held = logged(victim, 'aggregator group assignment').at(-1)?.['partitions'];
         await kill9(victim, 'aggregator 1');
         debug(victim);
+        assert.ok(
+          Array.isArray(held) && held.length > 0,
+          `the victim held nothing: ${victim.out()}`,
+        );
         // the group drops the dead member after its session timeout and rebalances: every
         // partition commits new cycles, those of the dead one from its restored state
         await until('every partition cycles again after the rebalance', async () => {
           const now = await cycles();
           return now.every((c, p) => c > before[p]! + 2);
         });
+        const restored = aggregators
+          .flatMap((c) => logged(c, 'aggregator partition restored'))
+          .filter((o) => (o['time'] as number) > killedAt);
+        for (const p of held as number[]) {
+          const r = restored.find((o) => o['partition'] === p);
+          assert.ok(r !== undefined, `partition ${p} of the dead member was not restored`);
+          assert.ok(
+            (r['snapshotCycle'] as number) > 0,
+            `partition ${p}: restored without a snapshot`,
+          );
+        }
 
         await sleep(random() * 1000);
         await kill9(writer, 'writer');
@@ -198,7 +227,7 @@ describe('distributed pipeline: aggregator group → aggregates topic → writer
         });
         assert.equal(c.count, r0.count);
         console.error(
-          `seed ${seed}: ${res.events} events, ${st.totals.duplicates} duplicates, ${res.late} late, ${res.topsChecked} top lists exact, ${totals.rejected} dead letters`,
+          `seed ${seed}: partitions ${(held as number[]).join(',')} of the killed aggregator restored by the others (${restored.length} restores after the kill), ${res.events} events, ${st.totals.duplicates} duplicates, ${res.late} late, ${res.topsChecked} top lists exact, ${totals.rejected} dead letters`,
         );
       } finally {
         await app.close();
