@@ -43,6 +43,7 @@ import {
 } from './harness.js';
 import { benchHttpIngest } from './http-ingest.js';
 import { benchIngest, ingestOnce } from './ingest.js';
+import { benchKafkaEndToEnd } from './kafka.js';
 import { benchMemory } from './memory.js';
 import { renderSvg } from './plot.js';
 import { benchQuery } from './query.js';
@@ -175,12 +176,12 @@ function brokerListening(timeoutMs = 500): Promise<boolean> {
   });
 }
 
-async function benchKafka(): Promise<BenchRow[]> {
+async function benchKafka(ctx: BenchContext): Promise<BenchRow[]> {
   const at = `${KAFKA.host}:${KAFKA.port}`;
-  const why = (await brokerListening())
-    ? `a broker listens at ${at}, but the distributed mode is not built yet`
-    : `no broker at ${at}`;
-  return [skipped('kafka', 'throughput', 'events/s', why)];
+  if (!(await brokerListening())) {
+    return [skipped('kafka', 'throughput', 'events/s', `no broker at ${at} (npm run services:up)`)];
+  }
+  return benchKafkaEndToEnd({ quick: ctx.quick });
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -1,8 +1,8 @@
 /**
- * The transform of the ingest role's intake from `<ns>.clicks.in`: each message is read as a
- * request body of type application/json (one click; an array holds several) by the one
- * encoder and validator of every ingest path, so a click is accepted or rejected here exactly
- * as over HTTP. Rejected records become dead letters whose source names the message's Kafka
+ * The transform of the ingest role's intake from `<ns>.clicks.in`: each message is ONE click,
+ * read by the one encoder and validator of every ingest path exactly as a line of NDJSON is
+ * (a message with line breaks inside as one JSON value), so a click is accepted or rejected
+ * here as over HTTP. A message that is a JSON array or holds several values is rejected whole. Rejected records become dead letters whose source names the message's Kafka
  * coordinates (`kafka:<topic>/<partition>@<offset>`) and whose index is its offset.
  */
 import { BatchEncoder } from '../../core/event/encode-batch.js';
@@ -40,6 +40,12 @@ function bodies(data: Uint8Array, count: number): Buffer[] {
   return out;
 }
 
+/** the first byte of `b` that is not JSON whitespace, or -1 */
+function firstNonBlank(b: Buffer): number {
+  for (const c of b) if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) return c;
+  return -1;
+}
+
 export function intakeTransform(o: IntakeTransformOptions): IntakeTransform {
   const encoder = new BatchEncoder();
   return (messages) => {
@@ -51,16 +57,29 @@ export function intakeTransform(o: IntakeTransformOptions): IntakeTransform {
     };
     for (const m of messages) {
       const value = m.value ?? Buffer.alloc(0);
-      const batch = encoder.encodeBody(value, 'application/json', {
-        now,
-        maxFutureSkewMs: o.maxFutureSkewMs,
-        partitions: o.partitions,
-      });
-      if (batch.records === 0) {
+      const multiline = value.includes(10);
+      if (multiline && firstNonBlank(value) === 0x5b) {
         letter(m, {
-          code: 'TALLY_EVENT_MALFORMED_JSON',
+          code: 'TALLY_EVENT_NOT_OBJECT',
           field: undefined,
-          reason: 'the message is empty: one JSON click per message',
+          reason: 'the message is a JSON array: one click (a JSON object) per message',
+          payload: value.toString('utf8'),
+        });
+        continue;
+      }
+      const batch = encoder.encodeBody(
+        value,
+        multiline ? 'application/json' : 'application/x-ndjson',
+        { now, maxFutureSkewMs: o.maxFutureSkewMs, partitions: o.partitions },
+      );
+      if (batch.records !== 1) {
+        letter(m, {
+          code: batch.records === 0 ? 'TALLY_EVENT_MALFORMED_JSON' : 'TALLY_EVENT_NOT_OBJECT',
+          field: undefined,
+          reason:
+            batch.records === 0
+              ? 'the message is empty: one JSON click per message'
+              : `the message holds ${batch.records} records: one click per message`,
           payload: value.toString('utf8'),
         });
         continue;

@@ -13,7 +13,8 @@ import { fetchPartition } from '../../../src/adapters/kafka/fetch-partition.js';
 import { dropPgSchema } from '../../../src/adapters/store-pg/index.js';
 import { decodeAll } from '../../../src/core/event/codec.js';
 import { partitionFor } from '../../../src/core/event/hash.js';
-import { exited, tallySpawn, tempDir } from '../../helpers/cli.js';
+import { exited, tempDir } from '../../helpers/cli.js';
+import { startRoles } from './cli-roles.js';
 import {
   admin,
   closeHelpers,
@@ -31,32 +32,12 @@ import {
 const PARTITIONS = 4;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** `tally start --mode distributed --role ingest` on a free port; resolves once it serves. */
-async function startIngest(
-  ns: string,
-  dataDir: string,
-): Promise<{ child: ChildProcess; base: string }> {
-  const child = tallySpawn(
-    ['start', '--mode', 'distributed', '--role', 'ingest', '--port', '0', '--data-dir', dataDir],
-    { TALLY_NAMESPACE: ns, TALLY_PARTITIONS: String(PARTITIONS) },
-  );
-  let err = '';
-  const base = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`not serving in 60 s: ${err}`)), 60_000);
-    child.stderr?.on('data', (d: Buffer) => {
-      err += d.toString();
-      const m = /serving on (http:\/\/[^,\s]+)/.exec(err);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1] as string);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`exited ${code}: ${err}`));
-    });
+function startIngest(ns: string, dataDir: string) {
+  return startRoles('ingest', {
+    namespace: ns,
+    dataDir,
+    env: { TALLY_PARTITIONS: String(PARTITIONS) },
   });
-  return { child, base };
 }
 
 describe('clicks.in intake: two ingest processes, one killed, exactly once', () => {
@@ -98,7 +79,13 @@ describe('clicks.in intake: two ingest processes, one killed, exactly once', () 
       for (let i = 0; i < count; i++, n++) {
         let text: string;
         if (n % 10 === 7) {
-          text = n % 20 === 7 ? `{"ad_id":"bad ad ${n}","timestamp":${now}}` : `not json ${n}`;
+          text = [
+            `{"ad_id":"bad ad ${n}","timestamp":${now}}`,
+            `not json ${n}`,
+            // one click per message: an array, or two values, is rejected whole
+            `[{"ad_id":"ad-${n}","timestamp":${now}}]`,
+            `{"ad_id":"ad-${n}","timestamp":${now}}\n{"ad_id":"ad-${n}","timestamp":${now}}`,
+          ][Math.floor(n / 10) % 4] as string;
           invalid.push(text);
         } else {
           const ad = `ad-${n % 37}`;
