@@ -9,7 +9,7 @@
  * `<ns>.aggregates` with `log.partitions` partitions, `<ns>.deadletters` with one), the roles
  * opened, and the ingest role's intake from `<ns>.clicks.in` joins its consumer group.
  */
-import { ClicksIntake, ensureTopic } from '../adapters/log-kafka/index.js';
+import { ClicksIntake, DEFAULT_GROUP_TIMING, ensureTopic } from '../adapters/log-kafka/index.js';
 import type { Config, DistributedRoleName } from '../config/index.js';
 import { TallyError } from '../core/errors.js';
 import { DemoFeeder } from '../services/demo/demo-feeder.js';
@@ -162,6 +162,7 @@ export async function serveDistributed(
         databaseUrl: d.databaseUrl,
         namespace: d.namespace,
         roles,
+        group: { ...DEFAULT_GROUP_TIMING, sessionTimeoutMs: d.sessionTimeoutMs },
         onWaiting: wait.onWaiting,
         ...(opts.startupTimeoutMs === undefined ? {} : { startupTimeoutMs: opts.startupTimeoutMs }),
       },

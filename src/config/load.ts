@@ -45,6 +45,7 @@ const ENV_KEYS: Array<[string, string[], 'string' | 'int' | 'list']> = [
   ['TALLY_DATABASE_URL', ['distributed', 'databaseUrl'], 'string'],
   ['TALLY_NAMESPACE', ['distributed', 'namespace'], 'string'],
   ['TALLY_ROLE', ['distributed', 'roles'], 'list'],
+  ['TALLY_SESSION_TIMEOUT_MS', ['distributed', 'sessionTimeoutMs'], 'int'],
 ];
 
 function hasPath(o: Json, path: readonly string[]): boolean {

@@ -209,6 +209,13 @@ export const ConfigSchema = Type.Object(
           default: ['all'],
           description: 'what this process runs',
         }),
+        sessionTimeoutMs: Type.Integer({
+          minimum: 6_000,
+          maximum: 300_000,
+          default: 10_000,
+          description:
+            "the aggregator group's session timeout: a killed aggregator's partitions move after this (the broker's minimum is 6 000 by default)",
+        }),
       },
       { default: {} },
     ),
