@@ -101,13 +101,15 @@ describe('distributed: the broker restarted mid-stream', () => {
       let retries = 0;
       const statuses = new Map<string, number>();
       const note = (what: string) => statuses.set(what, (statuses.get(what) ?? 0) + 1);
-      // the chunks sent again after an attempt whose outcome the client cannot know (a timeout,
-      // a dropped connection): their invalid records may be dead letters twice, as sent twice
-      const unknownOutcome = new Map<number, number>();
+      // the chunks sent again after a failed attempt (a 503, a timeout, a dropped connection):
+      // the first attempt's records may still land once the broker is back (a 503 says only
+      // "not acknowledged in time"), so their invalid records may be dead letters twice
+      const resent = new Map<number, number>();
       const post = async (body: string, round: number): Promise<number> => {
         const deadline = Date.now() + 120_000;
         for (;;) {
           let wait = 250;
+          const t0 = Date.now();
           try {
             const res = await fetch(`${ingest.base}/v1/clicks`, {
               method: 'POST',
@@ -116,6 +118,7 @@ describe('distributed: the broker restarted mid-stream', () => {
               signal: AbortSignal.timeout(10_000),
             });
             note(String(res.status));
+            if (Date.now() - t0 > 2_000) note(`${res.status} after ${Date.now() - t0} ms`);
             if (res.status === 200) return ((await res.json()) as { accepted: number }).accepted;
             const text = await res.text();
             assert.equal(res.status, 503, text);
@@ -123,9 +126,9 @@ describe('distributed: the broker restarted mid-stream', () => {
           } catch (e) {
             if (e instanceof assert.AssertionError) throw e;
             note((e as Error).name);
-            unknownOutcome.set(round, (unknownOutcome.get(round) ?? 0) + 1);
           }
           retries++;
+          resent.set(round, (resent.get(round) ?? 0) + 1);
           assert.ok(Date.now() < deadline, 'ingest did not accept a batch in 120 s');
           await sleep(wait);
         }
@@ -224,13 +227,13 @@ describe('distributed: the broker restarted mid-stream', () => {
         letters.set(payload, (letters.get(payload) ?? 0) + 1);
       }
       // each invalid record exactly as often as it was sent, up to once more per resend of an
-      // HTTP batch whose first outcome was unknown; nothing else
+      // HTTP batch after a failed attempt; nothing else
       const least = new Map<string, number>();
       const most = new Map<string, number>();
       lines.forEach((line, i) => {
         if (!invalid.includes(line)) return;
         least.set(line, (least.get(line) ?? 0) + 1);
-        const extra = unknownOutcome.get(Math.floor(i / CHUNK)) ?? 0;
+        const extra = resent.get(Math.floor(i / CHUNK)) ?? 0;
         most.set(line, (most.get(line) ?? 0) + 1 + extra);
       });
       const wrong = [...new Set([...letters.keys(), ...least.keys()])]
