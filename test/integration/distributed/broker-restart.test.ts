@@ -162,12 +162,19 @@ describe('distributed: the broker restarted mid-stream', () => {
       let down = false;
       let sentWhileDown = 0;
       let downMs = 0;
-      for (let i = 0, round = 0; i < lines.length; i += CHUNK, round++) {
-        const chunk = lines.slice(i, i + CHUNK);
+      // two chunks at a time, concurrently: one over HTTP, one from the plain producer, so that
+      // both paths meet the broker's absence
+      const send = async (round: number): Promise<void> => {
+        const chunk = lines.slice(round * CHUNK, (round + 1) * CHUNK);
+        if (chunk.length === 0) return;
         if (down) sentWhileDown++;
         if (round % 2 === 0) accepted += await post(chunk.join('\n'), round);
         else await produce(chunk);
-        if (round === 5) {
+      };
+      const rounds = Math.ceil(lines.length / CHUNK);
+      for (let round = 0; round < rounds; round += 2) {
+        await Promise.all([send(round), send(round + 1)]);
+        if (round === 4) {
           // gone (the JVM exited), then started again on the same ports and data while the
           // loop goes on sending
           const t0 = Date.now();
@@ -180,10 +187,10 @@ describe('distributed: the broker restarted mid-stream', () => {
             downMs = Date.now() - t0;
           })();
         }
-        await sleep(200);
+        await sleep(400);
       }
       await restart;
-      assert.ok(sentWhileDown > 0, 'no batch was sent while the broker was down');
+      assert.ok(sentWhileDown >= 2, 'both paths send while the broker is down');
       await producer.close();
       assert.ok(accepted > 0);
 
