@@ -209,7 +209,11 @@ describe('distributed: the broker restarted mid-stream', () => {
             res = await assertExact(store, lines, now, 'broker-restart');
             if (res.topsChecked > 5) break;
           } catch (e) {
-            if (Date.now() > deadline) throw e;
+            if (Date.now() > deadline) {
+              // what the roles said, for whoever reads the failure
+              for (const p of procs) console.error(`--- ${p.base}\n${p.stderr().slice(-3_000)}`);
+              throw e;
+            }
           }
           assert.ok(Date.now() < deadline, 'not drained in 120 s');
           await sleep(2_000);
