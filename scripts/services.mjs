@@ -208,7 +208,7 @@ function ensureMaven() {
  * One request to the broker in Kafka's wire protocol (request header v1, response header v0),
  * so that the ready check needs nothing installed. Resolves the response body, or undefined.
  */
-function kafkaCall(apiKey, version, body, timeoutMs = 2000) {
+function kafkaCall(apiKey, version, body, timeoutMs = 2000, at = KAFKA) {
   return new Promise((resolvePromise) => {
     const clientId = Buffer.from('tally-services');
     const header = Buffer.alloc(10);
@@ -219,7 +219,7 @@ function kafkaCall(apiKey, version, body, timeoutMs = 2000) {
     const payload = Buffer.concat([header, clientId, body]);
     const size = Buffer.alloc(4);
     size.writeInt32BE(payload.length, 0);
-    const socket = connect({ host: KAFKA.host, port: KAFKA.port });
+    const socket = connect({ host: at.host, port: at.port });
     let got = Buffer.alloc(0);
     let settled = false;
     const done = (v) => {
@@ -243,11 +243,11 @@ function kafkaCall(apiKey, version, body, timeoutMs = 2000) {
 }
 
 /** A Kafka broker answers ApiVersions and lists at least one live broker in its metadata. */
-async function kafkaAnswers() {
-  const versions = await kafkaCall(18, 0, Buffer.alloc(0));
+export async function kafkaAnswers(at = KAFKA) {
+  const versions = await kafkaCall(18, 0, Buffer.alloc(0), 2000, at);
   if (versions === undefined || versions.length < 2 || versions.readInt16BE(0) !== 0) return false;
   // Metadata v4 (the oldest that Kafka 4 keeps): no topics, no auto-creation
-  const metadata = await kafkaCall(3, 4, Buffer.from([0, 0, 0, 0, 0]));
+  const metadata = await kafkaCall(3, 4, Buffer.from([0, 0, 0, 0, 0]), 2000, at);
   return metadata !== undefined && metadata.length >= 8 && metadata.readInt32BE(4) > 0;
 }
 
@@ -310,18 +310,33 @@ function ensureKafkaJars() {
   say(`fetched ${jars.length} jars in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 
-function serverProperties() {
+/**
+ * Where a broker listens and keeps its files: the shared one (KAFKA, .services/kafka), or one a
+ * test starts for itself (startKafkaBroker) so that it may stop and restart it.
+ */
+function brokerLayout(at, dir) {
+  return {
+    at,
+    dir,
+    data: join(dir, 'data'),
+    logs: join(dir, 'logs'),
+    config: join(dir, 'server.properties'),
+  };
+}
+
+function serverProperties(b) {
+  const { at } = b;
   return [
-    '# written by scripts/services.mjs (npm run services:up): a one-node KRaft broker for development',
+    '# written by scripts/services.mjs: a one-node KRaft broker for development and tests',
     'process.roles=broker,controller',
     'node.id=1',
-    `controller.quorum.voters=1@${KAFKA.host}:${KAFKA.controllerPort}`,
-    `listeners=PLAINTEXT://${KAFKA.host}:${KAFKA.port},CONTROLLER://${KAFKA.host}:${KAFKA.controllerPort}`,
-    `advertised.listeners=PLAINTEXT://${KAFKA.host}:${KAFKA.port}`,
+    `controller.quorum.voters=1@${at.host}:${at.controllerPort}`,
+    `listeners=PLAINTEXT://${at.host}:${at.port},CONTROLLER://${at.host}:${at.controllerPort}`,
+    `advertised.listeners=PLAINTEXT://${at.host}:${at.port}`,
     'controller.listener.names=CONTROLLER',
     'inter.broker.listener.name=PLAINTEXT',
     'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
-    `log.dirs=${K.data}`,
+    `log.dirs=${b.data}`,
     'num.partitions=1',
     'default.replication.factor=1',
     'min.insync.replicas=1',
@@ -350,7 +365,7 @@ function clusterId() {
   }
 }
 
-function javaArgs(main, ...args) {
+function javaArgs(logs, main, ...args) {
   return [
     '-Xms128m',
     '-Xmx512m',
@@ -358,7 +373,7 @@ function javaArgs(main, ...args) {
     '-XX:MaxGCPauseMillis=20',
     '-XX:+ExitOnOutOfMemoryError',
     '-Djava.awt.headless=true',
-    `-Dkafka.logs.dir=${K.logs}`,
+    `-Dkafka.logs.dir=${logs}`,
     `-Dlog4j2.configurationFile=${join(RECIPES, 'log4j2.xml')}`,
     '-cp',
     `${K.libs}/*`,
@@ -415,33 +430,73 @@ async function ensureKafka() {
   await waitForExit(readPid(K.pid), 'a previous Kafka');
   ensureJava();
   ensureKafkaJars();
-  mkdirp(K.data);
-  mkdirp(K.logs);
-  writeFileSync(K.config, serverProperties());
-  if (!existsSync(join(K.data, 'meta.properties'))) {
-    const log = join(K.logs, 'format.log');
+  const child = spawnBroker(brokerLayout(KAFKA, K.dir));
+  writeFileSync(K.pid, `${child.pid}\n`);
+  await waitForKafka(child.pid);
+  say(`Kafka: started at ${at} (pid ${child.pid}; data: ${rel(K.data)})`);
+  return { started: true };
+}
+
+/**
+ * Writes the broker's server.properties, formats its data dir the first time (KRaft), and starts
+ * the JVM in a session of its own (a Ctrl-C on npm does not reach it). The one definition of how
+ * a broker is configured and started, for the shared broker and a test's own.
+ */
+function spawnBroker(b) {
+  mkdirp(b.data);
+  mkdirp(b.logs);
+  writeFileSync(b.config, serverProperties(b));
+  if (!existsSync(join(b.data, 'meta.properties'))) {
+    const log = join(b.logs, 'format.log');
     const r = spawnSync(
       'java',
-      javaArgs('kafka.tools.StorageTool', 'format', '-t', clusterId(), '-c', K.config),
+      javaArgs(b.logs, 'kafka.tools.StorageTool', 'format', '-t', clusterId(), '-c', b.config),
       { encoding: 'utf8' },
     );
     writeFileSync(log, (r.stdout ?? '') + (r.stderr ?? ''));
     if (r.status !== 0)
       fail(`kafka.tools.StorageTool format failed (log: ${rel(log)}):\n${tail(log)}`);
   }
-  const out = openSync(join(K.logs, 'kafka.out'), 'a');
-  const child = spawn('java', javaArgs('kafka.Kafka', K.config), {
-    cwd: K.dir,
-    detached: true, // its own session: a Ctrl-C on npm does not reach the broker
+  const out = openSync(join(b.logs, 'kafka.out'), 'a');
+  const child = spawn('java', javaArgs(b.logs, 'kafka.Kafka', b.config), {
+    cwd: b.dir,
+    detached: true,
     stdio: ['ignore', out, out],
   });
   closeSync(out);
   if (child.pid === undefined) fail('could not start java');
   child.unref();
-  writeFileSync(K.pid, `${child.pid}\n`);
-  await waitForKafka(child.pid);
-  say(`Kafka: started at ${at} (pid ${child.pid}; data: ${rel(K.data)})`);
-  return { started: true };
+  return child;
+}
+
+/**
+ * A one-node KRaft broker of the caller's own, configured as the shared one, listening on
+ * `at` (host, port, controllerPort) with its files under `dir`: for a test that stops and
+ * restarts a broker, which the shared one must never be. Starting it again on the same `dir`
+ * keeps its data (formatted once). Resolves its pid once it answers.
+ */
+export async function startKafkaBroker(at, dir) {
+  await withLock(async () => {
+    ensureJava();
+    ensureKafkaJars();
+  });
+  const b = brokerLayout(at, dir);
+  const child = spawnBroker(b);
+  const deadline = Date.now() + KAFKA_READY_MS;
+  while (!(await kafkaAnswers(at))) {
+    if (!alive(child.pid))
+      fail(
+        `Kafka (pid ${child.pid}) exited before it answered:\n${tail(join(b.logs, 'server.log'))}`,
+      );
+    if (Date.now() > deadline) {
+      process.kill(child.pid, 'SIGKILL');
+      fail(
+        `Kafka (pid ${child.pid}) did not answer on ${at.port}:\n${tail(join(b.logs, 'server.log'))}`,
+      );
+    }
+    await sleep(200);
+  }
+  return child.pid;
 }
 
 async function stopKafka() {

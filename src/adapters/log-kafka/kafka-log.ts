@@ -32,6 +32,14 @@ export interface KafkaEventLogOptions {
    * clicks topic is keyed by ad_id, for any other consumer of it); default: no key
    */
   keyBy?: 'ad_id';
+  /**
+   * how long an append waits for the broker's acknowledgement before it fails as
+   * TALLY_UNAVAILABLE (ingest's 503 with Retry-After), ms; default 5000. With the broker gone
+   * the client otherwise holds the request until the broker is back (18 s held in
+   * broker-restart.test), past any client's timeout. The send goes on: records it lands
+   * later are counted once, the client's resend being deduplicated by event id.
+   */
+  appendTimeoutMs?: number;
 }
 
 /** where the ad_id starts in a record body (codec.ts; the log strips the length prefix) */
@@ -116,7 +124,10 @@ export class KafkaEventLog implements EventLog {
     this.starts = starts;
     this.readBytes = o.readBytes ?? 1 << 20;
     this.keyed = o.keyBy === 'ad_id';
+    this.appendTimeoutMs = o.appendTimeoutMs ?? 5_000;
   }
+
+  private readonly appendTimeoutMs: number;
 
   private readonly keyed: boolean;
 
@@ -205,7 +216,28 @@ export class KafkaEventLog implements EventLog {
       }
     }
     return new Promise((resolve, reject) => {
-      this.queue.push({ batches, resolve, reject });
+      let done = false;
+      const timer = setTimeout(() => {
+        done = true;
+        reject(
+          new TallyError(
+            'TALLY_UNAVAILABLE',
+            `Kafka did not acknowledge the append to ${this.topic} within ${this.appendTimeoutMs} ms`,
+          ),
+        );
+      }, this.appendTimeoutMs);
+      timer.unref();
+      const settle = () => {
+        clearTimeout(timer);
+        const first = !done;
+        done = true;
+        return first;
+      };
+      this.queue.push({
+        batches,
+        resolve: (r) => settle() && resolve(r),
+        reject: (e) => settle() && reject(e),
+      });
       void this.drain();
     });
   }

@@ -1,0 +1,271 @@
+/**
+ * The broker restarted mid-stream (issue 10's last proof), on a broker of the test's own (a
+ * second one-node KRaft broker on free ports, its data under the test's temp dir; the shared
+ * broker is never touched): 8 partitions, 1 ingest, 2 aggregators, 1 writer, each through the
+ * real command line. Clicks arrive over HTTP and from a plain producer into `<ns>.clicks.in`;
+ * mid-stream the broker is stopped while clicks keep coming (HTTP clients retry on 503 and on
+ * a refused connection as a real client would; the producer retries), then started again on
+ * the same ports and data. Once drained, every count and top list in PostgreSQL equals the
+ * oracle and every invalid record is a dead letter.
+ */
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { Consumer, Producer } from '@platformatic/kafka';
+import { dropPgSchema, openPgStore } from '../../../src/adapters/store-pg/index.js';
+import { generateClicks } from '../../../src/core/generate/index.js';
+import { parseNdjsonLine } from '../../../src/core/event/parse-body.js';
+import { validateEvent } from '../../../src/core/event/validate.js';
+import { MINUTE_MS as MINUTE } from '../../../src/core/window/minute.js';
+import { tempDir } from '../../helpers/cli.js';
+import { killAll, startRoles, type RoleProcess } from './cli-roles.js';
+import { assertExact, groupConfig } from './group-support.js';
+import { ownBroker, type OwnBroker } from './own-broker.js';
+import {
+  DATABASE_URL,
+  forceClose,
+  readPartition,
+  settled,
+  topicNames,
+  transactionalRetryDelay,
+  uniqueNamespace,
+} from './support.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('distributed: the broker restarted mid-stream', () => {
+  const ns = uniqueNamespace('brokerrs');
+  const topics = topicNames(ns);
+  const tmp = tempDir('brokerrs');
+  const procs: RoleProcess[] = [];
+  let broker: OwnBroker | undefined;
+  let reader: Consumer | undefined;
+
+  after(async () => {
+    killAll(procs);
+    if (reader !== undefined) await forceClose(reader).catch(() => undefined);
+    await broker?.destroy();
+    if (!process.env.TALLY_TEST_KEEP) await dropPgSchema(DATABASE_URL, ns);
+    tmp.cleanup();
+  });
+
+  it(
+    'ingest, 2 aggregators, writer; HTTP and clicks.in; the broker stopped and started again: exact',
+    { timeout: 240_000 },
+    async () => {
+      const b = await ownBroker(tmp.dir);
+      broker = b;
+      const env = { TALLY_KAFKA_BROKERS: b.brokers };
+      const config = join(tmp.dir, 'tally.json');
+      writeFileSync(
+        config,
+        JSON.stringify({
+          log: { partitions: groupConfig.log.partitions },
+          aggregation: { ...groupConfig.aggregation, idleTimeoutMs: 2_000 },
+        }),
+      );
+      let n = 0;
+      const start = (roles: string) =>
+        startRoles(roles, {
+          namespace: ns,
+          dataDir: join(tmp.dir, `p${n++}`),
+          config,
+          env,
+        }).then((p) => {
+          procs.push(p);
+          return p;
+        });
+      // the ingest process first: it creates the topics
+      const ingest = await start('ingest');
+      const [agg1, agg2, writer] = await Promise.all([
+        start('aggregator'),
+        start('aggregator'),
+        start('writer'),
+      ]);
+
+      const now = Date.now();
+      const lines: string[] = [];
+      const gen = generateClicks({
+        seed: 23,
+        count: 8_000,
+        ads: 200,
+        startTime: now - 6 * MINUTE,
+        eventsPerSecond: 60,
+      });
+      for (let r = gen.next(); !r.done; r = gen.next()) lines.push(...r.value);
+
+      // a client that retries as a real one would: on 503 (after Retry-After, capped) and on
+      // a failed connection; a retried batch may already be in (the ids deduplicate it)
+      const CHUNK = 500;
+      let retries = 0;
+      const statuses = new Map<string, number>();
+      const note = (what: string) => statuses.set(what, (statuses.get(what) ?? 0) + 1);
+      // the chunks sent again after a failed attempt (a 503, a timeout, a dropped connection):
+      // the first attempt's records may still land once the broker is back (a 503 says only
+      // "not acknowledged in time"), so their invalid records may be dead letters twice
+      const resent = new Map<number, number>();
+      const post = async (body: string, round: number): Promise<number> => {
+        const deadline = Date.now() + 120_000;
+        for (;;) {
+          let wait = 250;
+          const t0 = Date.now();
+          try {
+            const res = await fetch(`${ingest.base}/v1/clicks`, {
+              method: 'POST',
+              headers: { 'content-type': 'application/x-ndjson' },
+              body,
+              signal: AbortSignal.timeout(10_000),
+            });
+            note(String(res.status));
+            if (Date.now() - t0 > 2_000) note(`${res.status} after ${Date.now() - t0} ms`);
+            if (res.status === 200) return ((await res.json()) as { accepted: number }).accepted;
+            const text = await res.text();
+            assert.equal(res.status, 503, text);
+            wait = Math.min(1_000, 1_000 * Number(res.headers.get('retry-after') ?? '0.25'));
+          } catch (e) {
+            if (e instanceof assert.AssertionError) throw e;
+            note((e as Error).name);
+          }
+          retries++;
+          resent.set(round, (resent.get(round) ?? 0) + 1);
+          assert.ok(Date.now() < deadline, 'ingest did not accept a batch in 120 s');
+          await sleep(wait);
+        }
+      };
+      const producer = new Producer({
+        clientId: `${ns}-feed`,
+        bootstrapBrokers: [b.brokers],
+        idempotent: true,
+        acks: -1,
+        retryDelay: transactionalRetryDelay,
+      });
+      const produce = async (chunk: string[]): Promise<void> => {
+        const deadline = Date.now() + 120_000;
+        for (;;) {
+          try {
+            await producer.send({
+              messages: chunk.map((line) => ({ topic: topics.clicksIn, value: Buffer.from(line) })),
+            });
+            return;
+          } catch (e) {
+            retries++;
+            note('produce failed');
+            if (Date.now() > deadline) throw e;
+            await sleep(500);
+          }
+        }
+      };
+
+      let accepted = 0;
+      let restart: Promise<void> | undefined;
+      let down = false;
+      let sentWhileDown = 0;
+      let downMs = 0;
+      // two chunks at a time, concurrently: one over HTTP, one from the plain producer, so that
+      // both paths meet the broker's absence
+      const send = async (round: number): Promise<void> => {
+        const chunk = lines.slice(round * CHUNK, (round + 1) * CHUNK);
+        if (chunk.length === 0) return;
+        if (down) sentWhileDown++;
+        if (round % 2 === 0) accepted += await post(chunk.join('\n'), round);
+        else await produce(chunk);
+      };
+      const rounds = Math.ceil(lines.length / CHUNK);
+      for (let round = 0; round < rounds; round += 2) {
+        await Promise.all([send(round), send(round + 1)]);
+        if (round === 4) {
+          // gone (the JVM exited), then started again on the same ports and data while the
+          // loop goes on sending
+          const t0 = Date.now();
+          await b.stop(process.env.TALLY_BROKER_STOP === 'kill' ? 'SIGKILL' : 'SIGTERM');
+          down = true;
+          restart = (async () => {
+            await sleep(4_000);
+            await b.start();
+            down = false;
+            downMs = Date.now() - t0;
+          })();
+        }
+        await sleep(400);
+      }
+      await restart;
+      assert.ok(sentWhileDown >= 2, 'both paths send while the broker is down');
+      await producer.close();
+      assert.ok(accepted > 0);
+
+      reader = new Consumer({
+        clientId: `${ns}-check`,
+        groupId: `${ns}-check-unused`,
+        bootstrapBrokers: [b.brokers],
+        retryDelay: 100,
+      });
+      const store = await openPgStore({ url: DATABASE_URL, schema: ns, migrate: false });
+      try {
+        const deadline = Date.now() + 120_000;
+        let res;
+        for (;;) {
+          try {
+            res = await assertExact(store, lines, now, 'broker-restart');
+            if (res.topsChecked > 5) break;
+          } catch (e) {
+            if (Date.now() > deadline) {
+              // what the roles said, for whoever reads the failure
+              for (const p of procs) console.error(`--- ${p.base}\n${p.stderr().slice(-3_000)}`);
+              throw e;
+            }
+          }
+          assert.ok(Date.now() < deadline, 'not drained in 120 s');
+          await sleep(2_000);
+        }
+        assert.ok(res.events > 6_000, `${res.events} events`);
+        console.error(
+          `broker-restart: broker down ${downMs} ms, ${sentWhileDown} batches sent meanwhile, ${retries} client retries (${[...statuses].map(([k, v]) => `${k}: ${v}`).join(', ')}); ${res.events} events, ${res.late} late, ${res.topsChecked} top lists exact`,
+        );
+      } finally {
+        await store.close();
+      }
+
+      const invalid = lines.filter((line) => {
+        const rec = parseNdjsonLine(line, 0, 1);
+        return !rec.ok || !validateEvent(rec.value, { now, maxFutureSkewMs: 300_000 }).ok;
+      });
+      assert.ok(invalid.length > 0, 'the generator makes invalid records');
+      await settled(topics.deadletters, 0, reader);
+      const letters = new Map<string, number>();
+      for (const r of await readPartition(reader, topics.deadletters, 0)) {
+        const payload = (JSON.parse(r.value) as { payload: string }).payload;
+        letters.set(payload, (letters.get(payload) ?? 0) + 1);
+      }
+      // each invalid record exactly as often as it was sent, up to once more per resend of an
+      // HTTP batch after a failed attempt; nothing else
+      const least = new Map<string, number>();
+      const most = new Map<string, number>();
+      lines.forEach((line, i) => {
+        if (!invalid.includes(line)) return;
+        least.set(line, (least.get(line) ?? 0) + 1);
+        const extra = resent.get(Math.floor(i / CHUNK)) ?? 0;
+        most.set(line, (most.get(line) ?? 0) + 1 + extra);
+      });
+      const wrong = [...new Set([...letters.keys(), ...least.keys()])]
+        .map((line) => ({
+          line,
+          got: letters.get(line) ?? 0,
+          least: least.get(line) ?? 0,
+          most: most.get(line) ?? 0,
+        }))
+        .filter((x) => x.got < x.least || x.got > x.most);
+      assert.deepEqual(
+        wrong,
+        [],
+        `${wrong.length} invalid records not dead letters as often as sent`,
+      );
+      const doubled = [...letters].filter(([l, c]) => c > (least.get(l) ?? 0)).length;
+      console.error(
+        `broker-restart: ${invalid.length} invalid records, ${doubled} dead letters again after a resend`,
+      );
+
+      for (const p of [ingest, agg1, agg2, writer]) assert.equal(await p.stop(), 0);
+    },
+  );
+});
