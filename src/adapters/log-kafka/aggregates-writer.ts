@@ -9,6 +9,7 @@ import { Consumer } from '@platformatic/kafka';
 import type { LateRecord, MinuteRow } from '../../ports/aggregates.js';
 import type { PartitionCycle, WriterSink } from '../../ports/partitioned-aggregates.js';
 import { fetchPartition } from '../kafka/fetch-partition.js';
+import { CycleLoop } from '../kafka/cycle-loop.js';
 import { forceCloseQuietly, transactionalRetryDelay } from '../kafka/retry.js';
 import { decodeAggregates } from './aggregates-topic.js';
 import type { RoleHealth, RoleLogger } from './group-aggregator.js';
@@ -41,9 +42,7 @@ export class AggregatesWriter {
   private ends = new Map<number, number>();
   private seq = 0;
   private loaded = false;
-  private running = false;
-  private loopDone: Promise<void> | undefined;
-  private cancelWait: (() => void) | undefined;
+  private readonly loop: CycleLoop;
   private totals = { commits: 0, records: 0 };
 
   constructor(
@@ -54,7 +53,17 @@ export class AggregatesWriter {
       bootstrapBrokers: o.brokers,
       retryDelay: transactionalRetryDelay,
     }),
-  ) {}
+  ) {
+    this.loop = new CycleLoop({
+      cycle: () => this.cycle(),
+      waitAfter: (n) => (n > 0 ? Math.min(50, this.o.commitIntervalMs) : this.o.commitIntervalMs),
+      ok: () => this.o.health?.ok('writer'),
+      failed: (err, failures) => {
+        this.o.health?.fail('writer', err);
+        if (failures === 1) this.o.logger.warn({ err }, 'writer cycle failed; retrying');
+      },
+    });
+  }
 
   /** where the writer stands, from PostgreSQL (at start and after a failed commit) */
   private async load(): Promise<void> {
@@ -165,42 +174,11 @@ export class AggregatesWriter {
   }
 
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.loopDone = this.loop();
-  }
-
-  private async loop(): Promise<void> {
-    let failures = 0;
-    while (this.running) {
-      let wait: number;
-      try {
-        const n = await this.cycle();
-        failures = 0;
-        this.o.health?.ok('writer');
-        wait = n > 0 ? Math.min(50, this.o.commitIntervalMs) : this.o.commitIntervalMs;
-      } catch (err) {
-        failures++;
-        this.o.health?.fail('writer', err);
-        if (failures === 1) this.o.logger.warn({ err }, 'writer cycle failed; retrying');
-        wait = Math.min(5_000, 100 * 2 ** Math.min(failures - 1, 6));
-      }
-      if (!this.running) break;
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, wait);
-        this.cancelWait = () => {
-          clearTimeout(t);
-          resolve();
-        };
-      });
-      this.cancelWait = undefined;
-    }
+    this.loop.start();
   }
 
   async close(): Promise<void> {
-    this.running = false;
-    this.cancelWait?.();
-    await this.loopDone;
+    await this.loop.stop();
     await forceCloseQuietly(this.reader);
   }
 }

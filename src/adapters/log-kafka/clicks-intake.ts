@@ -26,6 +26,7 @@ import {
 import type { IntakeMessage, IntakeTransform } from '../../ports/clicks-intake.js';
 import { encodeLetter } from '../deadletters-file/letter-codec.js';
 import { fetchPartition } from '../kafka/fetch-partition.js';
+import { CycleLoop } from '../kafka/cycle-loop.js';
 import { forceCloseQuietly, kafkaErrorIds, transactionalRetryDelay } from '../kafka/retry.js';
 import { adIdKey } from './kafka-log.js';
 
@@ -71,9 +72,7 @@ export class ClicksIntake {
   /** next offset to read per held partition, in the current generation */
   private readonly positions = new Map<number, number>();
   private generation = -1;
-  private running = false;
-  private loopDone: Promise<void> | undefined;
-  private cancelWait: (() => void) | undefined;
+  private readonly loop: CycleLoop;
   private readonly totals = { cycles: 0, messages: 0, clicks: 0, letters: 0, aborted: 0 };
 
   private constructor(
@@ -84,6 +83,15 @@ export class ClicksIntake {
     private readonly reader: Consumer,
   ) {
     this.producer = producer;
+    this.loop = new CycleLoop({
+      cycle: () => this.cycle(),
+      waitAfter: (n) => (n > 0 ? 0 : (this.o.pollIntervalMs ?? 100)),
+      ok: () => this.o.health?.ok('intake'),
+      failed: (err, failures) => {
+        this.o.health?.fail('intake', err);
+        if (failures === 1) this.o.logger.warn({ err }, 'clicks intake: cycle failed; retrying');
+      },
+    });
   }
 
   private static async newProducer(o: ClicksIntakeOptions): Promise<Producer> {
@@ -293,44 +301,12 @@ export class ClicksIntake {
   }
 
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.loopDone = this.loop();
-  }
-
-  private async loop(): Promise<void> {
-    let failures = 0;
-    while (this.running) {
-      let wait: number;
-      try {
-        const n = await this.cycle();
-        failures = 0;
-        this.o.health?.ok('intake');
-        wait = n > 0 ? 0 : (this.o.pollIntervalMs ?? 100);
-      } catch (err) {
-        failures++;
-        this.o.health?.fail('intake', err);
-        if (failures === 1) this.o.logger.warn({ err }, 'clicks intake: cycle failed; retrying');
-        wait = Math.min(5_000, 100 * 2 ** Math.min(failures - 1, 6));
-      }
-      if (wait > 0 && this.running) {
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, wait);
-          this.cancelWait = () => {
-            clearTimeout(t);
-            resolve();
-          };
-        });
-        this.cancelWait = undefined;
-      }
-    }
+    this.loop.start();
   }
 
   /** Stops after the current cycle, leaves the group, closes the clients. */
   async close(): Promise<void> {
-    this.running = false;
-    this.cancelWait?.();
-    await this.loopDone;
+    await this.loop.stop();
     await forceCloseQuietly(this.consumer);
     await forceCloseQuietly(this.producer);
     await forceCloseQuietly(this.reader);

@@ -34,6 +34,7 @@ import type { EventLog } from '../../ports/event-log.js';
 import { toLateRecord } from '../../ports/aggregates.js';
 import type { PartitionCycle, PartitionSnapshotStore } from '../../ports/partitioned-aggregates.js';
 import { fetchPartition } from '../kafka/fetch-partition.js';
+import { CycleLoop } from '../kafka/cycle-loop.js';
 import { forceCloseQuietly, kafkaErrorIds, transactionalRetryDelay } from '../kafka/retry.js';
 import { decodeAggregates, encodeCycle } from './aggregates-topic.js';
 
@@ -130,9 +131,7 @@ export class GroupAggregator {
   private readonly parts = new Map<number, PartState>();
   private generation = -1;
   private producer: Producer;
-  private running = false;
-  private loopDone: Promise<void> | undefined;
-  private cancelWait: (() => void) | undefined;
+  private readonly loop: CycleLoop;
   private readonly maxCycleRecords: number;
   private totals = { events: 0, duplicates: 0, late: 0, cycles: 0, restores: 0 };
   /** the operators' state after the last committed cycle, all partitions held */
@@ -147,6 +146,15 @@ export class GroupAggregator {
   ) {
     this.producer = producer;
     this.maxCycleRecords = o.maxCycleRecords ?? 200_000;
+    this.loop = new CycleLoop({
+      cycle: () => this.cycle(),
+      waitAfter: (n) => (n >= this.maxCycleRecords / 2 ? 0 : this.o.commitIntervalMs),
+      ok: () => this.o.health?.ok('aggregator'),
+      failed: (err, failures) => {
+        this.o.health?.fail('aggregator', err);
+        if (failures === 1) this.o.logger.warn({ err }, 'aggregator cycle failed; retrying');
+      },
+    });
   }
 
   private static async newProducer(o: GroupAggregatorOptions): Promise<Producer> {
@@ -583,44 +591,12 @@ export class GroupAggregator {
   }
 
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.loopDone = this.loop();
-  }
-
-  private async loop(): Promise<void> {
-    let failures = 0;
-    while (this.running) {
-      let wait: number;
-      try {
-        const fed = await this.cycle();
-        failures = 0;
-        this.o.health?.ok('aggregator');
-        wait = fed >= this.maxCycleRecords / 2 ? 0 : this.o.commitIntervalMs;
-      } catch (err) {
-        failures++;
-        this.o.health?.fail('aggregator', err);
-        if (failures === 1) this.o.logger.warn({ err }, 'aggregator cycle failed; retrying');
-        wait = Math.min(5_000, 100 * 2 ** Math.min(failures - 1, 6));
-      }
-      if (wait > 0 && this.running) {
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, wait);
-          this.cancelWait = () => {
-            clearTimeout(t);
-            resolve();
-          };
-        });
-        this.cancelWait = undefined;
-      }
-    }
+    this.loop.start();
   }
 
   /** Stops the loop after its cycle, leaves the group, closes the clients. */
   async close(): Promise<void> {
-    this.running = false;
-    this.cancelWait?.();
-    await this.loopDone;
+    await this.loop.stop();
     await forceCloseQuietly(this.consumer);
     await forceCloseQuietly(this.producer);
     await forceCloseQuietly(this.reader);
