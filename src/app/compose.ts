@@ -60,9 +60,20 @@ export function ingestLimits(config: Readonly<Config>) {
   };
 }
 
-/** Closes what a composition opened, newest first; the first failure is thrown. */
+/**
+ * Closes what a composition opened, newest first; every part is closed even when one fails
+ * (a client left open keeps the process alive), then the first failure is thrown.
+ */
 export async function closeNewestFirst(opened: Closable[]): Promise<void> {
-  for (const c of opened.reverse()) await c.close();
+  let first: { err: unknown } | undefined;
+  for (const c of opened.reverse()) {
+    try {
+      await c.close();
+    } catch (err) {
+      first ??= { err };
+    }
+  }
+  if (first) throw first.err;
 }
 
 /** The same after a failed start: a failure to close must not hide the one that stopped it. */

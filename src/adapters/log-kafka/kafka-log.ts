@@ -17,6 +17,7 @@ import { TallyError } from '../../core/errors.js';
 import { RECORD_FORMAT_VERSION, RECORD_HEADER_BYTES } from '../../core/event/codec.js';
 import type { AppendResult, EventLog, PartitionAppend, ReadResult } from '../../ports/event-log.js';
 import { fetchPartition } from '../kafka/fetch-partition.js';
+import { forceCloseQuietly } from '../kafka/retry.js';
 
 export interface KafkaEventLogOptions {
   brokers: string[];
@@ -392,7 +393,9 @@ export class KafkaEventLog implements EventLog {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.producer.close();
-    await this.consumer.close(true);
+    // every append was acknowledged (acks=all) before it resolved: nothing is left to flush,
+    // so a producer that cannot close gracefully (a broker just gone) is closed by force
+    await this.producer.close().catch(() => forceCloseQuietly(this.producer));
+    await forceCloseQuietly(this.consumer);
   }
 }

@@ -101,7 +101,8 @@ export class GroupOffsets {
   }
 
   async close(): Promise<void> {
-    await this.admin.close();
+    // a lag reader: nothing to flush, a broker that is gone must not fail the stop
+    await this.admin.close().catch(() => undefined);
     await forceCloseQuietly(this.lister);
   }
 }

@@ -265,7 +265,10 @@ describe('distributed: the broker restarted mid-stream', () => {
         `broker-restart: ${invalid.length} invalid records, ${doubled} dead letters again after a resend`,
       );
 
-      for (const p of [ingest, agg1, agg2, writer]) assert.equal(await p.stop(), 0);
+      for (const [name, p] of Object.entries({ ingest, agg1, agg2, writer })) {
+        const code = await p.stop();
+        assert.equal(code, 0, `${name} exited ${code} on SIGTERM:\n${p.stderr().slice(-4000)}`);
+      }
     },
   );
 });

@@ -184,7 +184,10 @@ describe('distributed scale-out through the command line', () => {
       );
       assert.deepEqual([...letters].sort(), [...invalid].sort());
 
-      for (const p of [ingest, agg1, agg3, writer, query]) assert.equal(await p.stop(), 0);
+      for (const [name, p] of Object.entries({ ingest, agg1, agg3, writer, query })) {
+        const code = await p.stop();
+        assert.equal(code, 0, `${name} exited ${code} on SIGTERM:\n${p.stderr().slice(-4000)}`);
+      }
     },
   );
 });
