@@ -87,12 +87,13 @@ class Writer {
    * Rotates one file the watcher has checkpointed, if any: a seed whose random rotations all
    * missed (a loaded machine checkpoints late) still tests one.
    */
-  rotateOneCheckpointed(): void {
+  rotateOneCheckpointed(): boolean {
     const name = this.files.find((n) => {
       const id = this.idents.get(n);
       return id !== undefined && this.checkpointed(id.ino);
     });
     if (name !== undefined) this.rotate(name);
+    return name !== undefined;
   }
 
   private flush(name: string): void {
@@ -146,7 +147,11 @@ describe('tally watch through kill -9 (CLI child processes)', () => {
             const done = exited(child);
             await sleep(400 + writer.gen.random() * 2000);
             assert.equal(child.exitCode, null, `the watcher died by itself: ${stderr}`);
-            if (cycle >= 3 && writer.rotated === 0) writer.rotateOneCheckpointed();
+            // a loaded machine can start the watcher so slowly that it never checkpoints
+            // before its kill: from the fourth cycle on, wait for a checkpoint (up to 60 s)
+            if (cycle >= 3 && writer.rotated === 0) {
+              for (let t = 0; t < 600 && !writer.rotateOneCheckpointed(); t++) await sleep(100);
+            }
             child.kill('SIGKILL');
             await done;
             kills++;
