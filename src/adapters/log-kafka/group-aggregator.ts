@@ -424,6 +424,8 @@ export class GroupAggregator {
     }> = [];
     let fed = 0;
     try {
+      const feeds: Array<{ p: number; st: PartState; from: number; before: number; n: number }> =
+        [];
       for (const p of assigned) {
         const st = this.parts.get(p)!;
         const from = st.offset;
@@ -435,10 +437,20 @@ export class GroupAggregator {
           now,
         );
         fed += n;
-        let wm = st.op.computeWatermark(this.o.clock.now());
-        const max = st.op.partitionStatus(now)[0]?.maxEventTime ?? null;
-        if (opts.final === true && max !== null) wm = Math.max(wm, minuteOf(max) + MINUTE_MS);
-        st.op.onWatermark(wm);
+        feeds.push({ p, st, from, before, n });
+      }
+      // `final` closes the last minute that holds data in ANY partition, in every one: the
+      // global top list of a minute is published once every partition's watermark passed it,
+      // and a partition whose last click fell just before a minute boundary would hold it back
+      let closing = -Infinity;
+      if (opts.final === true) {
+        for (const { st } of feeds) {
+          const max = st.op.partitionStatus(now)[0]?.maxEventTime ?? null;
+          if (max !== null) closing = Math.max(closing, minuteOf(max) + MINUTE_MS);
+        }
+      }
+      for (const { p, st, from, before, n } of feeds) {
+        st.op.onWatermark(Math.max(st.op.computeWatermark(this.o.clock.now()), closing));
         const out = st.op.takeOutput();
         const changed =
           n > 0 ||
