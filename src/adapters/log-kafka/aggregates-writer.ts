@@ -8,7 +8,7 @@
 import { Consumer } from '@platformatic/kafka';
 import type { LateRecord, MinuteRow } from '../../ports/aggregates.js';
 import type { PartitionCycle, WriterSink } from '../../ports/partitioned-aggregates.js';
-import { fetchPartition } from '../kafka/fetch-partition.js';
+import { fetchPartitions } from '../kafka/fetch-partition.js';
 import { CycleLoop } from '../kafka/cycle-loop.js';
 import { forceCloseQuietly, transactionalRetryDelay } from '../kafka/retry.js';
 import { decodeAggregates } from './aggregates-topic.js';
@@ -94,14 +94,19 @@ export class AggregatesWriter {
     const next = new Map(this.offsets);
     let records = 0;
     let moved = false;
+    // every partition in one Fetch request, applied in partition order
+    const wants = Array.from({ length: this.o.partitions }, (_, p) => ({
+      partition: p,
+      offset: BigInt(this.offsets.get(p) ?? 0),
+    }));
+    const fetched = await fetchPartitions(this.reader, {
+      topic: this.o.topic,
+      partitions: wants,
+      maxBytes: this.o.readBytes ?? 1 << 20,
+    });
     for (let p = 0; p < this.o.partitions; p++) {
-      const from = BigInt(this.offsets.get(p) ?? 0);
-      const f = await fetchPartition(this.reader, {
-        topic: this.o.topic,
-        partition: p,
-        offset: from,
-        maxBytes: this.o.readBytes ?? 1 << 20,
-      });
+      const from = wants[p]!.offset;
+      const f = fetched[p]!;
       this.ends.set(p, Number(f.lastStableOffset));
       // past markers and aborted records too, never past the last stable offset
       const to = f.nextOffset > f.lastStableOffset ? f.lastStableOffset : f.nextOffset;
@@ -155,18 +160,15 @@ export class AggregatesWriter {
         this.o.logger.warn({ err }, 'writer drain: cycle failed; retrying');
       }
       if (n > 0) continue;
-      let open = false;
-      for (let p = 0; p < this.o.partitions && !open; p++) {
-        const f = await fetchPartition(this.reader, {
-          topic: this.o.topic,
-          partition: p,
-          offset: BigInt(this.offsets.get(p) ?? 0),
-          maxBytes: 1,
-        });
-        open =
-          f.lastStableOffset < f.highWatermark ||
-          BigInt(this.offsets.get(p) ?? 0) < f.lastStableOffset;
-      }
+      const wants = Array.from({ length: this.o.partitions }, (_, p) => ({
+        partition: p,
+        offset: BigInt(this.offsets.get(p) ?? 0),
+      }));
+      const open = (
+        await fetchPartitions(this.reader, { topic: this.o.topic, partitions: wants, maxBytes: 1 })
+      ).some(
+        (f, p) => f.lastStableOffset < f.highWatermark || wants[p]!.offset < f.lastStableOffset,
+      );
       if (!open) return;
       if (Date.now() > deadline) throw new Error(`writer drain: not done in ${timeoutMs} ms`);
       await sleep(50);
