@@ -22,7 +22,7 @@
  * Children: node dist/bench/soak.js --child '<json>' | --resume '<json>'
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
@@ -299,7 +299,12 @@ async function resumeChild(req: ChildRequest): Promise<void> {
     late: c.late,
     starRows,
     diskBytes: duBytes(config.dataDir),
-    storeBytes: statSync(dataPaths(config.dataDir).store).size,
+    // the SQLite file and the snapshot pieces' files beside it
+    storeBytes:
+      statSync(dataPaths(config.dataDir).store).size +
+      (existsSync(`${dataPaths(config.dataDir).store}.snapshots`)
+        ? duBytes(`${dataPaths(config.dataDir).store}.snapshots`)
+        : 0),
   };
   process.stdout.write(JSON.stringify(answer) + '\n');
 }
