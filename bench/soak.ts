@@ -311,7 +311,13 @@ async function resumeChild(req: ChildRequest): Promise<void> {
 
 function spawnChild(mode: '--child' | '--resume', req: ChildRequest): ChildProcess {
   const script = fileURLToPath(import.meta.url);
-  return spawn(process.execPath, [script, mode, JSON.stringify(req)], {
+  // TALLY_BENCH_CPU_PROF=<dir>: profile the resume (the restore is what the soak is about)
+  const prof = process.env['TALLY_BENCH_CPU_PROF'];
+  const flags =
+    mode === '--resume' && prof !== undefined && prof !== ''
+      ? ['--cpu-prof', `--cpu-prof-dir=${prof}`]
+      : [];
+  return spawn(process.execPath, [...flags, script, mode, JSON.stringify(req)], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
 }
