@@ -36,6 +36,15 @@ export interface PieceFile {
 /** Reads are done in runs of whole chunks of at most this many bytes (one buffer, one read). */
 const READ_RUN_BYTES = 1024 * 1024 * 1024;
 
+/**
+ * Each chunk starts at a multiple of 8 in its file (zeros pad the one before): read into one
+ * buffer, its view stays aligned for the operator's Float64Array over the dedup slots (an
+ * unaligned one would be copied).
+ */
+const ALIGN = 8;
+const PAD = new Uint8Array(ALIGN);
+const padded = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
+
 const invalid = (message: string, cause?: unknown): TallyError =>
   new TallyError('TALLY_SNAPSHOT_INVALID', `operator snapshot: ${message}`, {
     ...(cause === undefined ? {} : { cause }),
@@ -72,11 +81,13 @@ export async function writePieceFile(
       const c = chunks[i]!;
       dv.setUint32(8 * i, c.length, true);
       dv.setUint32(8 * i + 4, crc32(c), true);
-      for (let at = 0; at < c.length;) {
-        const { bytesWritten } = await fh.write(c, at, c.length - at);
-        at += bytesWritten;
-      }
-      bytes += c.length;
+      const pad = PAD.subarray(0, padded(c.length) - c.length);
+      for (const part of [c, pad])
+        for (let at = 0; at < part.length;) {
+          const { bytesWritten } = await fh.write(part, at, part.length - at);
+          at += bytesWritten;
+        }
+      bytes += c.length + pad.length;
     }
     await fh.sync();
     await fh.close();
@@ -116,8 +127,8 @@ export function readPieceFile(dir: string, piece: number, f: PieceFile): Uint8Ar
       // a run of whole chunks: one buffer, one read
       let run = 0;
       let j = i;
-      do run += dv.getUint32(8 * j++, true);
-      while (j < n && run + dv.getUint32(8 * j, true) <= READ_RUN_BYTES);
+      do run += padded(dv.getUint32(8 * j++, true));
+      while (j < n && run + padded(dv.getUint32(8 * j, true)) <= READ_RUN_BYTES);
       if (pos + run > size) throw invalid(`piece ${piece}: chunks beyond its file`);
       const buf = Buffer.allocUnsafeSlow(run);
       for (let got = 0; got < run;) {
@@ -132,7 +143,7 @@ export function readPieceFile(dir: string, piece: number, f: PieceFile): Uint8Ar
         if (crc32(c) !== dv.getUint32(8 * i + 4, true))
           throw invalid(`chunk ${i} of piece ${piece} (${f.name}) is corrupt`);
         out.push(new Uint8Array(c.buffer, c.byteOffset, c.byteLength));
-        at += len;
+        at += padded(len);
       }
       pos += run;
     }
