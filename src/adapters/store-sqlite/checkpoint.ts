@@ -33,10 +33,15 @@ export interface CheckpointReads {
   status(): StoreStatus;
 }
 
-/** `pieceDir`: where the pieces in files are (piece-files.ts); undefined: none can be */
+/**
+ * `pieceDir`: where the pieces in files are (piece-files.ts); undefined: none can be. `sweep`:
+ * a load removes the consumer's files no commit names; only the writer's own store may (a
+ * reader beside a running writer could take a file whose commit is under way).
+ */
 export function prepareCheckpointReads(
   db: Database.Database,
   pieceDir: string | undefined,
+  sweep: boolean,
 ): CheckpointReads {
   const state = db.prepare(
     'SELECT consumer, seq, watermark, events, duplicates, late FROM consumer_state WHERE consumer = ?',
@@ -114,7 +119,7 @@ export function prepareCheckpointReads(
     const s = state.get(consumer);
     const snap = snapshot.get(consumer);
     // files no committed row names: a write that never committed (a kill, a failed commit)
-    if (pieceDir !== undefined)
+    if (pieceDir !== undefined && sweep)
       sweepPieceFiles(pieceDir, consumer, new Set(files.all(consumer).map((f) => f.name)));
     const snapshotSeq = snap?.seq ?? 0;
     return {

@@ -126,7 +126,7 @@ function build(db: Database.Database, opts: SqliteStoreOptions): SqliteAggregate
   const pieceDir =
     opts.file === '' || opts.file === ':memory:' ? undefined : pieceDirOf(resolve(opts.file));
   const commit = prepareCommit(db, pieceDir);
-  const checkpoints = prepareCheckpointReads(db, pieceDir);
+  const checkpoints = prepareCheckpointReads(db, pieceDir, opts.readonly !== true);
   const queries = prepareQueries(db, perAdIndex);
   // one step (transaction) at a time under the connection's lock, so commits interleave
   const step = <T>(what: string, fn: () => T): Promise<T> => open(what, fn);
