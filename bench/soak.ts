@@ -22,7 +22,7 @@
  * Children: node dist/bench/soak.js --child '<json>' | --resume '<json>'
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
@@ -299,14 +299,25 @@ async function resumeChild(req: ChildRequest): Promise<void> {
     late: c.late,
     starRows,
     diskBytes: duBytes(config.dataDir),
-    storeBytes: statSync(dataPaths(config.dataDir).store).size,
+    // the SQLite file and the snapshot pieces' files beside it
+    storeBytes:
+      statSync(dataPaths(config.dataDir).store).size +
+      (existsSync(`${dataPaths(config.dataDir).store}.snapshots`)
+        ? duBytes(`${dataPaths(config.dataDir).store}.snapshots`)
+        : 0),
   };
   process.stdout.write(JSON.stringify(answer) + '\n');
 }
 
 function spawnChild(mode: '--child' | '--resume', req: ChildRequest): ChildProcess {
   const script = fileURLToPath(import.meta.url);
-  return spawn(process.execPath, [script, mode, JSON.stringify(req)], {
+  // TALLY_BENCH_CPU_PROF=<dir>: profile the resume (the restore is what the soak is about)
+  const prof = process.env['TALLY_BENCH_CPU_PROF'];
+  const flags =
+    mode === '--resume' && prof !== undefined && prof !== ''
+      ? ['--cpu-prof', `--cpu-prof-dir=${prof}`]
+      : [];
+  return spawn(process.execPath, [...flags, script, mode, JSON.stringify(req)], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
 }

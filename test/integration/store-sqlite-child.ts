@@ -1,7 +1,9 @@
 /**
  * The writer of the kill -9 test: commits forever and prints each acknowledged seq on stdout.
  * Every part of commit `s` carries `s` (row counts, offsets, watermark, the stored top list,
- * one late record, the snapshot bytes), so a partial commit would show mixed values.
+ * one late record, the snapshot bytes), so a partial commit would show mixed values. Every
+ * SNAPSHOT_EVERY-th commit takes a snapshot: by turns a whole one, then a chain of a base and
+ * two deltas (pieces in files beside the store, so a kill lands between a file and its commit).
  * Usage: node store-sqlite-child.js <file> <rowsPerCommit>
  */
 import { openSqliteStore } from '../../src/adapters/store-sqlite/index.js';
@@ -40,8 +42,33 @@ export function commitOf(seq: number, rowsPerCommit: number): CommitBatch {
     watermark: T0 + seq,
     stats: { events: rowsPerCommit, duplicates: 1, late: 1 },
     expectedSeq: seq - 1,
-    ...(seq % SNAPSHOT_EVERY === 0 ? { snapshot: snapshotOf(seq) } : {}),
+    ...(seq % SNAPSHOT_EVERY !== 0
+      ? {}
+      : (seq / SNAPSHOT_EVERY) % 4 === 0
+        ? { snapshot: snapshotOf(seq) }
+        : {
+            snapshotPiece: {
+              base: (seq / SNAPSHOT_EVERY) % 4 === 1,
+              chunks: pieceOf(seq),
+            },
+          }),
   };
+}
+
+/** the chain as of snapshot commit `seq` (empty: that one is a whole snapshot) */
+export function chainOf(seq: number): Uint8Array[][] {
+  const k = seq / SNAPSHOT_EVERY;
+  if (k % 4 === 0) return [];
+  const chain: Uint8Array[][] = [];
+  for (let j = k - (k % 4) + 1; j <= k; j++) chain.push(pieceOf(j * SNAPSHOT_EVERY));
+  return chain;
+}
+
+export function pieceOf(seq: number): Uint8Array[] {
+  return [
+    new Uint8Array(128 * 1024).fill(seq & 0xff),
+    new Uint8Array(64 * 1024 + (seq % 7)).fill((seq + 1) & 0xff),
+  ];
 }
 
 export function snapshotOf(seq: number): Uint8Array {

@@ -3,8 +3,17 @@
  * per-ad index), schema and open modes, commit throughput, and kill -9 of a committing process.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -25,7 +34,14 @@ import {
 import { tempDir } from '../helpers/cli.js';
 import { MIGRATIONS, SCHEMA_VERSION } from '../../src/adapters/store-sqlite/schema.js';
 import { ROWS_PER_SLICE } from '../../src/adapters/store-sqlite/commit.js';
-import { CONSUMER, SNAPSHOT_EVERY, T0, commitOf, snapshotOf } from './store-sqlite-child.js';
+import {
+  CONSUMER,
+  SNAPSHOT_EVERY,
+  T0,
+  chainOf,
+  commitOf,
+  snapshotOf,
+} from './store-sqlite-child.js';
 
 function fixture(opts: Partial<SqliteStoreOptions>) {
   return async () => {
@@ -293,7 +309,15 @@ async function assertWholeCommit(store: SqliteAggregateStore, seq: number): Prom
   assert.deepEqual(cp.totals, { events: ROWS_PER_COMMIT * seq, duplicates: seq, late: seq });
   const snapshotSeq = Math.floor(seq / SNAPSHOT_EVERY) * SNAPSHOT_EVERY;
   assert.equal(cp.snapshotSeq, snapshotSeq);
-  if (snapshotSeq > 0) assert.deepEqual(cp.snapshot, snapshotOf(snapshotSeq));
+  const chain = snapshotSeq > 0 ? chainOf(snapshotSeq) : [];
+  if (snapshotSeq > 0 && chain.length === 0) assert.deepEqual(cp.snapshot, snapshotOf(snapshotSeq));
+  assert.deepEqual(
+    cp.snapshotChain.map((p) => p.map((c) => Buffer.from(c))),
+    chain.map((p) => p.map((c) => Buffer.from(c))),
+  );
+  // the files beside the store are the chain's: one a piece, none left of an uncommitted write
+  const files = existsSync(`${store.file}.snapshots`) ? readdirSync(`${store.file}.snapshots`) : [];
+  assert.equal(files.length, chain.length, `files: ${files.join(', ')}`);
   assert.deepEqual(
     cp.cycles.map((c) => c.seq),
     Array.from({ length: seq - snapshotSeq }, (_, i) => snapshotSeq + 1 + i),
@@ -339,4 +363,148 @@ describe('sqlite store under kill -9', () => {
       }
     }),
   );
+});
+
+describe('sqlite store: snapshot pieces in files beside the store', () => {
+  const piece = (base: boolean, ...fills: number[]) => ({
+    base,
+    chunks: fills.map((f, i) => new Uint8Array(1000 + i).fill(f)),
+  });
+  const chain = async (store: SqliteAggregateStore) =>
+    (await store.loadCheckpoint('agg')).snapshotChain.map((p) => p.map((c) => [c[0], c.length]));
+  const filesOf = (file: string) =>
+    existsSync(`${file}.snapshots`) ? readdirSync(`${file}.snapshots`).sort() : [];
+  const offsets = (n: number) => new Map([[0, n]]);
+  /** a base, then a delta: two files */
+  const twoPieces = async (store: SqliteAggregateStore) => {
+    await store.commit(batch({ offsets: offsets(1), snapshotPiece: piece(true, 1, 2) }));
+    await store.commit(batch({ offsets: offsets(2), snapshotPiece: piece(false, 3) }));
+  };
+  const isInvalid = (e: unknown) => code(e) === 'TALLY_SNAPSHOT_INVALID';
+
+  it('keeps one file a piece, and removes those a new base replaces', () =>
+    withFile(async (file) => {
+      const store = await openSqliteStore({ file });
+      await twoPieces(store);
+      assert.equal(filesOf(file).length, 2);
+      // each chunk read at a multiple of 8: the dedup slots are viewed as Float64Array in place
+      for (const p of (await store.loadCheckpoint('agg')).snapshotChain)
+        for (const c of p) assert.equal(c.byteOffset % 8, 0);
+      assert.deepEqual(await chain(store), [
+        [
+          [1, 1000],
+          [2, 1001],
+        ],
+        [[3, 1000]],
+      ]);
+      const db = new Database(file, { readonly: true });
+      assert.equal(db.prepare('SELECT count(*) FROM snapshot_chunks').pluck().get(), 0);
+      db.close();
+      await store.commit(batch({ offsets: offsets(3), snapshotPiece: piece(true, 4) }));
+      assert.equal(filesOf(file).length, 1);
+      await store.commit(batch({ offsets: offsets(4), snapshot: new Uint8Array([5]) }));
+      assert.deepEqual(filesOf(file), []);
+      await store.close();
+    }));
+
+  it('ignores a file no commit names (a write cut short by a kill or a refused commit), then removes it', () =>
+    withFile(async (file) => {
+      const store = await openSqliteStore({ file });
+      await twoPieces(store);
+      const before = filesOf(file);
+      // what a kill between the file's fsync and its commit leaves: the file, no row
+      writeFileSync(join(`${file}.snapshots`, `${before[0]!.split('-')[0]}-9-2-stray.piece`), 'x');
+      // and a commit refused after its file was written (another writer took over)
+      await assert.rejects(
+        store.commit(batch({ offsets: offsets(3), expectedSeq: 0, snapshotPiece: piece(true, 7) })),
+        (e) => code(e) === 'TALLY_STORE_FAILURE',
+      );
+      assert.equal(filesOf(file).length, 4);
+      // a reader beside the writer removes nothing: the writer's next commit may be under way
+      const reader = await openSqliteStore({ file, readonly: true });
+      await reader.loadCheckpoint('agg');
+      await reader.close();
+      assert.equal(filesOf(file).length, 4);
+      await store.close();
+      const again = await openSqliteStore({ file });
+      assert.deepEqual(await chain(again), [
+        [
+          [1, 1000],
+          [2, 1001],
+        ],
+        [[3, 1000]],
+      ]);
+      assert.deepEqual(filesOf(file), before);
+      await again.close();
+    }));
+
+  for (const [what, damage] of [
+    ['a missing file', (p: string) => rmSync(p)],
+    ['a corrupt file', (p: string) => writeFileSync(p, Buffer.alloc(statSync(p).size, 9))],
+    ['a short file', (p: string) => truncateSync(p, 1500)],
+    ['a longer file', (p: string) => appendFileSync(p, 'x')],
+  ] as const)
+    it(`refuses to restore from ${what}: TALLY_SNAPSHOT_INVALID, never other counts`, () =>
+      withFile(async (file) => {
+        const store = await openSqliteStore({ file });
+        await twoPieces(store);
+        const db = new Database(file, { readonly: true });
+        const base = db
+          .prepare('SELECT name FROM snapshot_files WHERE piece = 0')
+          .pluck()
+          .get() as string;
+        db.close();
+        damage(join(`${file}.snapshots`, base));
+        await assert.rejects(store.loadCheckpoint('agg'), isInvalid);
+        await store.close();
+      }));
+
+  it('a full disk fails the commit cleanly, leaves no partial file, keeps the last snapshot', async (t) => {
+    if (process.platform !== 'linux' || process.getuid?.() !== 0) {
+      t.skip('mounting a tmpfs needs Linux and root');
+      return;
+    }
+    const tmp = tempDir('store-full');
+    const mnt = join(tmp.dir, 'mnt');
+    mkdirSync(mnt);
+    const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', mnt], {
+      encoding: 'utf8',
+    });
+    if (mount.status !== 0) {
+      t.skip(`mount -t tmpfs failed: ${mount.stderr.trim()}`);
+      tmp.cleanup();
+      return;
+    }
+    try {
+      const file = join(mnt, 'tally.sqlite');
+      const store = await openSqliteStore({ file });
+      await twoPieces(store);
+      const before = filesOf(file);
+      const big = {
+        base: true,
+        chunks: [new Uint8Array(6 << 20).fill(1), new Uint8Array(6 << 20)],
+      };
+      await assert.rejects(
+        store.commit(batch({ offsets: offsets(3), snapshotPiece: big })),
+        (e) => code(e) === 'TALLY_STORAGE_FULL',
+      );
+      assert.deepEqual(filesOf(file), before, 'the partial file is removed');
+      const cp = await store.loadCheckpoint('agg');
+      assert.equal(cp.seq, 2);
+      assert.deepEqual(await chain(store), [
+        [
+          [1, 1000],
+          [2, 1001],
+        ],
+        [[3, 1000]],
+      ]);
+      // and commits go on once there is room
+      await store.commit(batch({ offsets: offsets(3), snapshotPiece: piece(true, 8) }));
+      assert.deepEqual(await chain(store), [[[8, 1000]]]);
+      await store.close();
+    } finally {
+      spawnSync('umount', [mnt]);
+      tmp.cleanup();
+    }
+  });
 });

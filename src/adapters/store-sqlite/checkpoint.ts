@@ -5,6 +5,7 @@ import { TallyError } from '../../core/errors.js';
 import type { ConsumerStatus, StoreStatus } from '../../ports/aggregate-reader.js';
 import type { Checkpoint } from '../../ports/aggregate-sink.js';
 import { type ConsumerStateRow, decodeOffsets, decodeWatermark, totalsOf } from './codec.js';
+import { readPieceFile, sweepPieceFiles, type PieceFile } from './piece-files.js';
 
 interface SnapshotRow {
   seq: number;
@@ -32,7 +33,16 @@ export interface CheckpointReads {
   status(): StoreStatus;
 }
 
-export function prepareCheckpointReads(db: Database.Database): CheckpointReads {
+/**
+ * `pieceDir`: where the pieces in files are (piece-files.ts); undefined: none can be. `sweep`:
+ * a load removes the consumer's files no commit names; only the writer's own store may (a
+ * reader beside a running writer could take a file whose commit is under way).
+ */
+export function prepareCheckpointReads(
+  db: Database.Database,
+  pieceDir: string | undefined,
+  sweep: boolean,
+): CheckpointReads {
   const state = db.prepare(
     'SELECT consumer, seq, watermark, events, duplicates, late FROM consumer_state WHERE consumer = ?',
   ) as Database.Statement<[string], ConsumerStateRow>;
@@ -45,10 +55,33 @@ export function prepareCheckpointReads(db: Database.Database): CheckpointReads {
   const chunks = db.prepare(
     'SELECT piece, chunk, crc, data FROM snapshot_chunks WHERE consumer = ? ORDER BY piece, chunk',
   ) as Database.Statement<[string], ChunkRow>;
+  const files = db.prepare(
+    'SELECT piece, name, bytes, chunks FROM snapshot_files WHERE consumer = ? ORDER BY piece',
+  ) as Database.Statement<[string], PieceFile & { piece: number }>;
   const chainOf = (consumer: string): Uint8Array[][] => {
+    // a chain may hold pieces of both kinds (files came with schema 5): by piece number
+    const inFiles = new Map(files.all(consumer).map((f) => [f.piece, f]));
     const pieces: Uint8Array[][] = [];
+    let used = 0;
+    /** the pieces in files that come next */
+    const fill = () => {
+      for (let f = inFiles.get(pieces.length); f !== undefined; f = inFiles.get(pieces.length)) {
+        if (pieceDir === undefined)
+          throw new TallyError(
+            'TALLY_SNAPSHOT_INVALID',
+            `operator snapshot: piece ${f.piece} is in a file, and this store has no directory`,
+          );
+        pieces.push(readPieceFile(pieceDir, f.piece, f));
+        used++;
+      }
+    };
+    let last = -1;
     for (const r of chunks.iterate(consumer)) {
-      if (r.piece !== pieces.length - 1) pieces.push([]);
+      if (r.piece !== last) {
+        fill();
+        pieces.push([]);
+        last = r.piece;
+      }
       const list = pieces[pieces.length - 1]!;
       if (r.piece !== pieces.length - 1 || r.chunk !== list.length || crc32(r.data) !== r.crc)
         throw new TallyError(
@@ -57,6 +90,12 @@ export function prepareCheckpointReads(db: Database.Database): CheckpointReads {
         );
       list.push(new Uint8Array(r.data.buffer, r.data.byteOffset, r.data.byteLength));
     }
+    fill();
+    if (used !== inFiles.size)
+      throw new TallyError(
+        'TALLY_SNAPSHOT_INVALID',
+        'operator snapshot: a piece of the chain is missing',
+      );
     return pieces;
   };
   const snapshotSeqs = db.prepare(
@@ -79,6 +118,9 @@ export function prepareCheckpointReads(db: Database.Database): CheckpointReads {
   const loadCheckpoint = db.transaction((consumer: string): Checkpoint => {
     const s = state.get(consumer);
     const snap = snapshot.get(consumer);
+    // files no committed row names: a write that never committed (a kill, a failed commit)
+    if (pieceDir !== undefined && sweep)
+      sweepPieceFiles(pieceDir, consumer, new Set(files.all(consumer).map((f) => f.name)));
     const snapshotSeq = snap?.seq ?? 0;
     return {
       seq: s?.seq ?? 0,

@@ -11,6 +11,7 @@ import { crc32 } from 'node:zlib';
 import { TallyError } from '../../core/errors.js';
 import type { CommitBatch } from '../../ports/aggregate-sink.js';
 import { checkCommitFence, encodeOffsets, encodeRanked, encodeWatermark } from './codec.js';
+import { removePieceFiles, writePieceFile, type PieceFile } from './piece-files.js';
 
 const ROWS_PER_STATEMENT = 128;
 /**
@@ -25,7 +26,11 @@ export const ROWS_PER_SLICE = 8192;
  */
 export type CommitFn = (batch: CommitBatch) => Promise<void>;
 
-export function prepareCommit(db: Database.Database): CommitFn {
+/**
+ * `pieceDir`: where snapshot pieces go as files of their own (piece-files.ts); undefined (a
+ * store in memory): into snapshot_chunks.
+ */
+export function prepareCommit(db: Database.Database, pieceDir: string | undefined): CommitFn {
   const currentSeq = db
     .prepare('SELECT seq FROM consumer_state WHERE consumer = ?')
     .pluck() as Database.Statement<[string], number>;
@@ -61,8 +66,18 @@ export function prepareCommit(db: Database.Database): CommitFn {
     'DELETE FROM snapshot_chunks WHERE consumer = ? AND piece = ? AND chunk = ?',
   );
   const lastPiece = db
-    .prepare('SELECT max(piece) FROM snapshot_chunks WHERE consumer = ?')
-    .pluck() as Database.Statement<[string], number | null>;
+    .prepare(
+      `SELECT max(p) FROM (SELECT max(piece) AS p FROM snapshot_chunks WHERE consumer = ?
+        UNION ALL SELECT max(piece) FROM snapshot_files WHERE consumer = ?)`,
+    )
+    .pluck() as Database.Statement<[string, string], number | null>;
+  const fileNames = db
+    .prepare('SELECT name FROM snapshot_files WHERE consumer = ?')
+    .pluck() as Database.Statement<[string], string>;
+  const dropFiles = db.prepare('DELETE FROM snapshot_files WHERE consumer = ?');
+  const insertFile = db.prepare(
+    'INSERT INTO snapshot_files (consumer, piece, name, bytes, chunks) VALUES (?, ?, ?, ?, ?)',
+  );
   const insertChunk = db.prepare(
     'INSERT INTO snapshot_chunks (consumer, piece, chunk, crc, data) VALUES (?, ?, ?, ?, ?)',
   );
@@ -103,8 +118,11 @@ export function prepareCommit(db: Database.Database): CommitFn {
     }
   };
 
-  /** everything but the snapshot chunks and the minute rows; returns where the chunks go */
-  const head = (batch: CommitBatch): number => {
+  /**
+   * everything but the snapshot chunks and the minute rows; returns where the chunks go. The
+   * files of a chain it replaces are added to `replaced`, to remove once committed.
+   */
+  const head = (batch: CommitBatch, replaced: string[]): number => {
     const previous = currentSeq.get(batch.consumer) ?? 0;
     checkCommitFence(batch, previous);
     const seq = previous + 1;
@@ -128,8 +146,11 @@ export function prepareCommit(db: Database.Database): CommitFn {
     let at = 0;
     if (piece !== undefined) {
       // a base's old chain is deleted chunk by chunk by the caller, before the new chunks
-      if (!piece.base) {
-        const last = lastPiece.get(batch.consumer);
+      if (piece.base) {
+        replaced.push(...fileNames.all(batch.consumer));
+        dropFiles.run(batch.consumer);
+      } else {
+        const last = lastPiece.get(batch.consumer, batch.consumer);
         if (last === null || last === undefined)
           throw new TallyError(
             'TALLY_STORE_FAILURE',
@@ -144,6 +165,8 @@ export function prepareCommit(db: Database.Database): CommitFn {
     } else {
       // the snapshot reflects this cycle and every earlier one: none needs replaying any more
       dropChain.run(batch.consumer);
+      replaced.push(...fileNames.all(batch.consumer));
+      dropFiles.run(batch.consumer);
       upsertSnapshot.run(batch.consumer, seq, offsets, watermark, batch.snapshot, 1);
       pruneCycles.run(batch.consumer, seq);
     }
@@ -180,9 +203,21 @@ export function prepareCommit(db: Database.Database): CommitFn {
   };
 
   return async (batch) => {
+    // the piece's file first, whole and fsynced, outside the transaction (its writes run off
+    // this thread); only the row the transaction inserts makes it part of the chain
+    let file: PieceFile | undefined;
+    const chunks = batch.snapshotPiece?.chunks ?? [];
+    if (pieceDir !== undefined && batch.snapshotPiece !== undefined) {
+      const seq = (currentSeq.get(batch.consumer) ?? 0) + 1;
+      const at = batch.snapshotPiece.base
+        ? 0
+        : (lastPiece.get(batch.consumer, batch.consumer) ?? -1) + 1;
+      file = await writePieceFile(pieceDir, batch.consumer, seq, at, chunks);
+    }
+    const replaced: string[] = [];
     begin.run();
     try {
-      const piece = head(batch);
+      const piece = head(batch, replaced);
       let turns = 0;
       // a snapshot chunk (up to 64 MiB) per loop turn; a base first drops the old chain the
       // same way: freeing a large blob reads its every page (3.4 s in one statement, 2M ads)
@@ -191,12 +226,14 @@ export function prepareCommit(db: Database.Database): CommitFn {
           if (turns++ > 0) await yieldToLoop();
           dropChunk.run(batch.consumer, k.piece, k.chunk);
         }
-      const chunks = batch.snapshotPiece?.chunks ?? [];
-      for (let i = 0; i < chunks.length; i++) {
-        if (turns++ > 0) await yieldToLoop();
-        const c = chunks[i]!;
-        insertChunk.run(batch.consumer, piece, i, crc32(c), c);
-      }
+      if (file !== undefined)
+        insertFile.run(batch.consumer, piece, file.name, file.bytes, file.chunks);
+      else
+        for (let i = 0; i < chunks.length; i++) {
+          if (turns++ > 0) await yieldToLoop();
+          const c = chunks[i]!;
+          insertChunk.run(batch.consumer, piece, i, crc32(c), c);
+        }
       const rows = batch.rows;
       for (let at = 0; at < rows.length; at += ROWS_PER_SLICE) {
         // the first slice runs at once: a small commit takes no extra loop turn
@@ -207,8 +244,11 @@ export function prepareCommit(db: Database.Database): CommitFn {
     } catch (e) {
       // a failed statement may already have ended the transaction (SQLITE_FULL, IOERR)
       if (db.inTransaction) rollback.run();
+      // the new file stays: if COMMIT itself failed, whether it landed is not known here;
+      // the next loadCheckpoint removes it if no committed row names it
       throw e;
     }
+    if (pieceDir !== undefined) removePieceFiles(pieceDir, replaced);
     // a base replaces the whole chain: fold the WAL (as large as the base) into the file and
     // truncate it, so the disk holds the state about once, not twice. Without waiting: a
     // reader (thread or process) in a read transaction would hold this thread in the busy

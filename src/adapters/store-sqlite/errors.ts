@@ -15,7 +15,10 @@ export function guard<T>(what: string, fn: () => T): T {
  * busy timeout, a locked or read-only database, a constraint) is a store failure. All retryable.
  */
 function codeFor(sqliteCode: unknown): ErrorCode {
-  if (sqliteCode === 'SQLITE_FULL') return 'TALLY_STORAGE_FULL';
+  // the system's codes: the snapshot pieces' files (piece-files.ts)
+  if (sqliteCode === 'SQLITE_FULL' || sqliteCode === 'ENOSPC' || sqliteCode === 'EDQUOT')
+    return 'TALLY_STORAGE_FULL';
+  if (sqliteCode === 'EIO') return 'TALLY_STORAGE_FAILED';
   if (typeof sqliteCode === 'string' && sqliteCode.startsWith('SQLITE_IOERR')) {
     return 'TALLY_STORAGE_FAILED';
   }

@@ -6,7 +6,7 @@
  * rejections.
  */
 import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { TallyError } from '../../core/errors.js';
 import type { AggregateReader } from '../../ports/aggregate-reader.js';
@@ -18,6 +18,7 @@ import { prepareCommit } from './commit.js';
 import { preparePosition, prepareRollup } from './rollup.js';
 import type { AggregateRetention } from '../../ports/aggregate-retention.js';
 import { guard, storeFailure } from './errors.js';
+import { pieceDirOf } from './piece-files.js';
 import type { StoreLogger } from './logger.js';
 import { preparePrune, type PruneResult } from './prune.js';
 import { prepareQueries } from './queries.js';
@@ -121,8 +122,11 @@ function build(db: Database.Database, opts: SqliteStoreOptions): SqliteAggregate
   const perAdIndex = hasIndex(db, 'perAd');
   const topIndex = hasIndex(db, 'topOfMinute');
 
-  const commit = prepareCommit(db);
-  const checkpoints = prepareCheckpointReads(db);
+  // snapshot pieces in files beside the store file; a store in memory keeps them in its rows
+  const pieceDir =
+    opts.file === '' || opts.file === ':memory:' ? undefined : pieceDirOf(resolve(opts.file));
+  const commit = prepareCommit(db, pieceDir);
+  const checkpoints = prepareCheckpointReads(db, pieceDir, opts.readonly !== true);
   const queries = prepareQueries(db, perAdIndex);
   // one step (transaction) at a time under the connection's lock, so commits interleave
   const step = <T>(what: string, fn: () => T): Promise<T> => open(what, fn);

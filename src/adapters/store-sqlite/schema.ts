@@ -185,6 +185,24 @@ export const MIGRATIONS: readonly Migration[] = [
       INSERT INTO retention_state (only, minutes_from, hours_from) VALUES (1, NULL, NULL);
     `,
   },
+  {
+    version: 5,
+    description: 'snapshot pieces in files beside the store',
+    sql: `
+      -- a piece whose bytes are in a file of its own (piece-files.ts) instead of
+      -- snapshot_chunks; a chain may mix both (pieces number across the two tables). The
+      -- file is written and fsynced before the row: a file no row names is ignored
+      CREATE TABLE snapshot_files (
+        consumer TEXT NOT NULL,
+        piece INTEGER NOT NULL CHECK (piece >= 0),
+        name TEXT NOT NULL,
+        bytes INTEGER NOT NULL CHECK (bytes >= 0),
+        -- per chunk, little-endian: u32 length, u32 CRC-32
+        chunks BLOB NOT NULL,
+        PRIMARY KEY (consumer, piece)
+      ) STRICT, WITHOUT ROWID;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

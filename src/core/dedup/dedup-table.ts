@@ -384,7 +384,7 @@ export class DedupTable {
           const c = slots[chunk++];
           if (c === undefined || c.length % SLOT_BYTES !== 0) return false;
           // the store hands out byte views: take them as they are when aligned
-          const aligned = c.byteOffset % 8 === 0 ? c : c.slice();
+          const aligned = c.byteOffset % 8 === 0 ? c : new Uint8Array(c); // a copy, also of a Buffer
           src = new Float64Array(aligned.buffer, aligned.byteOffset, c.length / 8);
           srcI = new Int32Array(aligned.buffer, aligned.byteOffset, c.length / 4);
           at = 0;

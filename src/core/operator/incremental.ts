@@ -166,6 +166,19 @@ export function writePiece(st: OperatorState, base: boolean): SnapshotPiece {
 
 function concat(chunks: readonly Uint8Array[]): Uint8Array {
   if (chunks.length === 1) return chunks[0]!;
+  // chunks read back to back into one buffer (a store's piece file): a view, not a copy
+  const first = chunks[0];
+  if (first !== undefined) {
+    let end = first.byteOffset + first.length;
+    let i = 1;
+    for (; i < chunks.length; i++) {
+      const c = chunks[i]!;
+      if (c.buffer !== first.buffer || c.byteOffset !== end) break;
+      end += c.length;
+    }
+    if (i === chunks.length)
+      return new Uint8Array(first.buffer, first.byteOffset, end - first.byteOffset);
+  }
   let n = 0;
   for (const c of chunks) n += c.length;
   const out = new Uint8Array(n);

@@ -232,6 +232,29 @@ function asVersion1(chunks: Uint8Array[]): Uint8Array[] {
   return [dir1, v1, ...slots];
 }
 
+/**
+ * A piece as a store hands it after reading its file: every chunk a view of one buffer, each
+ * at a multiple of 8, here with the header in two chunks (as a header over 64 MiB is).
+ */
+function backToBack(chunks: Uint8Array[]): Uint8Array[] {
+  const dir = new Uint8Array(chunks[0]!);
+  const dv = new DataView(dir.buffer);
+  assert.equal(dv.getUint32(0, true), 1, 'a small piece has one header chunk');
+  dv.setUint32(0, 2, true);
+  const header = chunks[1]!;
+  const half = (header.length >> 4) * 8; // the first header chunk a multiple of 8 long
+  const parts = [dir, header.subarray(0, half), header.subarray(half), ...chunks.slice(2)];
+  const pad = (n: number) => Math.ceil(n / 8) * 8;
+  const all = new Uint8Array(parts.reduce((n, c) => n + pad(c.length), 0));
+  let at = 0;
+  return parts.map((c) => {
+    all.set(c, at);
+    const view = all.subarray(at, at + c.length);
+    at += pad(c.length);
+    return view;
+  });
+}
+
 test('a version 1 chain (whole slot array, records in the header) still restores', () => {
   const cfg = config({ dedupHorizonMs: 10 * MIN });
   const agg = new ClickAggregator(cfg, 2, 0);
@@ -249,13 +272,16 @@ test('a version 1 chain (whole slot array, records in the header) still restores
   const delta = agg.snapshotPiece(1000).chunks.map((c) => c.slice());
   const v2 = ClickAggregator.restoreChain(cfg, 2, [base, delta], 0);
   const v1 = ClickAggregator.restoreChain(cfg, 2, [asVersion1(base), asVersion1(delta)], 0);
+  // and read in place: header chunks back to back in one buffer are not copied together
+  const inPlace = ClickAggregator.restoreChain(cfg, 2, [backToBack(base), backToBack(delta)], 0);
   assert.deepEqual(v1.memoryStats().dedupEntries, agg.memoryStats().dedupEntries);
   const more = events(480, 100); // duplicates of remembered ids among them
-  for (const a of [agg, v1, v2]) {
+  for (const a of [agg, v1, v2, inPlace]) {
     a.onEvents(0, more, 200, 0);
     a.onWatermark(Infinity);
   }
   const want = rowsOf(agg);
   assert.deepEqual(rowsOf(v1), want);
   assert.deepEqual(rowsOf(v2), want);
+  assert.deepEqual(rowsOf(inPlace), want);
 });
