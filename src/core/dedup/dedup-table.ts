@@ -304,6 +304,21 @@ export class DedupTable {
    * at the load a table runs at (0.35–0.7), so half to write, read and check.
    */
   packedSlots(maxChunk: number): { bitmap: Uint8Array[]; slots: Uint8Array[] } {
+    const steps = this.packedSlotSteps(maxChunk, Infinity);
+    for (;;) {
+      const r = steps.next();
+      if (r.done === true) return r.value;
+    }
+  }
+
+  /**
+   * packedSlots in steps of `every` slots scanned: it yields between them (the table must not
+   * change meanwhile) and returns what packedSlots returns.
+   */
+  *packedSlotSteps(
+    maxChunk: number,
+    every: number,
+  ): Generator<void, { bitmap: Uint8Array[]; slots: Uint8Array[] }> {
     const f64 = this.f64;
     const i32 = this.i32;
     const cap = this.mask + 1;
@@ -314,7 +329,12 @@ export class DedupTable {
     let out = new Float64Array(0);
     let outI = new Int32Array(0);
     let at = 0;
+    let next = every;
     for (let s = 0; s < cap; s++) {
+      if (s === next) {
+        next += every;
+        yield;
+      }
       const e = f64[s * SLOT_F64]!;
       if (e === 0 && i32[s * SLOT_I32 + 1] === 0) continue;
       words[s >>> 5]! |= 1 << (s & 31);

@@ -190,3 +190,16 @@ test('packed slots that do not add up are refused', () => {
   const odd = [good.slots[0]!.subarray(0, 20), ...good.slots.slice(1)];
   assert.equal(load(good.bitmap, odd), false, 'a partial slot');
 });
+
+test('packed slots written in steps are the bytes of packedSlots, a step per `every` slots', () => {
+  const t = new DedupTable(64);
+  for (let k = 1; k <= 200; k++) t.seen(k, k, k * 3, k, 120_000, 0);
+  const whole = t.packedSlots(100);
+  const steps = t.packedSlotSteps(100, 50);
+  let yields = 0;
+  let r = steps.next();
+  for (; r.done !== true; r = steps.next()) yields++;
+  assert.equal(yields, Math.ceil(t.capacity / 50) - 1);
+  assert.deepEqual(r.value.bitmap, whole.bitmap);
+  assert.deepEqual(r.value.slots, whole.slots);
+});
