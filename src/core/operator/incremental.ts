@@ -171,7 +171,7 @@ export function* pieceSteps(st: OperatorState, base: boolean): Generator<void, S
   yield;
   const packed = base
     ? yield* dedup.packedSlotSteps(MAX_CHUNK_BYTES, PIECE_STEP * 16)
-    : { bitmap: [], slots: dedup.changeRecords(MAX_CHUNK_BYTES) };
+    : { bitmap: [], slots: yield* dedup.changeRecordSteps(MAX_CHUNK_BYTES) };
   const slotChunks = [...packed.bitmap, ...packed.slots];
   const dir = new Uint8Array(12);
   const dv = new DataView(dir.buffer);
