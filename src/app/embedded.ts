@@ -87,6 +87,8 @@ export async function openEmbedded(
       synchronous: config.store.synchronous,
       // queries on their own threads: a long one never holds ingest, health or other queries
       readThreads: 2,
+      // and WAL checkpoints on one of their own: a commit never carries one
+      walThread: true,
       logger,
     });
     opened.push(store);

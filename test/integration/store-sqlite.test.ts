@@ -61,6 +61,10 @@ runAggregateStoreContract(
 );
 runAggregateStoreContract('sqlite, synchronous NORMAL', fixture({ synchronous: 'NORMAL' }));
 runAggregateStoreContract('sqlite, queries on reader threads', fixture({ readThreads: 2 }));
+runAggregateStoreContract(
+  'sqlite, WAL checkpoints on their own thread',
+  fixture({ readThreads: 2, walThread: true }),
+);
 
 async function withFile<T>(fn: (file: string) => Promise<T>): Promise<T> {
   const t = tempDir('store');
@@ -212,6 +216,36 @@ describe('sqlite store: schema and open modes', () => {
       } finally {
         await reader.close();
         await writer.close();
+      }
+    }));
+
+  it('with walThread, commits leave the WAL to the thread, which copies and resets it', () =>
+    withFile(async (file) => {
+      const store = await openSqliteStore({ file, walThread: true });
+      const walBytes = () => statSync(`${file}-wal`).size;
+      try {
+        const chunk = new Uint8Array(6 << 20).map((_, i) => i & 0xff);
+        const rows = Array.from({ length: 2000 }, (_, i) => row(0, `ad-${i}`, i + 1));
+        await store.commit(batch({ rows, snapshotPiece: { base: true, chunks: [chunk] } }));
+        // more than SQLite's automatic checkpoint would have let through (1000 pages): the
+        // commit did not checkpoint; the thread then copies the pages and resets the file
+        const deadline = Date.now() + 20_000;
+        while (walBytes() > 0) {
+          assert.ok(Date.now() < deadline, `the WAL still holds ${walBytes()} bytes`);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        const db = new Database(file, { readonly: true });
+        try {
+          assert.equal(db.prepare('SELECT count(*) FROM minute_counts').pluck().get(), 2000);
+        } finally {
+          db.close();
+        }
+        await store.commit(batch({ rows: [row(1, 'ad-1', 5)] }));
+        assert.equal(await store.count('ad-1', m(0), m(2)), 7);
+        const cp = await store.loadCheckpoint('agg');
+        assert.deepEqual(cp.snapshotChain, [[chunk]]);
+      } finally {
+        await store.close();
       }
     }));
 

@@ -15,10 +15,17 @@ import { removePieceFiles, writePieceFile, type PieceFile } from './piece-files.
 
 const ROWS_PER_STATEMENT = 128;
 /**
- * Rows written between two turns of the event loop inside the one transaction: about 20 ms
- * of SQLite work on an idle core, so a 200k-row commit no longer holds the loop for 0.4 s.
+ * At most this many rows between two turns of the event loop inside the one transaction:
+ * about 20 ms of SQLite work on an idle core, so a 200k-row commit no longer holds the loop
+ * for 0.4 s.
  */
 export const ROWS_PER_SLICE = 8192;
+/**
+ * ... and a slice also ends once it has held the loop this long: on a loaded machine 8192
+ * rows took 100+ ms. Checked every ROWS_PER_CHECK rows.
+ */
+const SLICE_MS = 10;
+const ROWS_PER_CHECK = 1024;
 
 /**
  * The caller must make sure nothing else uses the connection until the promise settles: the
@@ -28,9 +35,15 @@ export type CommitFn = (batch: CommitBatch) => Promise<void>;
 
 /**
  * `pieceDir`: where snapshot pieces go as files of their own (piece-files.ts); undefined (a
- * store in memory): into snapshot_chunks.
+ * store in memory): into snapshot_chunks. `walCheckpoint`: who checkpoints the WAL
+ * (wal-checkpointer.ts), asked after every commit (`truncate` after a snapshot base); without
+ * it the commit does, on this thread.
  */
-export function prepareCommit(db: Database.Database, pieceDir: string | undefined): CommitFn {
+export function prepareCommit(
+  db: Database.Database,
+  pieceDir: string | undefined,
+  walCheckpoint?: (truncate: boolean) => void,
+): CommitFn {
   const currentSeq = db
     .prepare('SELECT seq FROM consumer_state WHERE consumer = ?')
     .pluck() as Database.Statement<[string], number>;
@@ -219,7 +232,7 @@ export function prepareCommit(db: Database.Database, pieceDir: string | undefine
     try {
       const piece = head(batch, replaced);
       let turns = 0;
-      // a snapshot chunk (up to 64 MiB) per loop turn; a base first drops the old chain the
+      // a snapshot chunk per loop turn (a store in memory); a base first drops the old chain the
       // same way: freeing a large blob reads its every page (3.4 s in one statement, 2M ads)
       if (batch.snapshotPiece?.base === true)
         for (const k of chainKeys.all(batch.consumer)) {
@@ -235,10 +248,23 @@ export function prepareCommit(db: Database.Database, pieceDir: string | undefine
           insertChunk.run(batch.consumer, piece, i, crc32(c), c);
         }
       const rows = batch.rows;
-      for (let at = 0; at < rows.length; at += ROWS_PER_SLICE) {
+      // after a snapshot chunk, the rows start on a turn of their own
+      let inSlice = turns > 0 ? ROWS_PER_SLICE : 0;
+      let sliceAt = performance.now();
+      for (let at = 0; at < rows.length; at += ROWS_PER_CHECK) {
         // the first slice runs at once: a small commit takes no extra loop turn
-        if (turns++ > 0) await yieldToLoop();
-        writeRows(rows, at, Math.min(rows.length, at + ROWS_PER_SLICE));
+        if (
+          turns > 0 &&
+          (inSlice >= ROWS_PER_SLICE || (inSlice > 0 && performance.now() - sliceAt >= SLICE_MS))
+        ) {
+          await yieldToLoop();
+          inSlice = 0;
+          sliceAt = performance.now();
+        }
+        turns++;
+        const to = Math.min(rows.length, at + ROWS_PER_CHECK);
+        writeRows(rows, at, to);
+        inSlice += to - at;
       }
       end.run();
     } catch (e) {
@@ -254,6 +280,7 @@ export function prepareCommit(db: Database.Database, pieceDir: string | undefine
     // reader (thread or process) in a read transaction would hold this thread in the busy
     // handler until it ends (5 s measured); the WAL is then reset after a later commit, and
     // journal_size_limit caps it
-    if (batch.snapshotPiece?.base === true) checkpointNow();
+    if (walCheckpoint !== undefined) walCheckpoint(batch.snapshotPiece?.base === true);
+    else if (batch.snapshotPiece?.base === true) checkpointNow();
   };
 }

@@ -23,6 +23,7 @@ import type { StoreLogger } from './logger.js';
 import { preparePrune, type PruneResult } from './prune.js';
 import { prepareQueries } from './queries.js';
 import { startReadPool, type ReadPool } from './read-pool.js';
+import { startWalCheckpointer, type WalCheckpointer } from './wal-checkpointer.js';
 import { prepareRepair } from './repair.js';
 import { checkVersion, ensureIndex, hasIndex, migrate } from './schema.js';
 
@@ -57,6 +58,12 @@ export interface SqliteStoreOptions {
    * the event loop free for ingest and the other requests. Needs a file (WAL), not readonly.
    */
   readThreads?: number;
+  /**
+   * Checkpoint the WAL on a thread of its own (wal-checkpointer.ts) instead of inside the
+   * commits (SQLite's automatic checkpoint: seconds of the event loop after a large commit).
+   * Needs a file, not readonly.
+   */
+  walThread?: boolean;
   logger?: StoreLogger;
 }
 
@@ -125,7 +132,13 @@ function build(db: Database.Database, opts: SqliteStoreOptions): SqliteAggregate
   // snapshot pieces in files beside the store file; a store in memory keeps them in its rows
   const pieceDir =
     opts.file === '' || opts.file === ':memory:' ? undefined : pieceDirOf(resolve(opts.file));
-  const commit = prepareCommit(db, pieceDir);
+  const wal: WalCheckpointer | undefined =
+    opts.readonly !== true && opts.walThread === true
+      ? startWalCheckpointer(opts.file, opts.logger)
+      : undefined;
+  // the thread checkpoints: the writer's commits no longer do
+  if (wal !== undefined) db.pragma('wal_autocheckpoint = 0');
+  const commit = prepareCommit(db, pieceDir, wal === undefined ? undefined : (t) => wal.request(t));
   const checkpoints = prepareCheckpointReads(db, pieceDir, opts.readonly !== true);
   const queries = prepareQueries(db, perAdIndex);
   // one step (transaction) at a time under the connection's lock, so commits interleave
@@ -149,7 +162,14 @@ function build(db: Database.Database, opts: SqliteStoreOptions): SqliteAggregate
         )
       : undefined;
   opts.logger?.info(
-    { file: opts.file, schemaVersion, perAdIndex, topIndex, readThreads: threads },
+    {
+      file: opts.file,
+      schemaVersion,
+      perAdIndex,
+      topIndex,
+      readThreads: threads,
+      walThread: wal !== undefined,
+    },
     'aggregate store open',
   );
 
@@ -219,6 +239,7 @@ function build(db: Database.Database, opts: SqliteStoreOptions): SqliteAggregate
       // let the operation under way (a commit between slices) finish first
       await tail;
       await pool?.close();
+      await wal?.close();
       if (opts.readonly !== true) {
         try {
           // refreshes planner statistics where they drifted; cheap, and only on close

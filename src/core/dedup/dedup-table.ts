@@ -304,6 +304,21 @@ export class DedupTable {
    * at the load a table runs at (0.35–0.7), so half to write, read and check.
    */
   packedSlots(maxChunk: number): { bitmap: Uint8Array[]; slots: Uint8Array[] } {
+    const steps = this.packedSlotSteps(maxChunk, Infinity);
+    for (;;) {
+      const r = steps.next();
+      if (r.done === true) return r.value;
+    }
+  }
+
+  /**
+   * packedSlots in steps of `every` slots scanned: it yields between them (the table must not
+   * change meanwhile) and returns what packedSlots returns.
+   */
+  *packedSlotSteps(
+    maxChunk: number,
+    every: number,
+  ): Generator<void, { bitmap: Uint8Array[]; slots: Uint8Array[] }> {
     const f64 = this.f64;
     const i32 = this.i32;
     const cap = this.mask + 1;
@@ -314,7 +329,12 @@ export class DedupTable {
     let out = new Float64Array(0);
     let outI = new Int32Array(0);
     let at = 0;
+    let next = every;
     for (let s = 0; s < cap; s++) {
+      if (s === next) {
+        next += every;
+        yield;
+      }
       const e = f64[s * SLOT_F64]!;
       if (e === 0 && i32[s * SLOT_I32 + 1] === 0) continue;
       words[s >>> 5]! |= 1 << (s & 31);
@@ -424,27 +444,49 @@ export class DedupTable {
    * records of at most `maxChunk` bytes.
    */
   changeRecords(maxChunk: number): Uint8Array[] {
+    const steps = this.changeRecordSteps(maxChunk);
+    for (;;) {
+      const r = steps.next();
+      if (r.done === true) return r.value;
+    }
+  }
+
+  /**
+   * changeRecords in steps: it yields after each chunk it fills (the table must not change
+   * meanwhile) and returns what changeRecords returns.
+   */
+  *changeRecordSteps(maxChunk: number): Generator<void, Uint8Array[]> {
     const perChunk = Math.max(1, Math.floor(maxChunk / 28));
     const out: Uint8Array[] = [];
+    const f64 = this.f64;
+    const i32 = this.i32;
+    const marks = this.marks;
     let left = this.changeCount;
     let dv = new DataView(new ArrayBuffer(0));
     let p = 0;
-    this.forEachChange((slot, e, k0, k1, k2, k3) => {
-      if (p === dv.byteLength) {
-        const bytes = new Uint8Array(Math.min(perChunk, left) * 28);
-        out.push(bytes);
-        dv = new DataView(bytes.buffer);
-        p = 0;
+    for (let w = 0; w < marks.length && left > 0; w++) {
+      let m = marks[w]!;
+      while (m !== 0) {
+        const s = w * 32 + (31 - Math.clz32(m & -m));
+        m &= m - 1;
+        if (p === dv.byteLength) {
+          if (out.length > 0) yield;
+          const bytes = new Uint8Array(Math.min(perChunk, left) * 28);
+          out.push(bytes);
+          dv = new DataView(bytes.buffer);
+          p = 0;
+        }
+        const b = s * SLOT_I32 + 2;
+        dv.setInt32(p, s, true);
+        dv.setFloat64(p + 4, f64[s * SLOT_F64]!, true);
+        dv.setInt32(p + 12, i32[b]!, true);
+        dv.setInt32(p + 16, i32[b + 1]!, true);
+        dv.setInt32(p + 20, i32[b + 2]!, true);
+        dv.setInt32(p + 24, i32[b + 3]!, true);
+        p += 28;
+        left--;
       }
-      dv.setInt32(p, slot, true);
-      dv.setFloat64(p + 4, e, true);
-      dv.setInt32(p + 12, k0, true);
-      dv.setInt32(p + 16, k1, true);
-      dv.setInt32(p + 20, k2, true);
-      dv.setInt32(p + 24, k3, true);
-      p += 28;
-      left--;
-    });
+    }
     return out;
   }
 

@@ -136,15 +136,57 @@ export function murmur3x86_128(
 /** MurmurHash3_x86_32 of `data[start, end)`, unsigned. */
 export function murmur3x86_32(data: Uint8Array, start: number, end: number, seed = 0): number {
   const len = end - start;
-  let h = seed | 0;
   const blocksEnd = start + (len & ~3);
-  let i = start;
+  return murmur3x86_32Tail(
+    data,
+    blocksEnd,
+    end,
+    len,
+    murmur3x86_32Blocks(data, start, blocksEnd, seed | 0),
+  );
+}
+
+/**
+ * murmur3x86_32 in steps of about `every` bytes (a large snapshot header: hundreds of MB),
+ * yielding between them; returns the same hash.
+ */
+export function* murmur3x86_32Steps(
+  data: Uint8Array,
+  start: number,
+  end: number,
+  every: number,
+  seed = 0,
+): Generator<void, number> {
+  const len = end - start;
+  const blocksEnd = start + (len & ~3);
+  const step = Math.max(4, every & ~3);
+  let h = seed | 0;
+  for (let at = start; at < blocksEnd; at += step) {
+    if (at > start) yield;
+    h = murmur3x86_32Blocks(data, at, Math.min(blocksEnd, at + step), h);
+  }
+  return murmur3x86_32Tail(data, blocksEnd, end, len, h);
+}
+
+/** the whole 4-byte blocks of data[i, blocksEnd), from state h */
+function murmur3x86_32Blocks(data: Uint8Array, i: number, blocksEnd: number, h: number): number {
   for (; i < blocksEnd; i += 4) {
     const k = Math.imul(rotl(Math.imul(u32le(data, i), 0xcc9e2d51), 15), 0x1b873593);
     h ^= k;
     h = (Math.imul(rotl(h, 13), 5) + 0xe6546b64) | 0;
   }
-  const rem = len & 3;
+  return h;
+}
+
+/** the last 0–3 bytes (from i to end) and the finalisation over `len` bytes */
+function murmur3x86_32Tail(
+  data: Uint8Array,
+  i: number,
+  end: number,
+  len: number,
+  h: number,
+): number {
+  const rem = end - i;
   if (rem > 0) {
     let k = 0;
     if (rem >= 3) k ^= data[i + 2]! << 16;

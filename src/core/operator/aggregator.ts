@@ -57,7 +57,7 @@ import { Emitter } from './emission.js';
 import type { EngineTuning } from './node.js';
 import { OutputBuffer, type OperatorOutput } from './output.js';
 import { readSnapshot, writeSnapshot } from './snapshot.js';
-import { readChain, writePiece, type SnapshotPiece } from './incremental.js';
+import { pieceSteps, readChain, writePiece, type SnapshotPiece } from './incremental.js';
 import { OperatorState } from './state.js';
 import { MINUTE_MS } from '../window/minute.js';
 
@@ -154,12 +154,26 @@ export class ClickAggregator {
 
   /** Advances W to max(W, wm) and emits what closed, what was corrected, and the top lists. */
   onWatermark(wm: number): void {
+    const steps = this.onWatermarkSteps(wm);
+    while (steps.next().done !== true);
+  }
+
+  /**
+   * onWatermark in steps (the emission of a closing minute of millions of ads takes seconds):
+   * a caller may let other work run between them, but must not feed the operator, take its
+   * output or snapshot it until the last step.
+   */
+  *onWatermarkSteps(wm: number): Generator<void, void> {
     const st = this.st;
     const before = st.W;
     if (wm > before) st.W = wm;
     const W = st.W;
-    this.emitter.emit(before, W);
-    for (const node of st.nodes) node.retain(W, st.cfg.allowedLatenessMs, st.longestWindowMs);
+    yield* this.emitter.emit(before, W);
+    for (const node of st.nodes) {
+      // dropping a pane subtracts its counts from the running totals: millions at 2M ads
+      node.retain(W, st.cfg.allowedLatenessMs, st.longestWindowMs);
+      yield;
+    }
     st.dedup.maintain(W);
   }
 
@@ -248,13 +262,25 @@ export class ClickAggregator {
    * Output not yet taken is not part of it (as for snapshot()).
    */
   snapshotPiece(compactRatio: number, forceBase = false): SnapshotPiece {
+    return writePiece(this.st, this.nextIsBase(compactRatio, forceBase));
+  }
+
+  /**
+   * snapshotPiece in steps (pieceSteps): a caller may let other work run between them, but
+   * must not feed the operator, move its watermark or take its output until the last step.
+   */
+  snapshotPieceSteps(compactRatio: number, forceBase = false): Generator<void, SnapshotPiece> {
+    return pieceSteps(this.st, this.nextIsBase(compactRatio, forceBase));
+  }
+
+  private nextIsBase(compactRatio: number, forceBase: boolean): boolean {
     const st = this.st;
-    const base =
+    return (
       forceBase ||
       st.chain === null ||
       st.dedup.relocated ||
-      st.chain.deltaBytes > compactRatio * st.chain.baseBytes;
-    return writePiece(st, base);
+      st.chain.deltaBytes > compactRatio * st.chain.baseBytes
+    );
   }
 
   /** The chain the next snapshotPiece extends: sizes of its base and deltas; null if none. */

@@ -13,6 +13,9 @@ import type { AggregateNode, Pane, TopList } from './node.js';
 import type { OutputBuffer } from './output.js';
 import type { OperatorState } from './state.js';
 
+/** rows of a closing minute made between two steps of Emitter.emit */
+export const EMIT_STEP = 1 << 16;
+
 export class Emitter {
   private readonly heap: IdTopHeap;
 
@@ -23,34 +26,47 @@ export class Emitter {
     this.heap = new IdTopHeap(st.cfg.topN, st.ads);
   }
 
-  /** Emits what the watermark's move from `before` to `W` closed or corrections changed. */
-  emit(before: number, W: number): void {
-    for (const node of this.st.nodes) this.emitRows(node, W);
-    this.emitTops(before, W);
+  /**
+   * Emits what the watermark's move from `before` to `W` closed or corrections changed, in
+   * steps: it yields between panes, between slices of EMIT_STEP rows of a closing minute and
+   * between top lists (at millions of ads a closing minute is seconds of work). Nothing may
+   * change the state between the steps.
+   */
+  *emit(before: number, W: number): Generator<void, void> {
+    for (const node of this.st.nodes) yield* this.emitRows(node, W);
+    yield* this.emitTops(before, W);
   }
 
-  private emitRows(node: AggregateNode, W: number): void {
+  private *emitRows(node: AggregateNode, W: number): Generator<void, void> {
     for (const p of node.panes) {
       if (!p.closed) {
         if (p.minute + MINUTE_MS > W) break; // panes are ascending: the rest are open too
         node.settle(p);
         p.closed = true;
-        this.emitAll(p);
+        yield* this.emitAll(p);
       } else if (p.dirty) {
         this.emitDirty(p);
       }
       p.dirty = false;
       p.star.dirty.clear();
       p.dims?.dirty.clear();
+      yield;
     }
   }
 
   /** Every row of a minute that closes. */
-  private emitAll(p: Pane): void {
+  private *emitAll(p: Pane): Generator<void, void> {
     const rows = this.out.rows;
-    for (let e = 0; e < p.star.size; e++) rows.push(this.starRow(p, e));
+    for (let e = 0; e < p.star.size; e++) {
+      rows.push(this.starRow(p, e));
+      if ((e + 1) % EMIT_STEP === 0) yield;
+    }
     const d = p.dims;
-    if (d !== null) for (let e = 0; e < d.size; e++) rows.push(this.dimRow(p, d, e));
+    if (d !== null)
+      for (let e = 0; e < d.size; e++) {
+        rows.push(this.dimRow(p, d, e));
+        if ((e + 1) % EMIT_STEP === 0) yield;
+      }
   }
 
   /** The rows of a closed minute that corrections changed. */
@@ -89,7 +105,7 @@ export class Emitter {
    * node's list is corrected from its previous one), then the windows that close now (from
    * the running totals); then, per (window, end), the nodes' lists are merged.
    */
-  private emitTops(before: number, W: number): void {
+  private *emitTops(before: number, W: number): Generator<void, void> {
     const windows = this.st.cfg.topWindows;
     if (windows.length === 0) {
       for (const node of this.st.nodes) node.clearCorrections(this.st.corrected);
@@ -103,6 +119,7 @@ export class Emitter {
         for (const e of windowEnds(minutes, windows[wi]!, -Infinity, before)) {
           node.setTop(wi, e, node.correctTop(wi, e, this.heap, this.st.corrected));
           touched[wi]!.add(e);
+          yield;
         }
       }
       node.clearCorrections(this.st.corrected);
@@ -111,7 +128,10 @@ export class Emitter {
       const dataMinutes = this.dataMinutes();
       for (let wi = 0; wi < windows.length; wi++) {
         for (const e of windowEnds(dataMinutes, windows[wi]!, before, W)) {
-          for (const node of this.st.nodes) node.setTop(wi, e, node.computeTop(wi, e, this.heap));
+          for (const node of this.st.nodes) {
+            node.setTop(wi, e, node.computeTop(wi, e, this.heap));
+            yield;
+          }
           touched[wi]!.add(e);
         }
       }

@@ -34,7 +34,7 @@
  * the occupied slots' (version 1: the slot array's bytes); of a delta, the changed slots as
  * records (i32 slot, f64 expiry, 4 × i32 key) in slot order. The store checksums every chunk.
  */
-import { murmur3x86_32 } from '../event/hash.js';
+import { murmur3x86_32, murmur3x86_32Steps } from '../event/hash.js';
 import { MINUTE_MS } from '../window/minute.js';
 import { ByteReader, ByteWriter, invalid } from './binary.js';
 import type { Pane } from './node.js';
@@ -59,8 +59,12 @@ import type { OperatorState } from './state.js';
 export const PIECE_MAGIC = 0x42594c54; // "TLYB" read as little-endian u32
 /** 2: a base holds the occupied dedup slots only (1: the whole slot array; still read) */
 export const PIECE_VERSION = 2;
-/** chunks are kept well under SQLite's 1 GB blob limit */
-export const MAX_CHUNK_BYTES = 64 * 1024 * 1024;
+/**
+ * Chunks are kept well under SQLite's 1 GB blob limit, and small enough that storing one
+ * (a statement that holds the thread) takes a few ms: a commit stores one per loop turn.
+ * A reader takes chunks of any size (this was 64 MiB).
+ */
+export const MAX_CHUNK_BYTES = 2 * 1024 * 1024;
 
 export interface SnapshotPiece {
   /** a base replaces the chain; a delta is appended to it */
@@ -83,6 +87,26 @@ function isFinal(st: OperatorState, p: Pane): boolean {
 
 /** Writes the next piece of the chain: a base if `base`, else a delta since the last piece. */
 export function writePiece(st: OperatorState, base: boolean): SnapshotPiece {
+  const steps = pieceSteps(st, base);
+  for (;;) {
+    const r = steps.next();
+    if (r.done === true) return r.value;
+  }
+}
+
+/**
+ * About how much encoding one step of pieceSteps does: ads, pane entries or dedup slots
+ * (a few ms of work each on one core).
+ */
+export const PIECE_STEP = 1 << 16;
+
+/**
+ * writePiece in steps: it yields between slices of the work (ads, panes, dedup slots) and
+ * returns the piece, the same bytes as writePiece. A driver may run other tasks between
+ * steps, as long as none of them changes the state (the operator is not fed meanwhile);
+ * the state is marked as saved only once the last step has run.
+ */
+export function* pieceSteps(st: OperatorState, base: boolean): Generator<void, SnapshotPiece> {
   if (!base && (st.chain === null || st.dedup.relocated))
     throw new Error('a delta needs a chain and an unmoved dedup table');
   const changes = base ? 0 : st.dedup.changedSlots;
@@ -103,7 +127,10 @@ export function writePiece(st: OperatorState, base: boolean): SnapshotPiece {
   const nAds = st.ads.size;
   w.u32(adsFrom);
   w.u32(nAds);
-  writeAds(w, st, adsFrom, nAds);
+  for (let at = adsFrom; at < nAds; at += PIECE_STEP) {
+    writeAds(w, st, at, Math.min(nAds, at + PIECE_STEP));
+    yield;
+  }
   const nDims = st.dimValues.size;
   w.u32(dimsFrom);
   w.u32(nDims);
@@ -120,6 +147,7 @@ export function writePiece(st: OperatorState, base: boolean): SnapshotPiece {
       w.u8(0);
       writePane(w, p, node.localIds);
       if (isFinal(st, p)) saved.push(p);
+      yield;
     }
     writeNodeTail(w, node);
   }
@@ -133,16 +161,17 @@ export function writePiece(st: OperatorState, base: boolean): SnapshotPiece {
     w.f64(n);
   }
   if (!base) w.u32(changes);
-  w.u32(murmur3x86_32(w.view8(), 0, w.pos));
+  w.u32(yield* murmur3x86_32Steps(w.view8(), 0, w.pos, PIECE_STEP * 64));
   const header = w.view8();
   const headerChunks: Uint8Array[] = [];
   for (let at = 0; at < header.length; at += MAX_CHUNK_BYTES)
     headerChunks.push(header.subarray(at, Math.min(header.length, at + MAX_CHUNK_BYTES)));
   // the slots go in chunks of their own, read in place: not concatenated, not hashed here
   // (the store checks every chunk)
+  yield;
   const packed = base
-    ? dedup.packedSlots(MAX_CHUNK_BYTES)
-    : { bitmap: [], slots: dedup.changeRecords(MAX_CHUNK_BYTES) };
+    ? yield* dedup.packedSlotSteps(MAX_CHUNK_BYTES, PIECE_STEP * 16)
+    : { bitmap: [], slots: yield* dedup.changeRecordSteps(MAX_CHUNK_BYTES) };
   const slotChunks = [...packed.bitmap, ...packed.slots];
   const dir = new Uint8Array(12);
   const dv = new DataView(dir.buffer);

@@ -1,6 +1,11 @@
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Config } from '../../config/index.js';
 import { MINUTE_MS, minuteOf } from '../../core/window/minute.js';
-import { ClickAggregator, type AggregatorConfig } from '../../core/operator/aggregator.js';
+import {
+  ClickAggregator,
+  type AggregatorConfig,
+  type SnapshotPiece,
+} from '../../core/operator/aggregator.js';
 import { isTallyError } from '../../core/errors.js';
 import type { EventLog } from '../../ports/event-log.js';
 import type { AggregateSink, CommitBatch } from '../../ports/aggregate-sink.js';
@@ -32,6 +37,25 @@ export interface RestoreInfo {
   stateMs: number;
   /** replaying the cycles committed after it */
   replayMs: number;
+}
+
+/**
+ * The longest stretch the operator's stepped work (emission, snapshot encoding) holds the
+ * event loop before letting it turn.
+ */
+const SLICE_MS = 10;
+
+/** Runs `steps` to the end, with a turn of the event loop whenever they held it SLICE_MS. */
+async function sliced<T>(steps: Generator<void, T>): Promise<T> {
+  let slice = performance.now();
+  for (;;) {
+    const r = steps.next();
+    if (r.done === true) return r.value;
+    if (performance.now() - slice >= SLICE_MS) {
+      await yieldToLoop();
+      slice = performance.now();
+    }
+  }
 }
 
 /** the consumer name the aggregator commits under unless told otherwise */
@@ -282,7 +306,7 @@ export class AggregatorRunner {
       fed += await this.feed(p, end, now);
     }
     const wm = Math.max(opts.finalWatermark ?? -Infinity, this.op.computeWatermark(clock.now()));
-    this.op.onWatermark(wm);
+    await sliced(this.op.onWatermarkSteps(wm));
     const out = this.op.takeOutput();
     // due by the clock, or by the records a restore would replay (catching up a backlog runs
     // through many records per second: the clock alone would let the replay grow with them)
@@ -298,9 +322,7 @@ export class AggregatorRunner {
       this.op.watermark !== before;
     if (!changed && !opts.snapshot) return 0; // nothing moved: the operator is as committed
     const t0 = performance.now();
-    const piece = snapshotDue
-      ? this.op.snapshotPiece(this.o.aggregation.snapshotCompactRatio)
-      : undefined;
+    const piece = snapshotDue ? await this.encodeSnapshot() : undefined;
     const batch: CommitBatch = {
       consumer: this.consumer,
       rows: out.rows,
@@ -336,6 +358,16 @@ export class AggregatorRunner {
     this.totals.late += out.stats.late;
     this.observe(batch, out.stats, commitMs, committedAt, fed);
     return fed;
+  }
+
+  /**
+   * The next snapshot piece, encoded in steps with a turn of the event loop whenever a step
+   * has held it for SLICE_MS: at millions of ads the encoding takes seconds, which
+   * in one task would stall HTTP and queries as long. The operator is not fed meanwhile (the
+   * cycle awaits this), so the piece is the state as of this cycle.
+   */
+  private encodeSnapshot(): Promise<SnapshotPiece> {
+    return sliced(this.op.snapshotPieceSteps(this.o.aggregation.snapshotCompactRatio));
   }
 
   /**

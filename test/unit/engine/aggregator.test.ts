@@ -285,3 +285,41 @@ test('a version 1 chain (whole slot array, records in the header) still restores
   assert.deepEqual(rowsOf(v2), want);
   assert.deepEqual(rowsOf(inPlace), want);
 });
+
+test('a snapshot piece encoded in steps has the bytes of one encoded at once', () => {
+  const cfg = config({ dedupHorizonMs: 10 * MIN });
+  const [a, b] = [new ClickAggregator(cfg, 2, 0), new ClickAggregator(cfg, 2, 0)];
+  const countries = ['US', 'DE', 'JP'];
+  // more ads than one step encodes, so the steps cut through the ads
+  const events = (from: number, n: number) =>
+    Array.from({ length: n }, (_, i) =>
+      click(`ad-${from + i}`, T0 + ((from + i) % 180) * 1000, {
+        eventId: `e${from + i}`,
+        country: countries[(from + i) % 3]!,
+      }),
+    );
+  const stepped = (agg: ClickAggregator, ratio: number, base: boolean) => {
+    const steps = agg.snapshotPieceSteps(ratio, base);
+    let yields = 0;
+    let r = steps.next();
+    for (; r.done !== true; r = steps.next()) yields++;
+    return { piece: r.value, yields };
+  };
+  for (const agg of [a, b]) {
+    agg.onEvents(0, events(0, 70_000), 0, 0);
+    agg.onWatermark(T0 + 2 * MIN);
+    agg.takeOutput();
+  }
+  const base = stepped(b, 0.5, true);
+  assert.ok(base.yields > 2, `${base.yields} steps`);
+  assert.deepEqual(base.piece, a.snapshotPiece(0.5, true));
+  // the stepped piece marked the state saved as the whole one did: the next deltas match
+  for (const agg of [a, b]) {
+    agg.onEvents(1, events(70_000, 500), 0, 0);
+    agg.onWatermark(T0 + 4 * MIN);
+    agg.takeOutput();
+  }
+  const delta = stepped(b, 1000, false);
+  assert.equal(delta.piece.base, false);
+  assert.deepEqual(delta.piece, a.snapshotPiece(1000));
+});

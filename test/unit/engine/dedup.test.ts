@@ -190,3 +190,32 @@ test('packed slots that do not add up are refused', () => {
   const odd = [good.slots[0]!.subarray(0, 20), ...good.slots.slice(1)];
   assert.equal(load(good.bitmap, odd), false, 'a partial slot');
 });
+
+test('packed slots written in steps are the bytes of packedSlots, a step per `every` slots', () => {
+  const t = new DedupTable(64);
+  for (let k = 1; k <= 200; k++) t.seen(k, k, k * 3, k, 120_000, 0);
+  const whole = t.packedSlots(100);
+  const steps = t.packedSlotSteps(100, 50);
+  let yields = 0;
+  let r = steps.next();
+  for (; r.done !== true; r = steps.next()) yields++;
+  assert.equal(yields, Math.ceil(t.capacity / 50) - 1);
+  assert.deepEqual(r.value.bitmap, whole.bitmap);
+  assert.deepEqual(r.value.slots, whole.slots);
+});
+
+test('change records written in steps are the bytes of changeRecords, a step per chunk', () => {
+  const t = new DedupTable(1024);
+  for (let k = 1; k <= 20; k++) t.seen(k, k, k * 3, k, 120_000, 0);
+  t.resetChanges();
+  for (let k = 21; k <= 120; k++) t.seen(k, k, k * 3, k, 180_000, 0);
+  assert.ok(t.changedSlots > 32, `${t.changedSlots} slots changed`);
+  const whole = t.changeRecords(28 * 16);
+  const steps = t.changeRecordSteps(28 * 16);
+  let yields = 0;
+  let r = steps.next();
+  for (; r.done !== true; r = steps.next()) yields++;
+  assert.equal(whole.length, Math.ceil(t.changedSlots / 16));
+  assert.equal(yields, whole.length - 1);
+  assert.deepEqual(r.value, whole);
+});

@@ -6,6 +6,8 @@ import {
   hash32String,
   murmur2Kafka,
   murmur3x86_128,
+  murmur3x86_32,
+  murmur3x86_32Steps,
   partitionFor,
 } from '../../../src/core/event/hash.js';
 
@@ -86,4 +88,28 @@ test('partitionFor is Kafka-compatible, stable and in range', () => {
     counts[p]!++;
   }
   for (const c of counts) assert.ok(c > 800 && c < 1200, `unbalanced: ${counts.join(',')}`);
+});
+
+test('murmur3 x86_32 in steps returns the hash of the whole range, for every step and tail', () => {
+  const data = new Uint8Array(203);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 131 + 7) & 0xff;
+  for (const [start, end] of [
+    [0, 203],
+    [3, 200],
+    [5, 5],
+    [1, 4],
+    [0, 64],
+  ] as const) {
+    const want = murmur3x86_32(data, start, end, 17);
+    for (const every of [1, 4, 6, 16, 1000]) {
+      const steps = murmur3x86_32Steps(data, start, end, every, 17);
+      let yields = 0;
+      let r = steps.next();
+      for (; r.done !== true; r = steps.next()) yields++;
+      assert.equal(r.value, want, `[${start}, ${end}) every ${every}`);
+      const blocks = Math.floor((end - start) / 4) * 4;
+      const step = Math.max(4, every & ~3);
+      assert.equal(yields, Math.max(0, Math.ceil(blocks / step) - 1));
+    }
+  }
 });
