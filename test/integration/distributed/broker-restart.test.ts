@@ -3,9 +3,9 @@
  * second one-node KRaft broker on free ports, its data under the test's temp dir; the shared
  * broker is never touched): 8 partitions, 1 ingest, 2 aggregators, 1 writer, each through the
  * real command line. Clicks arrive over HTTP and from a plain producer into `<ns>.clicks.in`;
- * mid-stream the broker is stopped while clicks keep coming (HTTP clients retry on 503 and on
- * a refused connection as a real client would; the producer retries), then started again on
- * the same ports and data. Once drained, every count and top list in PostgreSQL equals the
+ * mid-stream the broker is killed (SIGKILL; TALLY_BROKER_STOP=term: SIGTERM) while clicks keep
+ * coming (HTTP clients retry on 503 and on a refused connection as a real client would; the
+ * producer retries), then started again on the same ports and data. Once drained, every count and top list in PostgreSQL equals the
  * oracle and every invalid record is a dead letter.
  */
 import assert from 'node:assert/strict';
@@ -33,6 +33,10 @@ import {
 } from './support.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+// SIGKILL by default: the broker gone without a word (no controlled shutdown, connections
+// reset, transactions and group sessions left to time out); TALLY_BROKER_STOP=term for a
+// controlled shutdown
+const stopSignal = process.env.TALLY_BROKER_STOP === 'term' ? 'SIGTERM' : 'SIGKILL';
 
 describe('distributed: the broker restarted mid-stream', () => {
   const ns = uniqueNamespace('brokerrs');
@@ -178,7 +182,7 @@ describe('distributed: the broker restarted mid-stream', () => {
           // gone (the JVM exited), then started again on the same ports and data while the
           // loop goes on sending
           const t0 = Date.now();
-          await b.stop(process.env.TALLY_BROKER_STOP === 'kill' ? 'SIGKILL' : 'SIGTERM');
+          await b.stop(stopSignal);
           down = true;
           restart = (async () => {
             await sleep(4_000);
@@ -220,7 +224,7 @@ describe('distributed: the broker restarted mid-stream', () => {
         }
         assert.ok(res.events > 6_000, `${res.events} events`);
         console.error(
-          `broker-restart: broker down ${downMs} ms, ${sentWhileDown} batches sent meanwhile, ${retries} client retries (${[...statuses].map(([k, v]) => `${k}: ${v}`).join(', ')}); ${res.events} events, ${res.late} late, ${res.topsChecked} top lists exact`,
+          `broker-restart: broker stopped by ${stopSignal}, down ${downMs} ms, ${sentWhileDown} batches sent meanwhile, ${retries} client retries (${[...statuses].map(([k, v]) => `${k}: ${v}`).join(', ')}); ${res.events} events, ${res.late} late, ${res.topsChecked} top lists exact`,
         );
       } finally {
         await store.close();
