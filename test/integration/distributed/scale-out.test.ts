@@ -118,18 +118,9 @@ describe('distributed scale-out through the command line', () => {
       let downMs = 0;
       for (let i = 0, round = 0; i < lines.length; i += CHUNK, round++) {
         const chunk = lines.slice(i, i + CHUNK);
-        if (down) sentWhileDown++;
-        // even chunks over HTTP, odd ones from a plain producer into clicks.in
-        if (round % 2 === 0) accepted += await feed.post(chunk.join('\n'), round);
-        else await feed.produce(chunk);
-        if (round === 4) await agg2.kill9();
-        if (round === 7) {
-          await writer.kill9();
-          writer = await start('writer');
-        }
         if (round === 8) {
-          // the broker gone (SIGKILL), started again on the same ports and data 4 s later
-          // while the loop goes on sending
+          // the broker gone (SIGKILL) just before an HTTP batch, started again on the same
+          // ports and data 4 s later while the loop goes on sending
           const t0 = Date.now();
           await b.stop('SIGKILL');
           down = true;
@@ -139,6 +130,15 @@ describe('distributed scale-out through the command line', () => {
             down = false;
             downMs = Date.now() - t0;
           })();
+        }
+        if (down) sentWhileDown++;
+        // even chunks over HTTP, odd ones from a plain producer into clicks.in
+        if (round % 2 === 0) accepted += await feed.post(chunk.join('\n'), round);
+        else await feed.produce(chunk);
+        if (round === 4) await agg2.kill9();
+        if (round === 7) {
+          await writer.kill9();
+          writer = await start('writer');
         }
         await sleep(300);
       }
