@@ -27,6 +27,7 @@ import type { IntakeMessage, IntakeTransform } from '../../ports/clicks-intake.j
 import { encodeLetter } from '../deadletters-file/letter-codec.js';
 import { fetchPartition } from '../kafka/fetch-partition.js';
 import { CycleLoop } from '../kafka/cycle-loop.js';
+import { GroupMembership } from '../kafka/membership.js';
 import { forceCloseQuietly, kafkaErrorIds, transactionalRetryDelay } from '../kafka/retry.js';
 import { adIdKey } from './kafka-log.js';
 
@@ -67,12 +68,21 @@ export interface ClicksIntakeOptions {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+function groupTiming(o: ClicksIntakeOptions) {
+  return {
+    sessionTimeout: o.sessionTimeoutMs ?? 6_000,
+    heartbeatInterval: o.heartbeatIntervalMs ?? 500,
+    rebalanceTimeout: o.rebalanceTimeoutMs ?? 6_000,
+  };
+}
+
 export class ClicksIntake {
   private producer: Producer;
   /** next offset to read per held partition, in the current generation */
   private readonly positions = new Map<number, number>();
   private generation = -1;
   private readonly loop: CycleLoop;
+  private readonly membership: GroupMembership;
   private readonly totals = { cycles: 0, messages: 0, clicks: 0, letters: 0, aborted: 0 };
 
   private constructor(
@@ -83,6 +93,13 @@ export class ClicksIntake {
     private readonly reader: Consumer,
   ) {
     this.producer = producer;
+    const timing = groupTiming(o);
+    this.membership = new GroupMembership(consumer, {
+      role: 'clicks intake',
+      logger: o.logger,
+      join: () => consumer.joinGroup(groupTiming(o)),
+      inactiveLimitMs: timing.sessionTimeout + timing.rebalanceTimeout,
+    });
     this.loop = new CycleLoop({
       cycle: () => this.cycle(),
       waitAfter: (n) => (n > 0 ? 0 : (this.o.pollIntervalMs ?? 100)),
@@ -118,11 +135,7 @@ export class ClicksIntake {
   /** Initialises the transactional producer, then joins the group. */
   static async open(o: ClicksIntakeOptions): Promise<ClicksIntake> {
     const producer = await ClicksIntake.newProducer(o);
-    const timing = {
-      sessionTimeout: o.sessionTimeoutMs ?? 6_000,
-      heartbeatInterval: o.heartbeatIntervalMs ?? 500,
-      rebalanceTimeout: o.rebalanceTimeoutMs ?? 6_000,
-    };
+    const timing = groupTiming(o);
     const consumer = new Consumer({
       clientId: `${o.transactionalIdPrefix}-member`,
       groupId: o.groupId,
@@ -196,6 +209,7 @@ export class ClicksIntake {
 
   /** One cycle over the held partitions, one transaction. Returns the messages consumed. */
   async cycle(): Promise<number> {
+    await this.membership.beforeCycle();
     const memberId = this.consumer.memberId;
     const generationId = this.consumer.generationId;
     if (memberId === null) return 0; // (re)joining
@@ -307,6 +321,7 @@ export class ClicksIntake {
   /** Stops after the current cycle, leaves the group, closes the clients. */
   async close(): Promise<void> {
     await this.loop.stop();
+    this.membership.close();
     await forceCloseQuietly(this.consumer);
     await forceCloseQuietly(this.producer);
     await forceCloseQuietly(this.reader);

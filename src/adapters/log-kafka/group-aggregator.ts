@@ -35,6 +35,7 @@ import { toLateRecord } from '../../ports/aggregates.js';
 import type { PartitionCycle, PartitionSnapshotStore } from '../../ports/partitioned-aggregates.js';
 import { fetchPartition } from '../kafka/fetch-partition.js';
 import { CycleLoop } from '../kafka/cycle-loop.js';
+import { GroupMembership } from '../kafka/membership.js';
 import { forceCloseQuietly, kafkaErrorIds, transactionalRetryDelay } from '../kafka/retry.js';
 import { decodeAggregates, encodeCycle } from './aggregates-topic.js';
 
@@ -125,6 +126,14 @@ export interface GroupPartitionStatus {
 }
 
 const SNAPSHOT_CHUNK = 32 << 20;
+
+function groupJoinOptions(t: GroupTiming) {
+  return {
+    sessionTimeout: t.sessionTimeoutMs,
+    heartbeatInterval: t.heartbeatIntervalMs,
+    rebalanceTimeout: t.rebalanceTimeoutMs,
+  };
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class GroupAggregator {
@@ -132,6 +141,7 @@ export class GroupAggregator {
   private generation = -1;
   private producer: Producer;
   private readonly loop: CycleLoop;
+  private readonly membership: GroupMembership;
   private readonly maxCycleRecords: number;
   private totals = { events: 0, duplicates: 0, late: 0, cycles: 0, restores: 0 };
   /** the operators' state after the last committed cycle, all partitions held */
@@ -146,6 +156,13 @@ export class GroupAggregator {
   ) {
     this.producer = producer;
     this.maxCycleRecords = o.maxCycleRecords ?? 200_000;
+    const timing = o.group ?? DEFAULT_GROUP_TIMING;
+    this.membership = new GroupMembership(consumer, {
+      role: 'aggregator',
+      logger: o.logger,
+      join: () => consumer.joinGroup(groupJoinOptions(timing)),
+      inactiveLimitMs: timing.sessionTimeoutMs + timing.rebalanceTimeoutMs,
+    });
     this.loop = new CycleLoop({
       cycle: () => this.cycle(),
       waitAfter: (n) => (n >= this.maxCycleRecords / 2 ? 0 : this.o.commitIntervalMs),
@@ -201,11 +218,7 @@ export class GroupAggregator {
       retryDelay: transactionalRetryDelay,
     });
     consumer.topics.track(o.clicksTopic);
-    await consumer.joinGroup({
-      sessionTimeout: timing.sessionTimeoutMs,
-      heartbeatInterval: timing.heartbeatIntervalMs,
-      rebalanceTimeout: timing.rebalanceTimeoutMs,
-    });
+    await consumer.joinGroup(groupJoinOptions(timing));
     return new GroupAggregator(o, producer, consumer, admin, reader);
   }
 
@@ -392,6 +405,7 @@ export class GroupAggregator {
    * holds data (drain). Returns the records fed.
    */
   async cycle(opts: { final?: boolean } = {}): Promise<number> {
+    await this.membership.beforeCycle();
     const memberId = this.consumer.memberId;
     const generationId = this.consumer.generationId;
     if (memberId === null) return 0; // (re)joining
@@ -597,6 +611,7 @@ export class GroupAggregator {
   /** Stops the loop after its cycle, leaves the group, closes the clients. */
   async close(): Promise<void> {
     await this.loop.stop();
+    this.membership.close();
     await forceCloseQuietly(this.consumer);
     await forceCloseQuietly(this.producer);
     await forceCloseQuietly(this.reader);
