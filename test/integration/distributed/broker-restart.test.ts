@@ -192,7 +192,15 @@ describe('distributed: the broker restarted mid-stream', () => {
         `broker-restart: ${invalid.length} invalid records, ${doubled} dead letters again after a resend`,
       );
 
-      for (const p of [ingest, agg1, agg2, writer]) assert.equal(await p.stop(), 0);
+      // each role stops on SIGTERM within a minute, with 0; otherwise what it said is printed
+      const roles = { ingest, 'aggregator 1': agg1, 'aggregator 2': agg2, writer };
+      for (const [name, p] of Object.entries(roles)) {
+        const t0 = Date.now();
+        const code = await Promise.race([p.stop(), sleep(60_000).then(() => 'no exit in 60 s')]);
+        if (code !== 0) console.error(`--- ${name}: ${code}\n${p.stderr().slice(-6_000)}`);
+        assert.equal(code, 0, `${name} on SIGTERM`);
+        console.error(`broker-restart: ${name} stopped in ${Date.now() - t0} ms`);
+      }
     },
   );
 });
