@@ -82,24 +82,16 @@ export class ClicksIntake {
   private readonly positions = new Map<number, number>();
   private generation = -1;
   private readonly loop: CycleLoop;
-  private readonly membership: GroupMembership;
   private readonly totals = { cycles: 0, messages: 0, clicks: 0, letters: 0, aborted: 0 };
 
   private constructor(
     private readonly o: ClicksIntakeOptions,
     producer: Producer,
-    private readonly consumer: Consumer,
+    private readonly membership: GroupMembership,
     private readonly admin: Admin,
     private readonly reader: Consumer,
   ) {
     this.producer = producer;
-    const timing = groupTiming(o);
-    this.membership = new GroupMembership(consumer, {
-      role: 'clicks intake',
-      logger: o.logger,
-      join: () => consumer.joinGroup(groupTiming(o)),
-      inactiveLimitMs: timing.sessionTimeout + timing.rebalanceTimeout,
-    });
     this.loop = new CycleLoop({
       cycle: () => this.cycle(),
       waitAfter: (n) => (n > 0 ? 0 : (this.o.pollIntervalMs ?? 100)),
@@ -136,15 +128,6 @@ export class ClicksIntake {
   static async open(o: ClicksIntakeOptions): Promise<ClicksIntake> {
     const producer = await ClicksIntake.newProducer(o);
     const timing = groupTiming(o);
-    const consumer = new Consumer({
-      clientId: `${o.transactionalIdPrefix}-member`,
-      groupId: o.groupId,
-      bootstrapBrokers: o.brokers,
-      isolationLevel: FetchIsolationLevels.READ_COMMITTED,
-      autocommit: false,
-      ...timing,
-      retryDelay: transactionalRetryDelay,
-    });
     const admin = new Admin({
       clientId: `${o.transactionalIdPrefix}-admin`,
       bootstrapBrokers: o.brokers,
@@ -157,15 +140,33 @@ export class ClicksIntake {
       bootstrapBrokers: o.brokers,
       retryDelay: transactionalRetryDelay,
     });
+    let membership: GroupMembership;
     try {
-      consumer.topics.track(o.inTopic);
-      await consumer.joinGroup(timing);
+      membership = await GroupMembership.open({
+        role: 'clicks intake',
+        logger: o.logger,
+        create: () => {
+          const c = new Consumer({
+            clientId: `${o.transactionalIdPrefix}-member`,
+            groupId: o.groupId,
+            bootstrapBrokers: o.brokers,
+            isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+            autocommit: false,
+            ...timing,
+            retryDelay: transactionalRetryDelay,
+          });
+          c.topics.track(o.inTopic);
+          return c;
+        },
+        join: (c) => c.joinGroup(groupTiming(o)),
+        silenceLimitMs: timing.sessionTimeout + timing.rebalanceTimeout,
+      });
     } catch (e) {
-      for (const c of [consumer, reader, producer]) await forceCloseQuietly(c);
+      for (const c of [reader, producer]) await forceCloseQuietly(c);
       await admin.close().catch(() => undefined);
       throw e;
     }
-    return new ClicksIntake(o, producer, consumer, admin, reader);
+    return new ClicksIntake(o, producer, membership, admin, reader);
   }
 
   get counters() {
@@ -174,7 +175,9 @@ export class ClicksIntake {
 
   /** the `<ns>.clicks.in` partitions this member holds in the current generation */
   assignedPartitions(): number[] {
-    const mine = (this.consumer.assignments ?? []).find((a) => a.topic === this.o.inTopic);
+    const mine = (this.membership.consumer.assignments ?? []).find(
+      (a) => a.topic === this.o.inTopic,
+    );
     return [...(mine?.partitions ?? [])].sort((a, b) => a - b);
   }
 
@@ -210,8 +213,8 @@ export class ClicksIntake {
   /** One cycle over the held partitions, one transaction. Returns the messages consumed. */
   async cycle(): Promise<number> {
     await this.membership.beforeCycle();
-    const memberId = this.consumer.memberId;
-    const generationId = this.consumer.generationId;
+    const memberId = this.membership.consumer.memberId;
+    const generationId = this.membership.consumer.generationId;
     if (memberId === null) return 0; // (re)joining
     if (generationId !== this.generation) {
       // another member may have committed for a partition since this one last held it
@@ -276,7 +279,7 @@ export class ClicksIntake {
     const txn = await this.producer.beginTransaction();
     try {
       if (produce.length > 0) await txn.send({ messages: produce });
-      await txn.addConsumer(this.consumer);
+      await txn.addConsumer(this.membership.consumer);
       for (const [p, n] of next) {
         await txn.addOffset({
           topic: this.o.inTopic,
@@ -287,7 +290,7 @@ export class ClicksIntake {
               groupId: this.o.groupId,
               generationId,
               memberId,
-              coordinatorId: this.consumer.coordinatorId,
+              coordinatorId: this.membership.consumer.coordinatorId,
             },
           },
         } as unknown as Message);
@@ -321,8 +324,7 @@ export class ClicksIntake {
   /** Stops after the current cycle, leaves the group, closes the clients. */
   async close(): Promise<void> {
     await this.loop.stop();
-    this.membership.close();
-    await forceCloseQuietly(this.consumer);
+    await this.membership.close();
     await forceCloseQuietly(this.producer);
     await forceCloseQuietly(this.reader);
     await this.admin.close().catch(() => undefined);

@@ -141,7 +141,6 @@ export class GroupAggregator {
   private generation = -1;
   private producer: Producer;
   private readonly loop: CycleLoop;
-  private readonly membership: GroupMembership;
   private readonly maxCycleRecords: number;
   private totals = { events: 0, duplicates: 0, late: 0, cycles: 0, restores: 0 };
   /** the operators' state after the last committed cycle, all partitions held */
@@ -150,19 +149,12 @@ export class GroupAggregator {
   private constructor(
     private readonly o: GroupAggregatorOptions,
     producer: Producer,
-    private readonly consumer: Consumer,
+    private readonly membership: GroupMembership,
     private readonly admin: Admin,
     private readonly reader: Consumer,
   ) {
     this.producer = producer;
     this.maxCycleRecords = o.maxCycleRecords ?? 200_000;
-    const timing = o.group ?? DEFAULT_GROUP_TIMING;
-    this.membership = new GroupMembership(consumer, {
-      role: 'aggregator',
-      logger: o.logger,
-      join: () => consumer.joinGroup(groupJoinOptions(timing)),
-      inactiveLimitMs: timing.sessionTimeoutMs + timing.rebalanceTimeoutMs,
-    });
     this.loop = new CycleLoop({
       cycle: () => this.cycle(),
       waitAfter: (n) => (n >= this.maxCycleRecords / 2 ? 0 : this.o.commitIntervalMs),
@@ -194,17 +186,6 @@ export class GroupAggregator {
   static async open(o: GroupAggregatorOptions): Promise<GroupAggregator> {
     const producer = await GroupAggregator.newProducer(o);
     const timing = o.group ?? DEFAULT_GROUP_TIMING;
-    const consumer = new Consumer({
-      clientId: `${o.transactionalIdPrefix}-member`,
-      groupId: o.groupId,
-      bootstrapBrokers: o.brokers,
-      isolationLevel: FetchIsolationLevels.READ_COMMITTED,
-      autocommit: false,
-      sessionTimeout: timing.sessionTimeoutMs,
-      heartbeatInterval: timing.heartbeatIntervalMs,
-      rebalanceTimeout: timing.rebalanceTimeoutMs,
-      retryDelay: transactionalRetryDelay,
-    });
     const admin = new Admin({
       clientId: `${o.transactionalIdPrefix}-admin`,
       bootstrapBrokers: o.brokers,
@@ -217,14 +198,35 @@ export class GroupAggregator {
       bootstrapBrokers: o.brokers,
       retryDelay: transactionalRetryDelay,
     });
-    consumer.topics.track(o.clicksTopic);
-    await consumer.joinGroup(groupJoinOptions(timing));
-    return new GroupAggregator(o, producer, consumer, admin, reader);
+    const membership = await GroupMembership.open({
+      role: 'aggregator',
+      logger: o.logger,
+      create: () => {
+        const c = new Consumer({
+          clientId: `${o.transactionalIdPrefix}-member`,
+          groupId: o.groupId,
+          bootstrapBrokers: o.brokers,
+          isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+          autocommit: false,
+          sessionTimeout: timing.sessionTimeoutMs,
+          heartbeatInterval: timing.heartbeatIntervalMs,
+          rebalanceTimeout: timing.rebalanceTimeoutMs,
+          retryDelay: transactionalRetryDelay,
+        });
+        c.topics.track(o.clicksTopic);
+        return c;
+      },
+      join: (c) => c.joinGroup(groupJoinOptions(timing)),
+      silenceLimitMs: timing.sessionTimeoutMs + timing.rebalanceTimeoutMs,
+    });
+    return new GroupAggregator(o, producer, membership, admin, reader);
   }
 
   /** the clicks partitions this member holds in the current generation */
   assignedPartitions(): number[] {
-    const mine = (this.consumer.assignments ?? []).find((a) => a.topic === this.o.clicksTopic);
+    const mine = (this.membership.consumer.assignments ?? []).find(
+      (a) => a.topic === this.o.clicksTopic,
+    );
     return [...(mine?.partitions ?? [])].sort((a, b) => a - b);
   }
 
@@ -394,7 +396,7 @@ export class GroupAggregator {
           groupId: this.o.groupId,
           generationId,
           memberId,
-          coordinatorId: this.consumer.coordinatorId,
+          coordinatorId: this.membership.consumer.coordinatorId,
         },
       },
     } as unknown as Message;
@@ -406,8 +408,8 @@ export class GroupAggregator {
    */
   async cycle(opts: { final?: boolean } = {}): Promise<number> {
     await this.membership.beforeCycle();
-    const memberId = this.consumer.memberId;
-    const generationId = this.consumer.generationId;
+    const memberId = this.membership.consumer.memberId;
+    const generationId = this.membership.consumer.generationId;
     if (memberId === null) return 0; // (re)joining
     const assigned = this.assignedPartitions();
     if (generationId !== this.generation) {
@@ -523,7 +525,7 @@ export class GroupAggregator {
     const txn = await this.producer.beginTransaction();
     try {
       const res = await txn.send({ messages });
-      await txn.addConsumer(this.consumer);
+      await txn.addConsumer(this.membership.consumer);
       for (const t of touched)
         await txn.addOffset(this.offsetOf(t.p, t.st.offset, generationId, memberId));
       await txn.commit();
@@ -611,8 +613,7 @@ export class GroupAggregator {
   /** Stops the loop after its cycle, leaves the group, closes the clients. */
   async close(): Promise<void> {
     await this.loop.stop();
-    this.membership.close();
-    await forceCloseQuietly(this.consumer);
+    await this.membership.close();
     await forceCloseQuietly(this.producer);
     await forceCloseQuietly(this.reader);
     await this.admin.close().catch(() => undefined);
