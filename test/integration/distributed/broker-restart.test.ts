@@ -199,7 +199,17 @@ describe('distributed: the broker restarted mid-stream', () => {
         const code = await Promise.race([p.stop(), sleep(60_000).then(() => 'no exit in 60 s')]);
         if (code !== 0) console.error(`--- ${name}: ${code}\n${p.stderr().slice(-6_000)}`);
         assert.equal(code, 0, `${name} on SIGTERM`);
-        console.error(`broker-restart: ${name} stopped in ${Date.now() - t0} ms`);
+        // how its group membership went through the outage (the heartbeat, a fresh consumer)
+        const membership = [
+          ...p
+            .stderr()
+            .matchAll(
+              /"msg":"[^"]*: (group heartbeat [^"]*|no successful [^"]*|a fresh consumer[^"]*|the client gave up[^"]*|joining the group again failed)"/g,
+            ),
+        ].map((m) => m[1]);
+        console.error(
+          `broker-restart: ${name} stopped in ${Date.now() - t0} ms; membership: ${membership.join('; ') || '-'}`,
+        );
       }
     },
   );
