@@ -208,7 +208,7 @@ describe('distributed: the broker restarted mid-stream', () => {
             ),
         ].map((m) => m[1]);
         console.error(
-          `broker-restart: ${name} stopped in ${Date.now() - t0} ms; membership: ${membership.join('; ') || '-'}`,
+          `broker-restart: ${name} stopped in ${Date.now() - t0} ms; membership: ${membership.join('; ') || '-'}${/tally: stopped, still held[^\n]*/.exec(p.stderr())?.[0] ?? ''}`,
         );
       }
     },
