@@ -15,3 +15,19 @@ export function onShutdown(stop: () => Promise<void>): Promise<void> {
     process.on('SIGTERM', handler);
   });
 }
+
+/**
+ * After a clean stop (everything committed, every client closed): should something still hold
+ * the process (a Kafka client's socket or timer after a broker outage was seen to), it says
+ * what and exits after `ms` rather than hang. The timer is unref'd: a process with nothing
+ * left exits at once, as before.
+ */
+export function exitIfHeld(ms = 5_000): void {
+  setTimeout(() => {
+    const held = process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap');
+    process.stderr.write(
+      `tally: stopped, still held after ${ms} ms by ${held.join(', ')}: exiting\n`,
+    );
+    process.exit(0);
+  }, ms).unref();
+}

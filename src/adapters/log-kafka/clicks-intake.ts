@@ -27,6 +27,7 @@ import type { IntakeMessage, IntakeTransform } from '../../ports/clicks-intake.j
 import { encodeLetter } from '../deadletters-file/letter-codec.js';
 import { fetchPartition } from '../kafka/fetch-partition.js';
 import { CycleLoop } from '../kafka/cycle-loop.js';
+import { GroupMembership } from '../kafka/membership.js';
 import { forceCloseQuietly, kafkaErrorIds, transactionalRetryDelay } from '../kafka/retry.js';
 import { adIdKey } from './kafka-log.js';
 
@@ -67,6 +68,14 @@ export interface ClicksIntakeOptions {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+function groupTiming(o: ClicksIntakeOptions) {
+  return {
+    sessionTimeout: o.sessionTimeoutMs ?? 6_000,
+    heartbeatInterval: o.heartbeatIntervalMs ?? 500,
+    rebalanceTimeout: o.rebalanceTimeoutMs ?? 6_000,
+  };
+}
+
 export class ClicksIntake {
   private producer: Producer;
   /** next offset to read per held partition, in the current generation */
@@ -78,7 +87,7 @@ export class ClicksIntake {
   private constructor(
     private readonly o: ClicksIntakeOptions,
     producer: Producer,
-    private readonly consumer: Consumer,
+    private readonly membership: GroupMembership,
     private readonly admin: Admin,
     private readonly reader: Consumer,
   ) {
@@ -118,20 +127,7 @@ export class ClicksIntake {
   /** Initialises the transactional producer, then joins the group. */
   static async open(o: ClicksIntakeOptions): Promise<ClicksIntake> {
     const producer = await ClicksIntake.newProducer(o);
-    const timing = {
-      sessionTimeout: o.sessionTimeoutMs ?? 6_000,
-      heartbeatInterval: o.heartbeatIntervalMs ?? 500,
-      rebalanceTimeout: o.rebalanceTimeoutMs ?? 6_000,
-    };
-    const consumer = new Consumer({
-      clientId: `${o.transactionalIdPrefix}-member`,
-      groupId: o.groupId,
-      bootstrapBrokers: o.brokers,
-      isolationLevel: FetchIsolationLevels.READ_COMMITTED,
-      autocommit: false,
-      ...timing,
-      retryDelay: transactionalRetryDelay,
-    });
+    const timing = groupTiming(o);
     const admin = new Admin({
       clientId: `${o.transactionalIdPrefix}-admin`,
       bootstrapBrokers: o.brokers,
@@ -144,15 +140,33 @@ export class ClicksIntake {
       bootstrapBrokers: o.brokers,
       retryDelay: transactionalRetryDelay,
     });
+    let membership: GroupMembership;
     try {
-      consumer.topics.track(o.inTopic);
-      await consumer.joinGroup(timing);
+      membership = await GroupMembership.open({
+        role: 'clicks intake',
+        logger: o.logger,
+        create: () => {
+          const c = new Consumer({
+            clientId: `${o.transactionalIdPrefix}-member`,
+            groupId: o.groupId,
+            bootstrapBrokers: o.brokers,
+            isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+            autocommit: false,
+            ...timing,
+            retryDelay: transactionalRetryDelay,
+          });
+          c.topics.track(o.inTopic);
+          return c;
+        },
+        join: (c) => c.joinGroup(groupTiming(o)),
+        silenceLimitMs: timing.sessionTimeout + timing.rebalanceTimeout,
+      });
     } catch (e) {
-      for (const c of [consumer, reader, producer]) await forceCloseQuietly(c);
+      for (const c of [reader, producer]) await forceCloseQuietly(c);
       await admin.close().catch(() => undefined);
       throw e;
     }
-    return new ClicksIntake(o, producer, consumer, admin, reader);
+    return new ClicksIntake(o, producer, membership, admin, reader);
   }
 
   get counters() {
@@ -161,7 +175,9 @@ export class ClicksIntake {
 
   /** the `<ns>.clicks.in` partitions this member holds in the current generation */
   assignedPartitions(): number[] {
-    const mine = (this.consumer.assignments ?? []).find((a) => a.topic === this.o.inTopic);
+    const mine = (this.membership.consumer.assignments ?? []).find(
+      (a) => a.topic === this.o.inTopic,
+    );
     return [...(mine?.partitions ?? [])].sort((a, b) => a - b);
   }
 
@@ -196,8 +212,9 @@ export class ClicksIntake {
 
   /** One cycle over the held partitions, one transaction. Returns the messages consumed. */
   async cycle(): Promise<number> {
-    const memberId = this.consumer.memberId;
-    const generationId = this.consumer.generationId;
+    await this.membership.beforeCycle();
+    const memberId = this.membership.consumer.memberId;
+    const generationId = this.membership.consumer.generationId;
     if (memberId === null) return 0; // (re)joining
     if (generationId !== this.generation) {
       // another member may have committed for a partition since this one last held it
@@ -262,7 +279,7 @@ export class ClicksIntake {
     const txn = await this.producer.beginTransaction();
     try {
       if (produce.length > 0) await txn.send({ messages: produce });
-      await txn.addConsumer(this.consumer);
+      await txn.addConsumer(this.membership.consumer);
       for (const [p, n] of next) {
         await txn.addOffset({
           topic: this.o.inTopic,
@@ -273,7 +290,7 @@ export class ClicksIntake {
               groupId: this.o.groupId,
               generationId,
               memberId,
-              coordinatorId: this.consumer.coordinatorId,
+              coordinatorId: this.membership.consumer.coordinatorId,
             },
           },
         } as unknown as Message);
@@ -307,7 +324,7 @@ export class ClicksIntake {
   /** Stops after the current cycle, leaves the group, closes the clients. */
   async close(): Promise<void> {
     await this.loop.stop();
-    await forceCloseQuietly(this.consumer);
+    await this.membership.close();
     await forceCloseQuietly(this.producer);
     await forceCloseQuietly(this.reader);
     await this.admin.close().catch(() => undefined);

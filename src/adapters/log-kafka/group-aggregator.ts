@@ -35,6 +35,7 @@ import { toLateRecord } from '../../ports/aggregates.js';
 import type { PartitionCycle, PartitionSnapshotStore } from '../../ports/partitioned-aggregates.js';
 import { fetchPartition } from '../kafka/fetch-partition.js';
 import { CycleLoop } from '../kafka/cycle-loop.js';
+import { GroupMembership } from '../kafka/membership.js';
 import { forceCloseQuietly, kafkaErrorIds, transactionalRetryDelay } from '../kafka/retry.js';
 import { decodeAggregates, encodeCycle } from './aggregates-topic.js';
 
@@ -125,6 +126,14 @@ export interface GroupPartitionStatus {
 }
 
 const SNAPSHOT_CHUNK = 32 << 20;
+
+function groupJoinOptions(t: GroupTiming) {
+  return {
+    sessionTimeout: t.sessionTimeoutMs,
+    heartbeatInterval: t.heartbeatIntervalMs,
+    rebalanceTimeout: t.rebalanceTimeoutMs,
+  };
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class GroupAggregator {
@@ -140,7 +149,7 @@ export class GroupAggregator {
   private constructor(
     private readonly o: GroupAggregatorOptions,
     producer: Producer,
-    private readonly consumer: Consumer,
+    private readonly membership: GroupMembership,
     private readonly admin: Admin,
     private readonly reader: Consumer,
   ) {
@@ -177,17 +186,6 @@ export class GroupAggregator {
   static async open(o: GroupAggregatorOptions): Promise<GroupAggregator> {
     const producer = await GroupAggregator.newProducer(o);
     const timing = o.group ?? DEFAULT_GROUP_TIMING;
-    const consumer = new Consumer({
-      clientId: `${o.transactionalIdPrefix}-member`,
-      groupId: o.groupId,
-      bootstrapBrokers: o.brokers,
-      isolationLevel: FetchIsolationLevels.READ_COMMITTED,
-      autocommit: false,
-      sessionTimeout: timing.sessionTimeoutMs,
-      heartbeatInterval: timing.heartbeatIntervalMs,
-      rebalanceTimeout: timing.rebalanceTimeoutMs,
-      retryDelay: transactionalRetryDelay,
-    });
     const admin = new Admin({
       clientId: `${o.transactionalIdPrefix}-admin`,
       bootstrapBrokers: o.brokers,
@@ -200,18 +198,35 @@ export class GroupAggregator {
       bootstrapBrokers: o.brokers,
       retryDelay: transactionalRetryDelay,
     });
-    consumer.topics.track(o.clicksTopic);
-    await consumer.joinGroup({
-      sessionTimeout: timing.sessionTimeoutMs,
-      heartbeatInterval: timing.heartbeatIntervalMs,
-      rebalanceTimeout: timing.rebalanceTimeoutMs,
+    const membership = await GroupMembership.open({
+      role: 'aggregator',
+      logger: o.logger,
+      create: () => {
+        const c = new Consumer({
+          clientId: `${o.transactionalIdPrefix}-member`,
+          groupId: o.groupId,
+          bootstrapBrokers: o.brokers,
+          isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+          autocommit: false,
+          sessionTimeout: timing.sessionTimeoutMs,
+          heartbeatInterval: timing.heartbeatIntervalMs,
+          rebalanceTimeout: timing.rebalanceTimeoutMs,
+          retryDelay: transactionalRetryDelay,
+        });
+        c.topics.track(o.clicksTopic);
+        return c;
+      },
+      join: (c) => c.joinGroup(groupJoinOptions(timing)),
+      silenceLimitMs: timing.sessionTimeoutMs + timing.rebalanceTimeoutMs,
     });
-    return new GroupAggregator(o, producer, consumer, admin, reader);
+    return new GroupAggregator(o, producer, membership, admin, reader);
   }
 
   /** the clicks partitions this member holds in the current generation */
   assignedPartitions(): number[] {
-    const mine = (this.consumer.assignments ?? []).find((a) => a.topic === this.o.clicksTopic);
+    const mine = (this.membership.consumer.assignments ?? []).find(
+      (a) => a.topic === this.o.clicksTopic,
+    );
     return [...(mine?.partitions ?? [])].sort((a, b) => a - b);
   }
 
@@ -381,7 +396,7 @@ export class GroupAggregator {
           groupId: this.o.groupId,
           generationId,
           memberId,
-          coordinatorId: this.consumer.coordinatorId,
+          coordinatorId: this.membership.consumer.coordinatorId,
         },
       },
     } as unknown as Message;
@@ -392,8 +407,9 @@ export class GroupAggregator {
    * holds data (drain). Returns the records fed.
    */
   async cycle(opts: { final?: boolean } = {}): Promise<number> {
-    const memberId = this.consumer.memberId;
-    const generationId = this.consumer.generationId;
+    await this.membership.beforeCycle();
+    const memberId = this.membership.consumer.memberId;
+    const generationId = this.membership.consumer.generationId;
     if (memberId === null) return 0; // (re)joining
     const assigned = this.assignedPartitions();
     if (generationId !== this.generation) {
@@ -521,7 +537,7 @@ export class GroupAggregator {
     const txn = await this.producer.beginTransaction();
     try {
       const res = await txn.send({ messages });
-      await txn.addConsumer(this.consumer);
+      await txn.addConsumer(this.membership.consumer);
       for (const t of touched)
         await txn.addOffset(this.offsetOf(t.p, t.st.offset, generationId, memberId));
       await txn.commit();
@@ -609,7 +625,7 @@ export class GroupAggregator {
   /** Stops the loop after its cycle, leaves the group, closes the clients. */
   async close(): Promise<void> {
     await this.loop.stop();
-    await forceCloseQuietly(this.consumer);
+    await this.membership.close();
     await forceCloseQuietly(this.producer);
     await forceCloseQuietly(this.reader);
     await this.admin.close().catch(() => undefined);

@@ -18,6 +18,7 @@ import { RECORD_FORMAT_VERSION, RECORD_HEADER_BYTES } from '../../core/event/cod
 import type { AppendResult, EventLog, PartitionAppend, ReadResult } from '../../ports/event-log.js';
 import { fetchPartition } from '../kafka/fetch-partition.js';
 import { forceCloseQuietly } from '../kafka/retry.js';
+import { ensureTopic, topicReady } from './topics.js';
 
 export interface KafkaEventLogOptions {
   brokers: string[];
@@ -136,26 +137,17 @@ export class KafkaEventLog implements EventLog {
 
   static async open(o: KafkaEventLogOptions): Promise<KafkaEventLog> {
     const clientId = o.clientId ?? `tally-log-${o.topic}`;
-    const admin = new Admin({ clientId, bootstrapBrokers: o.brokers });
-    try {
-      const existing = await admin.listTopics();
-      if (!existing.includes(o.topic)) {
-        if (!o.create) {
+    if (o.create) {
+      await ensureTopic(o.brokers, o.topic, o.partitions);
+    } else {
+      const admin = new Admin({ clientId, bootstrapBrokers: o.brokers });
+      try {
+        if (!(await admin.listTopics()).includes(o.topic))
           throw new TallyError('TALLY_UNAVAILABLE', `the Kafka topic ${o.topic} does not exist`);
-        }
-        await admin.createTopics({ topics: [o.topic], partitions: o.partitions, replicas: -1 });
+        await topicReady(admin, o.topic, o.partitions);
+      } finally {
+        await admin.close();
       }
-      const md = await admin.metadata({ topics: [o.topic], forceUpdate: true });
-      const count = md.topics.get(o.topic)?.partitionsCount;
-      if (count !== o.partitions) {
-        throw new TallyError(
-          'TALLY_CONFIG_INVALID',
-          `the Kafka topic ${o.topic} has ${count} partitions, the config says ${o.partitions}`,
-          { field: 'partitions' },
-        );
-      }
-    } finally {
-      await admin.close();
     }
     const producer = new Producer({
       clientId,

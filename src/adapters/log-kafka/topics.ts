@@ -22,24 +22,31 @@ export async function ensureTopic(
           if (!kafkaErrorIds(e).includes('TOPIC_ALREADY_EXISTS')) throw e;
         });
     }
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const md = await admin.metadata({ topics: [topic], forceUpdate: true });
-      const t = md.topics.get(topic);
-      if (t !== undefined && t.partitionsCount !== partitions) {
-        throw new TallyError(
-          'TALLY_CONFIG_INVALID',
-          `the Kafka topic ${topic} has ${t.partitionsCount} partitions, the config says ${partitions}`,
-          { field: 'partitions' },
-        );
-      }
-      // the metadata can lag the creation: every partition needs a leader before it is used
-      if (t !== undefined && t.partitions.every((p) => p.leader >= 0)) return;
-      if (Date.now() > deadline) throw new Error(`topic ${topic}: partitions without a leader`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await topicReady(admin, topic, partitions);
   } finally {
     await admin.close();
+  }
+}
+
+/**
+ * Resolves once every partition of the topic has a leader: the metadata can lag a creation, and
+ * a produce to a partition without one fails. Refuses a topic with another partition count.
+ */
+export async function topicReady(admin: Admin, topic: string, partitions: number): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const md = await admin.metadata({ topics: [topic], forceUpdate: true });
+    const t = md.topics.get(topic);
+    if (t !== undefined && t.partitionsCount !== partitions) {
+      throw new TallyError(
+        'TALLY_CONFIG_INVALID',
+        `the Kafka topic ${topic} has ${t.partitionsCount} partitions, the config says ${partitions}`,
+        { field: 'partitions' },
+      );
+    }
+    if (t !== undefined && t.partitions.every((p) => p.leader >= 0)) return;
+    if (Date.now() > deadline) throw new Error(`topic ${topic}: partitions without a leader`);
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 

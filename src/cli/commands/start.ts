@@ -7,7 +7,7 @@ import {
   modeOverrides,
   type ModeOptions,
 } from '../distributed-options.js';
-import { onShutdown } from '../shutdown.js';
+import { exitIfHeld, onShutdown } from '../shutdown.js';
 
 interface StartOptions extends ModeOptions {
   port?: string;
@@ -74,6 +74,7 @@ export function registerStart(program: Command): void {
         );
         await onShutdown(() => s.stop());
         process.stderr.write('tally: stopped cleanly\n');
+        exitIfHeld();
         return;
       }
       // the HTTP stack (fastify, OpenAPI) loads only here: other commands start faster

@@ -3,16 +3,16 @@
  * second one-node KRaft broker on free ports, its data under the test's temp dir; the shared
  * broker is never touched): 8 partitions, 1 ingest, 2 aggregators, 1 writer, each through the
  * real command line. Clicks arrive over HTTP and from a plain producer into `<ns>.clicks.in`;
- * mid-stream the broker is stopped while clicks keep coming (HTTP clients retry on 503 and on
- * a refused connection as a real client would; the producer retries), then started again on
- * the same ports and data. Once drained, every count and top list in PostgreSQL equals the
+ * mid-stream the broker is killed (SIGKILL; TALLY_BROKER_STOP=term: SIGTERM) while clicks keep
+ * coming (HTTP clients retry on 503 and on a refused connection as a real client would; the
+ * producer retries), then started again on the same ports and data. Once drained, every count and top list in PostgreSQL equals the
  * oracle and every invalid record is a dead letter.
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { Consumer, Producer } from '@platformatic/kafka';
+import { Consumer } from '@platformatic/kafka';
 import { dropPgSchema, openPgStore } from '../../../src/adapters/store-pg/index.js';
 import { generateClicks } from '../../../src/core/generate/index.js';
 import { parseNdjsonLine } from '../../../src/core/event/parse-body.js';
@@ -22,17 +22,21 @@ import { tempDir } from '../../helpers/cli.js';
 import { killAll, startRoles, type RoleProcess } from './cli-roles.js';
 import { assertExact, groupConfig } from './group-support.js';
 import { ownBroker, type OwnBroker } from './own-broker.js';
+import { assertDeadLettersWithResends, retryingFeed } from './retrying-feed.js';
 import {
   DATABASE_URL,
   forceClose,
   readPartition,
   settled,
   topicNames,
-  transactionalRetryDelay,
   uniqueNamespace,
 } from './support.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+// SIGKILL by default: the broker gone without a word (no controlled shutdown, connections
+// reset, transactions and group sessions left to time out); TALLY_BROKER_STOP=term for a
+// controlled shutdown
+const stopSignal = process.env.TALLY_BROKER_STOP === 'term' ? 'SIGTERM' : 'SIGKILL';
 
 describe('distributed: the broker restarted mid-stream', () => {
   const ns = uniqueNamespace('brokerrs');
@@ -95,67 +99,13 @@ describe('distributed: the broker restarted mid-stream', () => {
       });
       for (let r = gen.next(); !r.done; r = gen.next()) lines.push(...r.value);
 
-      // a client that retries as a real one would: on 503 (after Retry-After, capped) and on
-      // a failed connection; a retried batch may already be in (the ids deduplicate it)
       const CHUNK = 500;
-      let retries = 0;
-      const statuses = new Map<string, number>();
-      const note = (what: string) => statuses.set(what, (statuses.get(what) ?? 0) + 1);
-      // the chunks sent again after a failed attempt (a 503, a timeout, a dropped connection):
-      // the first attempt's records may still land once the broker is back (a 503 says only
-      // "not acknowledged in time"), so their invalid records may be dead letters twice
-      const resent = new Map<number, number>();
-      const post = async (body: string, round: number): Promise<number> => {
-        const deadline = Date.now() + 120_000;
-        for (;;) {
-          let wait = 250;
-          const t0 = Date.now();
-          try {
-            const res = await fetch(`${ingest.base}/v1/clicks`, {
-              method: 'POST',
-              headers: { 'content-type': 'application/x-ndjson' },
-              body,
-              signal: AbortSignal.timeout(10_000),
-            });
-            note(String(res.status));
-            if (Date.now() - t0 > 2_000) note(`${res.status} after ${Date.now() - t0} ms`);
-            if (res.status === 200) return ((await res.json()) as { accepted: number }).accepted;
-            const text = await res.text();
-            assert.equal(res.status, 503, text);
-            wait = Math.min(1_000, 1_000 * Number(res.headers.get('retry-after') ?? '0.25'));
-          } catch (e) {
-            if (e instanceof assert.AssertionError) throw e;
-            note((e as Error).name);
-          }
-          retries++;
-          resent.set(round, (resent.get(round) ?? 0) + 1);
-          assert.ok(Date.now() < deadline, 'ingest did not accept a batch in 120 s');
-          await sleep(wait);
-        }
-      };
-      const producer = new Producer({
+      const feed = retryingFeed({
+        ingestBase: ingest.base,
+        brokers: b.brokers,
         clientId: `${ns}-feed`,
-        bootstrapBrokers: [b.brokers],
-        idempotent: true,
-        acks: -1,
-        retryDelay: transactionalRetryDelay,
+        clicksIn: topics.clicksIn,
       });
-      const produce = async (chunk: string[]): Promise<void> => {
-        const deadline = Date.now() + 120_000;
-        for (;;) {
-          try {
-            await producer.send({
-              messages: chunk.map((line) => ({ topic: topics.clicksIn, value: Buffer.from(line) })),
-            });
-            return;
-          } catch (e) {
-            retries++;
-            note('produce failed');
-            if (Date.now() > deadline) throw e;
-            await sleep(500);
-          }
-        }
-      };
 
       let accepted = 0;
       let restart: Promise<void> | undefined;
@@ -168,8 +118,8 @@ describe('distributed: the broker restarted mid-stream', () => {
         const chunk = lines.slice(round * CHUNK, (round + 1) * CHUNK);
         if (chunk.length === 0) return;
         if (down) sentWhileDown++;
-        if (round % 2 === 0) accepted += await post(chunk.join('\n'), round);
-        else await produce(chunk);
+        if (round % 2 === 0) accepted += await feed.post(chunk.join('\n'), round);
+        else await feed.produce(chunk);
       };
       const rounds = Math.ceil(lines.length / CHUNK);
       for (let round = 0; round < rounds; round += 2) {
@@ -178,7 +128,7 @@ describe('distributed: the broker restarted mid-stream', () => {
           // gone (the JVM exited), then started again on the same ports and data while the
           // loop goes on sending
           const t0 = Date.now();
-          await b.stop(process.env.TALLY_BROKER_STOP === 'kill' ? 'SIGKILL' : 'SIGTERM');
+          await b.stop(stopSignal);
           down = true;
           restart = (async () => {
             await sleep(4_000);
@@ -191,7 +141,7 @@ describe('distributed: the broker restarted mid-stream', () => {
       }
       await restart;
       assert.ok(sentWhileDown >= 2, 'both paths send while the broker is down');
-      await producer.close();
+      await feed.close();
       assert.ok(accepted > 0);
 
       reader = new Consumer({
@@ -220,7 +170,7 @@ describe('distributed: the broker restarted mid-stream', () => {
         }
         assert.ok(res.events > 6_000, `${res.events} events`);
         console.error(
-          `broker-restart: broker down ${downMs} ms, ${sentWhileDown} batches sent meanwhile, ${retries} client retries (${[...statuses].map(([k, v]) => `${k}: ${v}`).join(', ')}); ${res.events} events, ${res.late} late, ${res.topsChecked} top lists exact`,
+          `broker-restart: broker stopped by ${stopSignal}, down ${downMs} ms, ${sentWhileDown} batches sent meanwhile, ${feed.retries()} client retries (${feed.summary()}); ${res.events} events, ${res.late} late, ${res.topsChecked} top lists exact`,
         );
       } finally {
         await store.close();
@@ -237,37 +187,29 @@ describe('distributed: the broker restarted mid-stream', () => {
         const payload = (JSON.parse(r.value) as { payload: string }).payload;
         letters.set(payload, (letters.get(payload) ?? 0) + 1);
       }
-      // each invalid record exactly as often as it was sent, up to once more per resend of an
-      // HTTP batch after a failed attempt; nothing else
-      const least = new Map<string, number>();
-      const most = new Map<string, number>();
-      lines.forEach((line, i) => {
-        if (!invalid.includes(line)) return;
-        least.set(line, (least.get(line) ?? 0) + 1);
-        const extra = resent.get(Math.floor(i / CHUNK)) ?? 0;
-        most.set(line, (most.get(line) ?? 0) + 1 + extra);
-      });
-      const wrong = [...new Set([...letters.keys(), ...least.keys()])]
-        .map((line) => ({
-          line,
-          got: letters.get(line) ?? 0,
-          least: least.get(line) ?? 0,
-          most: most.get(line) ?? 0,
-        }))
-        .filter((x) => x.got < x.least || x.got > x.most);
-      assert.deepEqual(
-        wrong,
-        [],
-        `${wrong.length} invalid records not dead letters as often as sent`,
-      );
-      const doubled = [...letters].filter(([l, c]) => c > (least.get(l) ?? 0)).length;
+      const doubled = assertDeadLettersWithResends(lines, invalid, letters, feed.resent, CHUNK);
       console.error(
         `broker-restart: ${invalid.length} invalid records, ${doubled} dead letters again after a resend`,
       );
 
-      for (const [name, p] of Object.entries({ ingest, agg1, agg2, writer })) {
-        const code = await p.stop();
-        assert.equal(code, 0, `${name} exited ${code} on SIGTERM:\n${p.stderr().slice(-4000)}`);
+      // each role stops on SIGTERM within a minute, with 0; otherwise what it said is printed
+      const roles = { ingest, 'aggregator 1': agg1, 'aggregator 2': agg2, writer };
+      for (const [name, p] of Object.entries(roles)) {
+        const t0 = Date.now();
+        const code = await Promise.race([p.stop(), sleep(60_000).then(() => 'no exit in 60 s')]);
+        if (code !== 0) console.error(`--- ${name}: ${code}\n${p.stderr().slice(-6_000)}`);
+        assert.equal(code, 0, `${name} on SIGTERM`);
+        // how its group membership went through the outage (the heartbeat, a fresh consumer)
+        const membership = [
+          ...p
+            .stderr()
+            .matchAll(
+              /"msg":"[^"]*: (group heartbeat [^"]*|no successful [^"]*|a fresh consumer[^"]*|the client gave up[^"]*|joining the group again failed)"/g,
+            ),
+        ].map((m) => m[1]);
+        console.error(
+          `broker-restart: ${name} stopped in ${Date.now() - t0} ms; membership: ${membership.join('; ') || '-'}${/tally: stopped, still held[^\n]*/.exec(p.stderr())?.[0] ?? ''}`,
+        );
       }
     },
   );

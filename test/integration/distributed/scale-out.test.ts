@@ -3,9 +3,12 @@
  * (`tally start --mode distributed --role …`): 8 partitions, 1 ingest, 3 aggregators, 1
  * writer, 1 query process. Clicks arrive both over HTTP (POST /v1/clicks to the ingest
  * process) and from a plain Kafka producer into `<ns>.clicks.in`; mid-stream an aggregator is
- * killed with SIGKILL, and the writer is killed with SIGKILL and started again. Once drained,
- * every count and top list in PostgreSQL equals the oracle, the query process answers the
- * same, and every invalid record is a dead letter.
+ * killed with SIGKILL, the writer is killed with SIGKILL and started again, then the broker
+ * is killed with SIGKILL and started again on the same ports and data while clicks keep coming
+ * (the clients retry as real ones would). It is a broker of the test's own (own-broker.ts),
+ * never the shared one. Once drained, every count and top list in PostgreSQL equals the
+ * oracle, the query process answers the same, and every invalid record is a dead letter (as
+ * often as it was sent, resends included).
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -17,16 +20,14 @@ import { parseNdjsonLine } from '../../../src/core/event/parse-body.js';
 import { validateEvent } from '../../../src/core/event/validate.js';
 import { MINUTE_MS as MINUTE } from '../../../src/core/window/minute.js';
 import { tempDir } from '../../helpers/cli.js';
+import { Consumer } from '@platformatic/kafka';
 import { killAll, startRoles, type RoleProcess } from './cli-roles.js';
 import { assertExact, groupConfig } from './group-support.js';
+import { ownBroker, type OwnBroker } from './own-broker.js';
+import { assertDeadLettersWithResends, retryingFeed } from './retrying-feed.js';
 import {
-  admin,
-  closeHelpers,
   DATABASE_URL,
-  deleteNamespaceTopics,
-  fetcher,
   forceClose,
-  idempotentProducer,
   readPartition,
   settled,
   topicNames,
@@ -38,25 +39,26 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe('distributed scale-out through the command line', () => {
   const ns = uniqueNamespace('scale');
   const topics = topicNames(ns);
-  const a = admin();
-  const reader = fetcher(`${ns}-check`);
   const tmp = tempDir('scale');
   const procs: RoleProcess[] = [];
+  let broker: OwnBroker | undefined;
+  let reader: Consumer | undefined;
 
   after(async () => {
     killAll(procs);
-    await forceClose(reader);
-    await closeHelpers();
-    await deleteNamespaceTopics(a, ns);
-    await a.close();
+    if (reader !== undefined) await forceClose(reader).catch(() => undefined);
+    await broker?.destroy();
     if (!process.env.TALLY_TEST_KEEP) await dropPgSchema(DATABASE_URL, ns);
     tmp.cleanup();
   });
 
   it(
-    '1 ingest, 3 aggregators, 1 writer, 1 query; HTTP and clicks.in; an aggregator and the writer killed: exact',
+    '1 ingest, 3 aggregators, 1 writer, 1 query; HTTP and clicks.in; an aggregator, the writer and the broker killed: exact',
     { timeout: 400_000 },
     async () => {
+      const b = await ownBroker(tmp.dir);
+      broker = b;
+      const env = { TALLY_KAFKA_BROKERS: b.brokers };
       // the group tests' settings (8 partitions, top 5 over 1 and 5 minutes), a short idle
       // timeout so that the last minutes close once the traffic stops
       const config = join(tmp.dir, 'tally.json');
@@ -72,12 +74,15 @@ describe('distributed scale-out through the command line', () => {
       );
       let n = 0;
       const start = (roles: string) =>
-        startRoles(roles, { namespace: ns, dataDir: join(tmp.dir, `p${n++}`), config }).then(
-          (p) => {
-            procs.push(p);
-            return p;
-          },
-        );
+        startRoles(roles, {
+          namespace: ns,
+          dataDir: join(tmp.dir, `p${n++}`),
+          config,
+          env,
+        }).then((p) => {
+          procs.push(p);
+          return p;
+        });
       // the ingest process first: it creates the topics
       const ingest = await start('ingest');
       const [agg1, agg2, agg3, query] = await Promise.all([
@@ -99,25 +104,37 @@ describe('distributed scale-out through the command line', () => {
       });
       for (let r = gen.next(); !r.done; r = gen.next()) lines.push(...r.value);
 
-      const producer = idempotentProducer(`${ns}-feed`);
       const CHUNK = 1_000;
+      const feed = retryingFeed({
+        ingestBase: ingest.base,
+        brokers: b.brokers,
+        clientId: `${ns}-feed`,
+        clicksIn: topics.clicksIn,
+      });
       let accepted = 0;
+      let restart: Promise<void> | undefined;
+      let down = false;
+      let sentWhileDown = 0;
+      let downMs = 0;
       for (let i = 0, round = 0; i < lines.length; i += CHUNK, round++) {
         const chunk = lines.slice(i, i + CHUNK);
-        // even chunks over HTTP, odd ones from a plain producer into clicks.in
-        if (round % 2 === 0) {
-          const res = await fetch(`${ingest.base}/v1/clicks`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/x-ndjson' },
-            body: chunk.join('\n'),
-          });
-          assert.equal(res.status, 200, await res.clone().text());
-          accepted += ((await res.json()) as { accepted: number }).accepted;
-        } else {
-          await producer.send({
-            messages: chunk.map((line) => ({ topic: topics.clicksIn, value: Buffer.from(line) })),
-          });
+        if (round === 8) {
+          // the broker gone (SIGKILL) just before an HTTP batch, started again on the same
+          // ports and data 4 s later while the loop goes on sending
+          const t0 = Date.now();
+          await b.stop('SIGKILL');
+          down = true;
+          restart = (async () => {
+            await sleep(4_000);
+            await b.start();
+            down = false;
+            downMs = Date.now() - t0;
+          })();
         }
+        if (down) sentWhileDown++;
+        // even chunks over HTTP, odd ones from a plain producer into clicks.in
+        if (round % 2 === 0) accepted += await feed.post(chunk.join('\n'), round);
+        else await feed.produce(chunk);
         if (round === 4) await agg2.kill9();
         if (round === 7) {
           await writer.kill9();
@@ -125,7 +142,9 @@ describe('distributed scale-out through the command line', () => {
         }
         await sleep(300);
       }
-      await producer.close();
+      await restart;
+      assert.ok(sentWhileDown >= 1, 'clicks are sent while the broker is down');
+      await feed.close();
       assert.ok(accepted > 0);
 
       // drained: poll until PostgreSQL holds exactly the oracle (the last minutes close on
@@ -139,7 +158,11 @@ describe('distributed scale-out through the command line', () => {
             res = await assertExact(store, lines, now, 'scale-out');
             if (res.topsChecked > 5) break;
           } catch (e) {
-            if (Date.now() > deadline) throw e;
+            if (Date.now() > deadline) {
+              // what the roles said, for whoever reads the failure
+              for (const p of procs) console.error(`--- ${p.base}\n${p.stderr().slice(-3_000)}`);
+              throw e;
+            }
           }
           assert.ok(Date.now() < deadline, 'not drained in 240 s');
           await sleep(2_000);
@@ -166,23 +189,34 @@ describe('distributed scale-out through the command line', () => {
         ).json()) as { count: number };
         assert.equal(count.count, leader.count);
         console.error(
-          `scale-out: ${res.events} events, ${res.late} late, ${res.topsChecked} top lists exact`,
+          `scale-out: broker down ${downMs} ms (SIGKILL), ${sentWhileDown} batches sent meanwhile, ${feed.retries()} client retries (${feed.summary()}); ${res.events} events, ${res.late} late, ${res.topsChecked} top lists exact`,
         );
       } finally {
         await store.close();
       }
 
-      // every invalid record is a dead letter (HTTP's and clicks.in's alike)
+      // every invalid record is a dead letter (HTTP's and clicks.in's alike), as often as sent
       const invalid = lines.filter((line) => {
         const rec = parseNdjsonLine(line, 0, 1);
         return !rec.ok || !validateEvent(rec.value, { now, maxFutureSkewMs: 300_000 }).ok;
       });
       assert.ok(invalid.length > 0, 'the generator makes invalid records');
+      reader = new Consumer({
+        clientId: `${ns}-check`,
+        groupId: `${ns}-check-unused`,
+        bootstrapBrokers: [b.brokers],
+        retryDelay: 100,
+      });
       await settled(topics.deadletters, 0, reader);
-      const letters = (await readPartition(reader, topics.deadletters, 0)).map(
-        (r) => (JSON.parse(r.value) as { payload: string }).payload,
+      const letters = new Map<string, number>();
+      for (const r of await readPartition(reader, topics.deadletters, 0)) {
+        const payload = (JSON.parse(r.value) as { payload: string }).payload;
+        letters.set(payload, (letters.get(payload) ?? 0) + 1);
+      }
+      const doubled = assertDeadLettersWithResends(lines, invalid, letters, feed.resent, CHUNK);
+      console.error(
+        `scale-out: ${invalid.length} invalid records, ${doubled} dead letters again after a resend`,
       );
-      assert.deepEqual([...letters].sort(), [...invalid].sort());
 
       for (const [name, p] of Object.entries({ ingest, agg1, agg3, writer, query })) {
         const code = await p.stop();
