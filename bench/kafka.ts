@@ -12,15 +12,18 @@
  *   kill until the group's lag is 0 and the writer committed every accepted event again (the
  *   group's session timeout, 6 s here (distributed.sessionTimeoutMs), is most of it).
  *
- * Each run has a namespace of its own; its topics and schema stay (delete them with
- * kafka-topics.sh / DROP SCHEMA if space matters).
+ * Each run has a namespace of its own; its topics and PostgreSQL schema are deleted at the end
+ * (TALLY_BENCH_KEEP=1 keeps them, to look at).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Admin } from '@platformatic/kafka';
+import { dropPgSchema } from '../src/adapters/store-pg/index.js';
 import { generateClicks } from '../src/core/generate/index.js';
+import { loadConfig } from '../src/config/load.js';
 import { distribution, perSecond, row, say, sleep, type BenchRow } from './harness.js';
 
 const TALLY_BIN = fileURLToPath(new URL('../../bin/tally.js', import.meta.url));
@@ -273,5 +276,21 @@ export async function benchKafkaEndToEnd(opts: { quick: boolean }): Promise<Benc
     // SIGTERM first (a profile is written on a clean exit), SIGKILL after 20 s
     await Promise.all(procs.map((p) => stop(p.child)));
     await rm(dir, { recursive: true, force: true });
+    if (!process.env.TALLY_BENCH_KEEP) await dropNamespace(ns);
+  }
+}
+
+/** Deletes the run's topics and schema; a failure is said, not fatal (the figures stand). */
+async function dropNamespace(ns: string): Promise<void> {
+  const d = loadConfig({ env: { ...process.env, TALLY_NAMESPACE: ns } }).distributed;
+  const admin = new Admin({ clientId: `${ns}-cleanup`, bootstrapBrokers: d.brokers });
+  try {
+    const mine = (await admin.listTopics()).filter((t) => t.startsWith(`${ns}.`));
+    if (mine.length > 0) await admin.deleteTopics({ topics: mine });
+    await dropPgSchema(d.databaseUrl, ns);
+  } catch (err) {
+    say(`kafka: could not delete namespace ${ns}: ${(err as Error).message}`);
+  } finally {
+    await admin.close().catch(() => undefined);
   }
 }
