@@ -9,7 +9,10 @@ export function registerBench(program: Command): void {
       'the benchmark suite: events/s, latency percentiles, memory, ratios against baselines',
     )
     .option('--only <names>', 'run only these entries (comma-separated)')
-    .option('--quick', 'small workloads: finishes in under a minute')
+    .option(
+      '--quick',
+      'small workloads: a few minutes for the whole suite, seconds to a minute per entry',
+    )
     .option('--json', 'print one JSON array of {name, metric, value, unit}')
     .action(async (opts: { only?: string; quick?: boolean; json?: boolean }) => {
       await runBenchSuite(commandContext(program), {
