@@ -14,7 +14,8 @@
  * together, or a failed rejoin, and `beforeCycle` replaces the consumer, with a log line saying
  * why; a failed join fails the cycle, which the role's loop retries with backoff.
  */
-import { Base, type Consumer } from '@platformatic/kafka';
+import { Base, Consumer, FetchIsolationLevels } from '@platformatic/kafka';
+import { transactionalRetryDelay } from './retry.js';
 
 /**
  * Leaves the group and closes the consumer; when the leave fails (a broker away, a member it
@@ -42,6 +43,48 @@ export interface GroupMembershipOptions {
   join: (c: Consumer) => Promise<unknown>;
   /** how long a member may go without a successful heartbeat or join */
   silenceLimitMs: number;
+}
+
+/** the group timing as the client names it (ms) */
+export interface MemberTiming {
+  sessionTimeout: number;
+  heartbeatInterval: number;
+  rebalanceTimeout: number;
+}
+
+/**
+ * The membership of a transactional role (aggregators, clicks intake): a read_committed member
+ * without autocommit (offsets go with the role's transaction), tracking `topic`, joined with
+ * `timing`, silent for at most the session and rebalance timeouts together.
+ */
+export function transactionalMember(o: {
+  role: string;
+  logger: MembershipLogger;
+  brokers: string[];
+  groupId: string;
+  clientId: string;
+  topic: string;
+  timing: MemberTiming;
+}): Promise<GroupMembership> {
+  return GroupMembership.open({
+    role: o.role,
+    logger: o.logger,
+    create: () => {
+      const c = new Consumer({
+        clientId: o.clientId,
+        groupId: o.groupId,
+        bootstrapBrokers: o.brokers,
+        isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+        autocommit: false,
+        ...o.timing,
+        retryDelay: transactionalRetryDelay,
+      });
+      c.topics.track(o.topic);
+      return c;
+    },
+    join: (c) => c.joinGroup(o.timing),
+    silenceLimitMs: o.timing.sessionTimeout + o.timing.rebalanceTimeout,
+  });
 }
 
 export class GroupMembership {

@@ -15,19 +15,13 @@
  *   transaction is aborted by the broker after the producer's transaction timeout.
  */
 import { randomUUID } from 'node:crypto';
-import {
-  Admin,
-  Consumer,
-  FetchIsolationLevels,
-  ListOffsetTimestamps,
-  Producer,
-  type Message,
-} from '@platformatic/kafka';
+import { Admin, Consumer, ListOffsetTimestamps, Producer, type Message } from '@platformatic/kafka';
 import type { IntakeMessage, IntakeTransform } from '../../ports/clicks-intake.js';
 import { encodeLetter } from '../deadletters-file/letter-codec.js';
 import { fetchPartition } from '../kafka/fetch-partition.js';
 import { CycleLoop } from '../kafka/cycle-loop.js';
-import { GroupMembership } from '../kafka/membership.js';
+import type { GroupMembership } from '../kafka/membership.js';
+import { transactionalMember } from '../kafka/membership.js';
 import { forceCloseQuietly, kafkaErrorIds, transactionalRetryDelay } from '../kafka/retry.js';
 import { adIdKey } from './kafka-log.js';
 
@@ -142,24 +136,14 @@ export class ClicksIntake {
     });
     let membership: GroupMembership;
     try {
-      membership = await GroupMembership.open({
+      membership = await transactionalMember({
         role: 'clicks intake',
         logger: o.logger,
-        create: () => {
-          const c = new Consumer({
-            clientId: `${o.transactionalIdPrefix}-member`,
-            groupId: o.groupId,
-            bootstrapBrokers: o.brokers,
-            isolationLevel: FetchIsolationLevels.READ_COMMITTED,
-            autocommit: false,
-            ...timing,
-            retryDelay: transactionalRetryDelay,
-          });
-          c.topics.track(o.inTopic);
-          return c;
-        },
-        join: (c) => c.joinGroup(groupTiming(o)),
-        silenceLimitMs: timing.sessionTimeout + timing.rebalanceTimeout,
+        brokers: o.brokers,
+        groupId: o.groupId,
+        clientId: `${o.transactionalIdPrefix}-member`,
+        topic: o.inTopic,
+        timing,
       });
     } catch (e) {
       for (const c of [reader, producer]) await forceCloseQuietly(c);

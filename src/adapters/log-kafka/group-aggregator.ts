@@ -19,14 +19,7 @@
  *   then restored before the next cycle, as after kill -9.
  */
 import { randomUUID } from 'node:crypto';
-import {
-  Admin,
-  Consumer,
-  FetchIsolationLevels,
-  Producer,
-  type Message,
-  type ProduceResult,
-} from '@platformatic/kafka';
+import { Admin, Consumer, Producer, type Message, type ProduceResult } from '@platformatic/kafka';
 import { ClickAggregator, type AggregatorConfig } from '../../core/operator/aggregator.js';
 import { MINUTE_MS, minuteOf } from '../../core/window/minute.js';
 import type { Clock } from '../../ports/clock.js';
@@ -35,7 +28,8 @@ import { toLateRecord } from '../../ports/aggregates.js';
 import type { PartitionCycle, PartitionSnapshotStore } from '../../ports/partitioned-aggregates.js';
 import { fetchPartition } from '../kafka/fetch-partition.js';
 import { CycleLoop } from '../kafka/cycle-loop.js';
-import { GroupMembership } from '../kafka/membership.js';
+import type { GroupMembership } from '../kafka/membership.js';
+import { transactionalMember } from '../kafka/membership.js';
 import { forceCloseQuietly, kafkaErrorIds, transactionalRetryDelay } from '../kafka/retry.js';
 import { decodeAggregates, encodeCycle } from './aggregates-topic.js';
 
@@ -198,26 +192,14 @@ export class GroupAggregator {
       bootstrapBrokers: o.brokers,
       retryDelay: transactionalRetryDelay,
     });
-    const membership = await GroupMembership.open({
+    const membership = await transactionalMember({
       role: 'aggregator',
       logger: o.logger,
-      create: () => {
-        const c = new Consumer({
-          clientId: `${o.transactionalIdPrefix}-member`,
-          groupId: o.groupId,
-          bootstrapBrokers: o.brokers,
-          isolationLevel: FetchIsolationLevels.READ_COMMITTED,
-          autocommit: false,
-          sessionTimeout: timing.sessionTimeoutMs,
-          heartbeatInterval: timing.heartbeatIntervalMs,
-          rebalanceTimeout: timing.rebalanceTimeoutMs,
-          retryDelay: transactionalRetryDelay,
-        });
-        c.topics.track(o.clicksTopic);
-        return c;
-      },
-      join: (c) => c.joinGroup(groupJoinOptions(timing)),
-      silenceLimitMs: timing.sessionTimeoutMs + timing.rebalanceTimeoutMs,
+      brokers: o.brokers,
+      groupId: o.groupId,
+      clientId: `${o.transactionalIdPrefix}-member`,
+      topic: o.clicksTopic,
+      timing: groupJoinOptions(timing),
     });
     return new GroupAggregator(o, producer, membership, admin, reader);
   }
