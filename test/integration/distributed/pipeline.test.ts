@@ -157,8 +157,8 @@ describe('distributed pipeline: aggregator group → aggregates topic → writer
         await sleep(random() * 1000);
         const victim = aggregators.shift()!;
         const before = await cycles();
-        const killedAt = Date.now();
-        const held = logged(victim, 'aggregator group assignment').at(-1)?.['partitions'];
+        const assignment = logged(victim, 'aggregator group assignment').at(-1);
+        const held = assignment?.['partitions'];
         await kill9(victim, 'aggregator 1');
         debug(victim);
         assert.ok(
@@ -171,9 +171,21 @@ describe('distributed pipeline: aggregator group → aggregates topic → writer
           const now = await cycles();
           return now.every((c, p) => c > before[p]! + 2);
         });
-        const restored = aggregators
-          .flatMap((c) => logged(c, 'aggregator partition restored'))
-          .filter((o) => (o['time'] as number) > killedAt);
+        // A survivor restores each partition the victim held, after the victim took it: after
+        // the kill, or earlier if a loaded machine had already dropped the victim from the
+        // group. The survivors' log lines can reach this process after their commits do.
+        const takenAt = assignment!['time'] as number;
+        const restoredAfter = () =>
+          aggregators
+            .flatMap((c) => logged(c, 'aggregator partition restored'))
+            .filter((o) => (o['time'] as number) > takenAt);
+        await until(
+          "the dead member's partitions restored by a survivor",
+          async () =>
+            (held as number[]).every((p) => restoredAfter().some((o) => o['partition'] === p)),
+          30_000,
+        ).catch(() => undefined);
+        const restored = restoredAfter();
         for (const p of held as number[]) {
           const r = restored.find((o) => o['partition'] === p);
           assert.ok(r !== undefined, `partition ${p} of the dead member was not restored`);
