@@ -38,7 +38,7 @@ async function dirBytes(dir: string): Promise<number> {
   return n;
 }
 
-const RECONCILE_EVENTS = { quick: 300_000, full: 10_000_000 } as const;
+const RECONCILE_EVENTS = { smoke: 20_000, quick: 300_000, full: 10_000_000 } as const;
 
 async function archiveOnce(ctx: BenchContext, dataDir: string) {
   const app = await openEmbedded(ctx.appConfig(dataDir), {
@@ -109,7 +109,11 @@ export async function benchArchive(ctx: BenchContext): Promise<BenchRow[]> {
 }
 
 export async function benchReconcile(ctx: BenchContext): Promise<BenchRow[]> {
-  const count = ctx.quick ? RECONCILE_EVENTS.quick : RECONCILE_EVENTS.full;
+  const count = ctx.smoke
+    ? RECONCILE_EVENTS.smoke
+    : ctx.quick
+      ? RECONCILE_EVENTS.quick
+      : RECONCILE_EVENTS.full;
   const dir = await ctx.newDataDir('reconcile');
   const config = ctx.appConfig(dir, { log: { durability: 'none' } });
   try {

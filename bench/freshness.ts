@@ -31,7 +31,7 @@ export async function benchFreshness(ctx: BenchContext): Promise<BenchRow[]> {
         watermarkDelayMs: ctx.config.aggregation.watermarkDelayMs,
         commitIntervalMs: ctx.config.aggregation.commitIntervalMs,
       };
-  const boundaries = ctx.quick ? 3 : 4;
+  const boundaries = ctx.smoke ? 1 : ctx.quick ? 3 : 4;
   const leadMs = ctx.quick ? 1_500 : 5_000;
   const eventsPerSecond = ctx.quick ? 5_000 : 10_000;
   const dataDir = await ctx.newDataDir('freshness');

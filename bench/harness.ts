@@ -294,6 +294,11 @@ export interface BaselineFigures {
  */
 export interface BenchContext {
   quick: boolean;
+  /**
+   * TALLY_BENCH_SMOKE=1 with --quick: every entry at a fraction of its quick size, for the test
+   * that proves each entry runs and prints well-formed figures. The figures mean nothing then.
+   */
+  smoke: boolean;
   /** the user's config (defaults ← --config ← env); entries derive theirs with appConfig */
   config: Readonly<Config>;
   /** for the apps under test: warnings and errors only, on stderr */

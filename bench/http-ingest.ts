@@ -61,6 +61,8 @@ function run(opts: autocannon.Options, maxSeconds: number): Promise<autocannon.R
 
 export async function benchHttpIngest(opts: {
   quick: boolean;
+  /** the test suite's run-through (TALLY_BENCH_SMOKE): a couple of seconds */
+  smoke?: boolean;
   dataDir: string;
 }): Promise<BenchResult[]> {
   const config = loadConfig({ env: {}, overrides: { dataDir: opts.dataDir } });
@@ -95,7 +97,7 @@ export async function benchHttpIngest(opts: {
           },
         ],
       },
-      opts.quick ? 10 : 60,
+      opts.smoke ? 2 : opts.quick ? 10 : 60,
     );
     const seconds = (performance.now() - started) / 1000;
     loop.disable();

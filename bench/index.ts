@@ -11,6 +11,9 @@
  * The full suite (no --quick, no --only) also writes its results and a plot (bench/plot.ts)
  * to <tmpdir>/tally-bench/results/, and says where on stderr; docs/benchmarks.md is made from
  * the medians of several such result files (see there).
+ *
+ * TALLY_BENCH_SMOKE=1 (with --quick; the test suite's smoke run) shrinks every entry further:
+ * the same code paths in seconds, figures not worth reading (the suite row says "smoke").
  */
 import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
@@ -66,12 +69,13 @@ export interface RunBenchOptions {
  * whole suite has 10. The output says so (the workloads line; the `suite seconds` note).
  */
 export const SIZES = {
+  smoke: [20_000],
   quick: [150_000],
   full: [1_000_000, 5_000_000],
 } as const;
 const SCALED_NOTE =
   'the 10M workload is scaled to 5M to fit the 10-minute budget of the full suite';
-const CORE_EVENTS = { quick: 300_000, full: 3_000_000 } as const;
+const CORE_EVENTS = { smoke: 30_000, quick: 300_000, full: 3_000_000 } as const;
 
 const KAFKA = { host: '127.0.0.1', port: 9092 };
 
@@ -87,8 +91,8 @@ const ENTRIES: Record<string, { what: string; run: Entry; longRun?: boolean }> =
     what: 'the aggregation engine alone, binary records in memory, one thread',
     run: async (ctx) =>
       benchCore({
-        events: ctx.quick ? CORE_EVENTS.quick : CORE_EVENTS.full,
-        ads: 2_000_000,
+        events: ctx.smoke ? CORE_EVENTS.smoke : ctx.quick ? CORE_EVENTS.quick : CORE_EVENTS.full,
+        ads: ctx.smoke ? 20_000 : 2_000_000,
         quick: ctx.quick,
       }),
   },
@@ -100,7 +104,9 @@ const ENTRIES: Record<string, { what: string; run: Entry; longRun?: boolean }> =
     what: 'POST /v1/clicks on loopback, durable acks',
     run: async (ctx) => {
       const dataDir = await ctx.newDataDir('http');
-      return benchHttpIngest({ quick: ctx.quick, dataDir }).finally(() => ctx.discard(dataDir));
+      return benchHttpIngest({ quick: ctx.quick, smoke: ctx.smoke, dataDir }).finally(() =>
+        ctx.discard(dataDir),
+      );
     },
   },
   query: {
@@ -109,8 +115,9 @@ const ENTRIES: Record<string, { what: string; run: Entry; longRun?: boolean }> =
       const dataDir = await ctx.newDataDir('query');
       return benchQuery({
         quick: ctx.quick,
+        smoke: ctx.smoke,
         dataDir,
-        ...(ctx.quick ? { ads: 20_000 } : {}),
+        ...(ctx.quick ? { ads: ctx.smoke ? 2_000 : 20_000 } : {}),
       }).finally(() => ctx.discard(dataDir));
     },
   },
@@ -181,7 +188,7 @@ async function benchKafka(ctx: BenchContext): Promise<BenchRow[]> {
   if (!(await brokerListening())) {
     return [skipped('kafka', 'throughput', 'events/s', `no broker at ${at} (npm run services:up)`)];
   }
-  return benchKafkaEndToEnd({ quick: ctx.quick });
+  return benchKafkaEndToEnd({ quick: ctx.quick, smoke: ctx.smoke });
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -257,15 +264,16 @@ export async function runBench(opts: RunBenchOptions): Promise<void> {
   if (COMPARED.some((n) => selected.has(n))) selected.add('baselines');
   const order = names.filter((n) => selected.has(n));
   const full = !opts.quick && !(opts.only && opts.only.length > 0);
+  const smoke = opts.quick && process.env.TALLY_BENCH_SMOKE === '1';
 
   await mkdir(cacheRoot(), { recursive: true });
   const runDir = await mkdtemp(join(cacheRoot(), 'run-'));
   const logger = opts.logger.child({ component: 'bench' }, { level: 'warn' });
-  const ctx = makeContext(opts, runDir, logger);
+  const ctx = makeContext(opts, smoke, runDir, logger);
   const started = performance.now();
   const m = machine();
   say(
-    `${opts.quick ? 'quick' : 'full'} suite: ${order.join(', ')} on ${m.cores} cores, ` +
+    `${smoke ? 'smoke' : opts.quick ? 'quick' : 'full'} suite: ${order.join(', ')} on ${m.cores} cores, ` +
       `${Math.round(m.memoryBytes / 2 ** 30)} GiB, Node ${m.node}`,
   );
   const rows: BenchRow[] = [];
@@ -296,7 +304,13 @@ export async function runBench(opts: RunBenchOptions): Promise<void> {
   const seconds = (performance.now() - started) / 1000;
   const columns = ratioColumns(rows);
   const usesWorkloads = order.some((n) => WORKLOAD_ENTRIES.includes(n));
-  const suiteNote = opts.quick ? 'quick' : usesWorkloads ? `full; ${SCALED_NOTE}` : 'full';
+  const suiteNote = smoke
+    ? 'smoke (TALLY_BENCH_SMOKE): a run-through of every entry, not figures'
+    : opts.quick
+      ? 'quick'
+      : usesWorkloads
+        ? `full; ${SCALED_NOTE}`
+        : 'full';
   const all = [
     ...rows,
     ...ratioRows(rows, columns),
@@ -340,15 +354,21 @@ export async function runBench(opts: RunBenchOptions): Promise<void> {
   if (failed > 0) process.exitCode = 1;
 }
 
-function makeContext(opts: RunBenchOptions, runDir: string, logger: Logger): BenchContext {
+function makeContext(
+  opts: RunBenchOptions,
+  smoke: boolean,
+  runDir: string,
+  logger: Logger,
+): BenchContext {
   let workloads: Promise<Workload[]> | undefined;
   const templates = new Map<string, Promise<string>>();
   const baselines = new Map<string, Promise<BaselineFigures>>();
-  const sizes = opts.quick ? SIZES.quick : SIZES.full;
+  const sizes = smoke ? SIZES.smoke : opts.quick ? SIZES.quick : SIZES.full;
   const runsFor = (w: Workload) => (w.lines === sizes[0] ? ctx.runs : 1);
 
   const ctx: BenchContext = {
     quick: opts.quick,
+    smoke,
     config: opts.config,
     logger,
     runs: opts.quick ? 1 : 3,

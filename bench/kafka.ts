@@ -155,10 +155,14 @@ async function postAll(base: string, lines: readonly string[], chunk: number, pa
   return accepted;
 }
 
-export async function benchKafkaEndToEnd(opts: { quick: boolean }): Promise<BenchRow[]> {
-  const events = opts.quick ? 40_000 : 300_000;
-  const probes = opts.quick ? 10 : 40;
-  const catchUp = opts.quick ? 10_000 : 60_000;
+export async function benchKafkaEndToEnd(opts: {
+  quick: boolean;
+  /** the test suite's run-through (TALLY_BENCH_SMOKE): the same steps, a tenth of the clicks */
+  smoke?: boolean;
+}): Promise<BenchRow[]> {
+  const events = opts.smoke ? 4_000 : opts.quick ? 40_000 : 300_000;
+  const probes = opts.smoke ? 3 : opts.quick ? 10 : 40;
+  const catchUp = opts.smoke ? 1_000 : opts.quick ? 10_000 : 60_000;
   const ns = `bench_${Date.now().toString(36)}`;
   const dir = await mkdtemp(join(tmpdir(), 'tally-bench-kafka-'));
   await writeFile(

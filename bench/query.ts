@@ -30,6 +30,8 @@ const COUNTRIES = ['US', 'IN', 'BR', 'GB', 'DE', 'JP', 'FR', 'CA'];
 
 export interface QueryBenchOptions {
   quick: boolean;
+  /** the test suite's run-through (TALLY_BENCH_SMOKE): a few requests of each kind */
+  smoke?: boolean;
   dataDir: string;
   /** distinct ads in the store (default: 50 000 quick, 2 000 000 full) */
   ads?: number;
@@ -187,7 +189,7 @@ export async function benchQuery(opts: QueryBenchOptions): Promise<BenchResult[]
       measure(
         base,
         (i) => `/v1/ads/ad-${(i * 7_919) % ads}/aggregated_count?from=${from}&to=${to}`,
-        opts.quick ? 500 : 5_000,
+        opts.smoke ? 50 : opts.quick ? 500 : 5_000,
         4,
         opts.quick ? 15_000 : 60_000,
       ),
@@ -197,7 +199,7 @@ export async function benchQuery(opts: QueryBenchOptions): Promise<BenchResult[]
       measure(
         base,
         (i) => `/v1/ads/popular_ads?count=100&window=${windows[i % windows.length]}&to=${to}`,
-        opts.quick ? 300 : 3_000,
+        opts.smoke ? 30 : opts.quick ? 300 : 3_000,
         4,
         opts.quick ? 15_000 : 60_000,
       ),
@@ -207,7 +209,7 @@ export async function benchQuery(opts: QueryBenchOptions): Promise<BenchResult[]
         base,
         (i) =>
           `/v1/ads/popular_ads?count=100&window=${windows[i % windows.length]}&to=${to}&filter=country=${COUNTRIES[i % COUNTRIES.length]}`,
-        opts.quick ? 30 : 200,
+        opts.smoke ? 5 : opts.quick ? 30 : 200,
         2,
         opts.quick ? 30_000 : 120_000,
       ),
@@ -217,7 +219,7 @@ export async function benchQuery(opts: QueryBenchOptions): Promise<BenchResult[]
       measure(
         base,
         (i) => `/v1/ads/ad-${(i * 7_919) % ads}/timeseries?from=${dayFrom}&to=${to}`,
-        opts.quick ? 300 : 2_000,
+        opts.smoke ? 30 : opts.quick ? 300 : 2_000,
         4,
         opts.quick ? 15_000 : 60_000,
       ),

@@ -17,7 +17,8 @@
  * Reported: peak RSS of the aggregating process, the state (dedup ids, bytes per id and per
  * (ad, minute)), bytes and time per snapshot (bases and deltas), the resume, the disk use.
  * `--quick`: 6 minutes at 10k/s and 1 at 50k/s with a 3-minute horizon (the state expires
- * while it runs), snapshots every 500k records.
+ * while it runs), snapshots every 500k records. The test suite's smoke run (TALLY_BENCH_SMOKE)
+ * keeps that shape at a tenth of the events: bases, deltas, expiry and the kill all happen.
  *
  * Children: node dist/bench/soak.js --child '<json>' | --resume '<json>'
  */
@@ -53,7 +54,17 @@ interface Plan {
   partitions: number;
 }
 
-const PLANS: Record<'quick' | 'full', Plan> = {
+const PLANS: Record<'smoke' | 'quick' | 'full', Plan> = {
+  smoke: {
+    phases: [
+      [60, 5_000],
+      [10, 20_000],
+    ],
+    dedupHorizonMs: 20_000,
+    snapshotMaxRecords: 100_000,
+    backlog: 200_000,
+    partitions: 8,
+  },
   quick: {
     phases: [
       [360, 10_000],
@@ -364,7 +375,7 @@ const median = (xs: number[]) => {
 };
 
 export async function benchSoak(ctx: BenchContext): Promise<BenchRow[]> {
-  const plan = ctx.quick ? PLANS.quick : PLANS.full;
+  const plan = ctx.smoke ? PLANS.smoke : ctx.quick ? PLANS.quick : PLANS.full;
   const dataDir = await ctx.newDataDir('soak');
   const config: DeepPartial<Config> = {
     ...structuredClone(ctx.config),
@@ -400,7 +411,7 @@ export async function benchSoak(ctx: BenchContext): Promise<BenchRow[]> {
     const deltas = a.snapshots.filter((s) => s.kind === 'delta');
     const unaccounted = b.appended - b.events - b.duplicates;
     const uncounted = b.events - b.late - b.starRows;
-    const label = ctx.quick ? 'quick' : 'full';
+    const label = ctx.smoke ? 'smoke' : ctx.quick ? 'quick' : 'full';
     return [
       row(n, `events_${label}`, a.events, 'events', `${JSON.stringify(plan.phases)} [s, /s]`),
       row(

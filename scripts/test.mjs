@@ -4,11 +4,13 @@
 // (scripts/node-versions.mjs).
 // TALLY_TEST_ONLY=<substring> narrows the test files (for local runs); a narrowed run stays on
 // this Node unless TALLY_TEST_NODES names versions (comma-separated; empty: none).
+// TALLY_TEST_CONCURRENCY=<n> sets how many test files run at once (see CONCURRENCY).
 // The tests under test/integration/distributed need the local Kafka broker and PostgreSQL: they
 // are brought up first (scripts/services.mjs, reusing what already runs) and what this run
 // started is stopped again at the end, so that the machine is left as it was found.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join, sep } from 'node:path';
 import { OTHER_NODES, ensureNode, ensureSqliteAddon, layTree } from './node-versions.mjs';
 import { servicesDown, servicesUp } from './services.mjs';
@@ -44,6 +46,37 @@ function testFiles(dir) {
   return out.sort();
 }
 
+// The files that take longest (minutes each at low load: the benchmark smoke run, Schemathesis,
+// the fuzzing, the CLI runs, the distributed scenarios with a broker of their own) start first,
+// so that the short ones fill in beside them instead of one long file running alone at the
+// end. Order only: every file runs either way.
+const LONG_FIRST = [
+  /e2e[/\\]bench-smoke\.test\.js$/,
+  /faults[/\\]hostile-input\.test\.js$/,
+  /e2e[/\\]schemathesis\.test\.js$/,
+  /distributed[/\\](scale-out|broker-restart|outage|pipeline)\.test\.js$/,
+  /e2e[/\\]cli(-distributed)?\.test\.js$/,
+  /distributed[/\\]/,
+];
+function longFirst(files) {
+  const rank = (f) => {
+    const i = LONG_FIRST.findIndex((re) => re.test(f));
+    return i < 0 ? LONG_FIRST.length : i;
+  };
+  return files
+    .map((f, i) => ({ f, i, r: rank(f) }))
+    .sort((a, b) => a.r - b.r || a.i - b.i)
+    .map((x) => x.f);
+}
+
+// Test files at once. node --test's default, availableParallelism() − 1, is one file at a time
+// on a 2-core machine, where most of the suite's time is waiting, not computing: on the
+// broker's group rebalances and session timeouts, on child processes starting and stopping,
+// on the database, on the scenarios' clocks. Each file runs in a process of its own, with its
+// own temp dirs, namespace and schema, broker of its own where it stops one, and port 0, so
+// files at once share nothing but the machine.
+const CONCURRENCY = Number(process.env.TALLY_TEST_CONCURRENCY) || availableParallelism() + 1;
+
 const bin = (name) => join('node_modules', '.bin', name);
 await run(bin('tsc'), ['-p', 'tsconfig.json']);
 if (!process.env.TALLY_SKIP_LINT) {
@@ -53,7 +86,7 @@ if (!process.env.TALLY_SKIP_LINT) {
 // what the tests need, brought up by scripts in the repo
 await run('bash', ['scripts/ensure-chromium.sh']);
 const only = process.env.TALLY_TEST_ONLY;
-const files = testFiles(join('dist', 'test')).filter((f) => !only || f.includes(only));
+const files = longFirst(testFiles(join('dist', 'test')).filter((f) => !only || f.includes(only)));
 if (files.length === 0) {
   // a narrowing that matches nothing must not pass as a green run (nor run something else)
   console.error(
@@ -71,7 +104,12 @@ if (files.some((f) => f.includes(`${sep}distributed${sep}`))) {
   }
   console.error(`✓ services:up (${((Date.now() - began) / 1000).toFixed(1)}s)`);
 }
-const nodeTest = ['--enable-source-maps', '--test', '--test-reporter=spec'];
+const nodeTest = [
+  '--enable-source-maps',
+  '--test',
+  '--test-reporter=spec',
+  `--test-concurrency=${CONCURRENCY}`,
+];
 await run(process.execPath, [...nodeTest, ...files]);
 
 // On the other versions, all but these: the benchmark smoke run (a timing harness of the dev

@@ -9,7 +9,6 @@ import type { Clock } from '../ports/clock.js';
 import type { IngestService } from '../services/ingest/ingest-service.js';
 import type { Logger } from '../services/observability/logger.js';
 import type { Metrics } from '../services/observability/metrics.js';
-import { openDistributed } from './distributed.js';
 import { openEmbedded } from './embedded.js';
 
 /** how long a command waits for an unreachable broker or database before it fails */
@@ -30,6 +29,9 @@ export async function openIngestTarget(
   const aggregate = o.aggregate === true;
   if (config.mode === 'distributed') {
     const d = config.distributed;
+    // the Kafka and PostgreSQL clients are loaded only for this mode (as `tally start` does):
+    // an embedded ingest or watch never pays for them
+    const { openDistributed } = await import('./distributed.js');
     const app = await openDistributed(
       config,
       {

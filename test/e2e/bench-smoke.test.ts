@@ -5,10 +5,12 @@ import { tally } from '../helpers/cli.js';
 /**
  * `tally bench --quick --json` prints ONE parsable JSON array of {name, metric, value, unit}:
  * every value a finite number or explicitly skipped. Shape only: no figure is asserted, a
- * benchmark is never a timed test.
+ * benchmark is never a timed test. At the smoke size (TALLY_BENCH_SMOKE=1: every entry's
+ * workload a fraction of --quick's, the same steps): the proof is that each entry runs through
+ * and prints well-formed figures, which the quick size's minutes of load add nothing to.
  */
 test('tally bench --quick --json prints one JSON array of finite or skipped figures', () => {
-  const r = tally(['bench', '--quick', '--json']);
+  const r = tally(['bench', '--quick', '--json'], { env: { TALLY_BENCH_SMOKE: '1' } });
   assert.equal(r.status, 0, r.stderr.slice(-4000));
   assert.equal(
     r.stdout.trim().split('\n').length,
@@ -46,4 +48,6 @@ test('tally bench --quick --json prints one JSON array of finite or skipped figu
   ]) {
     assert.ok(names.has(n), `a row for ${n}`);
   }
+  const suite = (rows as Array<{ name: string; note?: string }>).find((x) => x.name === 'suite');
+  assert.match(suite?.note ?? '', /^smoke/, 'the run was the smoke size');
 });

@@ -1,8 +1,10 @@
 import type { Command } from 'commander';
-import { drainAggregator, runAggregator } from '../../app/aggregate.js';
 import { commandContext } from '../context.js';
 import { printJson } from '../output.js';
 import { onShutdown } from '../shutdown.js';
+
+// the command's implementation is loaded when it runs, not when any command (or --help) starts
+const app = () => import('../../app/aggregate.js');
 
 export function registerAggregate(program: Command): void {
   program
@@ -17,10 +19,10 @@ export function registerAggregate(program: Command): void {
     .action(async (opts: { drain?: boolean }) => {
       const ctx = commandContext(program);
       if (opts.drain) {
-        printJson(await drainAggregator(ctx));
+        printJson(await (await app()).drainAggregator(ctx));
         return;
       }
-      const aggregator = await runAggregator(ctx);
+      const aggregator = await (await app()).runAggregator(ctx);
       ctx.logger.info('aggregator running; SIGINT or SIGTERM stops it after a final commit');
       await onShutdown(() => aggregator.stop());
     });

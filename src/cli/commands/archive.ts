@@ -1,8 +1,10 @@
 import type { Command } from 'commander';
-import { archiveNow } from '../../app/archive.js';
 import { commandContext } from '../context.js';
 import { printJson } from '../output.js';
 import { progressBar } from '../progress.js';
+
+// the command's implementation is loaded when it runs, not when any command (or --help) starts
+const app = () => import('../../app/archive.js');
 
 /** `tally archive`: closed log segments → Parquet now, then log retention. */
 export function registerArchive(program: Command): void {
@@ -14,7 +16,9 @@ export function registerArchive(program: Command): void {
     .action(async () => {
       const bar = progressBar('archive');
       try {
-        const summary = await archiveNow(commandContext(program), (p) =>
+        const summary = await (
+          await app()
+        ).archiveNow(commandContext(program), (p) =>
           bar.update(p.rangesDone, p.rangesTotal, `${p.records} events`),
         );
         bar.stop();

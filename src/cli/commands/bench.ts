@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
-import { runBenchSuite } from '../../app/bench.js';
 import { commandContext } from '../context.js';
+
+// the command's implementation is loaded when it runs, not when any command (or --help) starts
+const app = () => import('../../app/bench.js');
 
 export function registerBench(program: Command): void {
   program
@@ -15,7 +17,9 @@ export function registerBench(program: Command): void {
     )
     .option('--json', 'print one JSON array of {name, metric, value, unit}')
     .action(async (opts: { only?: string; quick?: boolean; json?: boolean }) => {
-      await runBenchSuite(commandContext(program), {
+      await (
+        await app()
+      ).runBenchSuite(commandContext(program), {
         only: opts.only
           ?.split(',')
           .map((s) => s.trim())

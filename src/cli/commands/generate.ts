@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
-import { clickLines } from '../../app/generate.js';
 import { TallyError } from '../../core/errors.js';
+
+// the command's implementation is loaded when it runs, not when any command (or --help) starts
+const app = () => import('../../app/generate.js');
 
 function num(name: string, raw: string | undefined): number | undefined {
   if (raw === undefined) return undefined;
@@ -51,7 +53,7 @@ export function registerGenerate(program: Command): void {
     .option('--invalid <rate>', 'share of invalid records (default 0.01)')
     .option('--disorder <ms>', 'maximum backwards jitter of on-time events (default 30000)')
     .action(async (f: GenerateFlags) => {
-      const it = clickLines(
+      const it = (await app()).clickLines(
         {
           count: num('count', f.count),
           ads: num('ads', f.ads),

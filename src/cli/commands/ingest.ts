@@ -2,11 +2,13 @@ import { existsSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
-import { ingestFiles } from '../../app/ingest.js';
 import { TallyError } from '../../core/errors.js';
 import { commandContext } from '../context.js';
 import { addModeOption, modeOverrides } from '../distributed-options.js';
 import { printJson } from '../output.js';
+
+// the command's implementation is loaded when it runs, not when any command (or --help) starts
+const app = () => import('../../app/ingest.js');
 
 /**
  * Encoding runs on the main thread unless --encode-workers says otherwise: on the shared
@@ -57,14 +59,18 @@ export function registerIngest(program: Command): void {
           : undefined;
       let done = 0;
       bar?.start(Math.ceil(totalBytes / 2 ** 20), 0);
-      const totals = await ingestFiles(ctx, files, {
-        workers,
-        totalBytes,
-        onBytes: (n) => {
-          done += n;
-          bar?.update(Math.floor(done / 2 ** 20));
-        },
-      }).finally(() => bar?.stop());
+      const totals = await (
+        await app()
+      )
+        .ingestFiles(ctx, files, {
+          workers,
+          totalBytes,
+          onBytes: (n) => {
+            done += n;
+            bar?.update(Math.floor(done / 2 ** 20));
+          },
+        })
+        .finally(() => bar?.stop());
       printJson(totals);
     });
 }

@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
-import { withQuery } from '../../app/readers.js';
 import { commandContext } from '../context.js';
 import { printJson } from '../output.js';
+
+// the command's implementation is loaded when it runs, not when any command (or --help) starts
+const app = () => import('../../app/readers.js');
 
 interface RangeFlags {
   from?: string;
@@ -23,7 +25,7 @@ function adRangeCommand(
     .option('--to <time>', `ISO-8601 or epoch ms (default: ${what.defaultTo})`)
     .option('--filter <filter>', 'a named filter or an expression such as country=US,CA')
     .action(async (adId: string, opts: RangeFlags) => {
-      printJson(await withQuery(commandContext(program), (q) => q[name](adId, opts)));
+      printJson(await (await app()).withQuery(commandContext(program), (q) => q[name](adId, opts)));
     });
 }
 
@@ -48,7 +50,7 @@ export function registerQuery(program: Command): void {
     .option('--to <time>', 'window end (default: the end of the last closed minute)')
     .option('--filter <filter>', 'a named filter or an expression such as country=US')
     .action(async (opts: { count?: string; window?: string; to?: string; filter?: string }) => {
-      printJson(await withQuery(commandContext(program), (q) => q.popular(opts)));
+      printJson(await (await app()).withQuery(commandContext(program), (q) => q.popular(opts)));
     });
   adRangeCommand(
     query,

@@ -1,8 +1,11 @@
 import type { Command } from 'commander';
-import { reconcile, repairLines, reportJson } from '../../app/reconcile.js';
+import type { reportJson } from '../../app/reconcile.js';
 import { commandContext } from '../context.js';
 import { printJson, printJsonLines } from '../output.js';
 import { progressBar } from '../progress.js';
+
+// the command's implementation is loaded when it runs, not when any command (or --help) starts
+const app = () => import('../../app/reconcile.js');
 
 type Report = ReturnType<typeof reportJson>;
 
@@ -66,7 +69,9 @@ export function registerReconcile(program: Command): void {
     .action(async (opts: { from?: string; to?: string; repair?: boolean; json?: boolean }) => {
       const bar = progressBar('reconcile');
       try {
-        const report = await reconcile(
+        const report = await (
+          await app()
+        ).reconcile(
           commandContext(program),
           {
             from: opts.from,
@@ -77,7 +82,7 @@ export function registerReconcile(program: Command): void {
           (p) => bar.update(p.minutesDone, p.minutesTotal, `${p.events} events`),
         );
         bar.stop();
-        const json = reportJson(report);
+        const json = (await app()).reportJson(report);
         if (process.stdout.isTTY && opts.json !== true) printTable(json);
         else printJson(json);
       } finally {
@@ -90,6 +95,6 @@ export function registerReconcile(program: Command): void {
     .option('--limit <n>', 'at most this many runs, and changes per run (default 100)')
     .option('--run <id>', 'one run')
     .action(async (opts: { limit?: string; run?: string }) => {
-      printJsonLines(await repairLines(commandContext(program), opts));
+      printJsonLines(await (await app()).repairLines(commandContext(program), opts));
     });
 }

@@ -1,10 +1,12 @@
 import type { Command } from 'commander';
-import { openWatch } from '../../app/watch.js';
 import { TallyError } from '../../core/errors.js';
 import { commandContext } from '../context.js';
 import { addModeOption, modeOverrides, type ModeOptions } from '../distributed-options.js';
 import { printJson } from '../output.js';
 import { onShutdown } from '../shutdown.js';
+
+// the command's implementation is loaded when it runs, not when any command (or --help) starts
+const app = () => import('../../app/watch.js');
 
 interface WatchOptions extends ModeOptions {
   statusPort?: string;
@@ -48,7 +50,9 @@ export function registerWatch(program: Command): void {
           ...(rotatedIdleMs === undefined ? {} : { rotatedIdleMs }),
         },
       });
-      const w = await openWatch(config, {
+      const w = await (
+        await app()
+      ).openWatch(config, {
         logger,
         patterns: paths,
         cwd: process.cwd(),

@@ -11,26 +11,16 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
-import { Consumer } from '@platformatic/kafka';
-import { dropPgSchema, openPgStore } from '../../../src/adapters/store-pg/index.js';
+import { describe, it } from 'node:test';
+import { openPgStore } from '../../../src/adapters/store-pg/index.js';
 import { generateClicks } from '../../../src/core/generate/index.js';
 import { parseNdjsonLine } from '../../../src/core/event/parse-body.js';
 import { validateEvent } from '../../../src/core/event/validate.js';
 import { MINUTE_MS as MINUTE } from '../../../src/core/window/minute.js';
-import { tempDir } from '../../helpers/cli.js';
-import { killAll, startRoles, type RoleProcess } from './cli-roles.js';
+import { distributedFixture } from './fixture.js';
 import { assertExact, groupConfig } from './group-support.js';
-import { ownBroker, type OwnBroker } from './own-broker.js';
 import { assertDeadLettersWithResends, retryingFeed } from './retrying-feed.js';
-import {
-  DATABASE_URL,
-  forceClose,
-  readPartition,
-  settled,
-  topicNames,
-  uniqueNamespace,
-} from './support.js';
+import { DATABASE_URL, readPartition, settled } from './support.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 // SIGKILL by default: the broker gone without a word (no controlled shutdown, connections
@@ -39,28 +29,14 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const stopSignal = process.env.TALLY_BROKER_STOP === 'term' ? 'SIGTERM' : 'SIGKILL';
 
 describe('distributed: the broker restarted mid-stream', () => {
-  const ns = uniqueNamespace('brokerrs');
-  const topics = topicNames(ns);
-  const tmp = tempDir('brokerrs');
-  const procs: RoleProcess[] = [];
-  let broker: OwnBroker | undefined;
-  let reader: Consumer | undefined;
-
-  after(async () => {
-    killAll(procs);
-    if (reader !== undefined) await forceClose(reader).catch(() => undefined);
-    await broker?.destroy();
-    if (!process.env.TALLY_TEST_KEEP) await dropPgSchema(DATABASE_URL, ns);
-    tmp.cleanup();
-  });
+  const f = distributedFixture('brokerrs');
+  const { ns, topics, tmp } = f;
 
   it(
     'ingest, 2 aggregators, writer; HTTP and clicks.in; the broker stopped and started again: exact',
     { timeout: 240_000 },
     async () => {
-      const b = await ownBroker(tmp.dir);
-      broker = b;
-      const env = { TALLY_KAFKA_BROKERS: b.brokers };
+      const b = await f.ownBroker();
       const config = join(tmp.dir, 'tally.json');
       writeFileSync(
         config,
@@ -69,17 +45,7 @@ describe('distributed: the broker restarted mid-stream', () => {
           aggregation: { ...groupConfig.aggregation, idleTimeoutMs: 2_000 },
         }),
       );
-      let n = 0;
-      const start = (roles: string) =>
-        startRoles(roles, {
-          namespace: ns,
-          dataDir: join(tmp.dir, `p${n++}`),
-          config,
-          env,
-        }).then((p) => {
-          procs.push(p);
-          return p;
-        });
+      const start = (roles: string) => f.start(roles, { config });
       // the ingest process first: it creates the topics
       const ingest = await start('ingest');
       const [agg1, agg2, writer] = await Promise.all([
@@ -144,12 +110,7 @@ describe('distributed: the broker restarted mid-stream', () => {
       await feed.close();
       assert.ok(accepted > 0);
 
-      reader = new Consumer({
-        clientId: `${ns}-check`,
-        groupId: `${ns}-check-unused`,
-        bootstrapBrokers: [b.brokers],
-        retryDelay: 100,
-      });
+      const reader = f.reader();
       const store = await openPgStore({ url: DATABASE_URL, schema: ns, migrate: false });
       try {
         const deadline = Date.now() + 120_000;
@@ -161,7 +122,7 @@ describe('distributed: the broker restarted mid-stream', () => {
           } catch (e) {
             if (Date.now() > deadline) {
               // what the roles said, for whoever reads the failure
-              for (const p of procs) console.error(`--- ${p.base}\n${p.stderr().slice(-3_000)}`);
+              f.printRoles();
               throw e;
             }
           }
@@ -196,9 +157,7 @@ describe('distributed: the broker restarted mid-stream', () => {
       const roles = { ingest, 'aggregator 1': agg1, 'aggregator 2': agg2, writer };
       for (const [name, p] of Object.entries(roles)) {
         const t0 = Date.now();
-        const code = await Promise.race([p.stop(), sleep(60_000).then(() => 'no exit in 60 s')]);
-        if (code !== 0) console.error(`--- ${name}: ${code}\n${p.stderr().slice(-6_000)}`);
-        assert.equal(code, 0, `${name} on SIGTERM`);
+        await f.stop(name, p);
         // how its group membership went through the outage (the heartbeat, a fresh consumer)
         const membership = [
           ...p

@@ -6,40 +6,18 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
-import { dropPgSchema } from '../../../src/adapters/store-pg/index.js';
-import { tally, tempDir } from '../../helpers/cli.js';
-import {
-  admin,
-  closeHelpers,
-  DATABASE_URL,
-  deleteNamespaceTopics,
-  fetcher,
-  forceClose,
-  readPartition,
-  settled,
-  topicNames,
-  uniqueNamespace,
-} from './support.js';
+import { describe, it } from 'node:test';
+import { tally } from '../../helpers/cli.js';
+import { distributedFixture } from './fixture.js';
+import { readPartition, settled } from './support.js';
 
 const PARTITIONS = 4;
 
 describe('tally ingest and watch --mode distributed', () => {
-  const ns = uniqueNamespace('cliingest');
-  const topics = topicNames(ns);
-  const a = admin();
-  const reader = fetcher(`${ns}-check`);
-  const tmp = tempDir('cli-ingest');
+  const f = distributedFixture('cliingest');
+  const { ns, topics, tmp } = f;
+  const reader = f.reader();
   const env = { TALLY_NAMESPACE: ns, TALLY_PARTITIONS: String(PARTITIONS) };
-
-  after(async () => {
-    await forceClose(reader);
-    await closeHelpers();
-    await deleteNamespaceTopics(a, ns);
-    await a.close();
-    await dropPgSchema(DATABASE_URL, ns);
-    tmp.cleanup();
-  });
 
   async function clicks(): Promise<string[]> {
     const out: string[] = [];

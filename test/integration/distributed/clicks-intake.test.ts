@@ -6,66 +6,28 @@
  * and every invalid one is a dead letter naming its topic, partition and offset.
  */
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
-import { after, describe, it } from 'node:test';
-import { ListOffsetTimestamps } from '@platformatic/kafka';
+import { describe, it } from 'node:test';
+import { ListOffsetTimestamps, type Consumer } from '@platformatic/kafka';
 import { fetchPartition } from '../../../src/adapters/kafka/fetch-partition.js';
-import { dropPgSchema } from '../../../src/adapters/store-pg/index.js';
 import { decodeAll } from '../../../src/core/event/codec.js';
 import { partitionFor } from '../../../src/core/event/hash.js';
-import { exited, tempDir } from '../../helpers/cli.js';
-import { startRoles } from './cli-roles.js';
-import {
-  admin,
-  closeHelpers,
-  DATABASE_URL,
-  deleteNamespaceTopics,
-  fetcher,
-  forceClose,
-  idempotentProducer,
-  readPartition,
-  settled,
-  topicNames,
-  uniqueNamespace,
-} from './support.js';
+import { distributedFixture } from './fixture.js';
+import { idempotentProducer, readPartition, settled } from './support.js';
 
 const PARTITIONS = 4;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function startIngest(ns: string, dataDir: string) {
-  return startRoles('ingest', {
-    namespace: ns,
-    dataDir,
-    env: { TALLY_PARTITIONS: String(PARTITIONS) },
-  });
-}
-
 describe('clicks.in intake: two ingest processes, one killed, exactly once', () => {
-  const ns = uniqueNamespace('intake');
-  const topics = topicNames(ns);
-  const a = admin();
-  const reader = fetcher(`${ns}-check`);
-  const tmp = tempDir('intake');
-  const children: ChildProcess[] = [];
-
-  after(async () => {
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    await forceClose(reader);
-    await closeHelpers();
-    await deleteNamespaceTopics(a, ns);
-    await a.close();
-    await dropPgSchema(DATABASE_URL, ns);
-    tmp.cleanup();
-  });
+  const f = distributedFixture('intake');
+  const { ns, topics } = f;
+  const a = f.admin();
+  const reader = f.reader();
+  const startIngest = () => f.start('ingest', { env: { TALLY_PARTITIONS: String(PARTITIONS) } });
 
   it('every valid click once on <ns>.clicks, keyed by ad_id; every invalid one a dead letter with its coordinates', async () => {
     // both join at once: the producer is initialised before the member joins, so neither waits
     // out a rebalance timeout
-    const [p1, p2] = await Promise.all([
-      startIngest(ns, `${tmp.dir}/a`),
-      startIngest(ns, `${tmp.dir}/b`),
-    ]);
-    children.push(p1.child, p2.child);
+    const [p1, p2] = await Promise.all([startIngest(), startIngest()]);
     const health = (await (await fetch(`${p1.base}/healthz`)).json()) as { ready: boolean };
     assert.equal(health.ready, true);
 
@@ -105,10 +67,7 @@ describe('clicks.in intake: two ingest processes, one killed, exactly once', () 
     // SIGKILL one process while clicks keep coming
     for (let i = 0; i < 15; i++) {
       await round(300);
-      if (i === 6) {
-        p2.child.kill('SIGKILL');
-        await exited(p2.child);
-      }
+      if (i === 6) await p2.kill9();
       await sleep(30);
     }
     await producer.close();
@@ -176,14 +135,13 @@ describe('clicks.in intake: two ingest processes, one killed, exactly once', () 
       assert.equal(m[1], topics.clicksIn);
       assert.equal(Number(m[3]), l.index);
     }
-    p1.child.kill('SIGTERM');
-    assert.equal(await exited(p1.child), 0);
+    await f.stop('ingest', p1);
   });
 });
 
 /** every committed record of one partition with its key as text */
 async function readPartitionKeyed(
-  reader: ReturnType<typeof fetcher>,
+  reader: Consumer,
   topic: string,
   partition: number,
 ): Promise<Array<{ key: string | null; value: Buffer }>> {

@@ -13,52 +13,28 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
-import { dropPgSchema, openPgStore } from '../../../src/adapters/store-pg/index.js';
+import { describe, it } from 'node:test';
+import { openPgStore } from '../../../src/adapters/store-pg/index.js';
 import { generateClicks } from '../../../src/core/generate/index.js';
 import { parseNdjsonLine } from '../../../src/core/event/parse-body.js';
 import { validateEvent } from '../../../src/core/event/validate.js';
 import { MINUTE_MS as MINUTE } from '../../../src/core/window/minute.js';
-import { tempDir } from '../../helpers/cli.js';
-import { Consumer } from '@platformatic/kafka';
-import { killAll, startRoles, type RoleProcess } from './cli-roles.js';
+import { distributedFixture } from './fixture.js';
 import { assertExact, groupConfig } from './group-support.js';
-import { ownBroker, type OwnBroker } from './own-broker.js';
 import { assertDeadLettersWithResends, retryingFeed } from './retrying-feed.js';
-import {
-  DATABASE_URL,
-  forceClose,
-  readPartition,
-  settled,
-  topicNames,
-  uniqueNamespace,
-} from './support.js';
+import { DATABASE_URL, readPartition, settled } from './support.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('distributed scale-out through the command line', () => {
-  const ns = uniqueNamespace('scale');
-  const topics = topicNames(ns);
-  const tmp = tempDir('scale');
-  const procs: RoleProcess[] = [];
-  let broker: OwnBroker | undefined;
-  let reader: Consumer | undefined;
-
-  after(async () => {
-    killAll(procs);
-    if (reader !== undefined) await forceClose(reader).catch(() => undefined);
-    await broker?.destroy();
-    if (!process.env.TALLY_TEST_KEEP) await dropPgSchema(DATABASE_URL, ns);
-    tmp.cleanup();
-  });
+  const f = distributedFixture('scale');
+  const { ns, topics, tmp } = f;
 
   it(
     '1 ingest, 3 aggregators, 1 writer, 1 query; HTTP and clicks.in; an aggregator, the writer and the broker killed: exact',
     { timeout: 400_000 },
     async () => {
-      const b = await ownBroker(tmp.dir);
-      broker = b;
-      const env = { TALLY_KAFKA_BROKERS: b.brokers };
+      const b = await f.ownBroker();
       // the group tests' settings (8 partitions, top 5 over 1 and 5 minutes), a short idle
       // timeout so that the last minutes close once the traffic stops
       const config = join(tmp.dir, 'tally.json');
@@ -72,17 +48,7 @@ describe('distributed scale-out through the command line', () => {
           },
         }),
       );
-      let n = 0;
-      const start = (roles: string) =>
-        startRoles(roles, {
-          namespace: ns,
-          dataDir: join(tmp.dir, `p${n++}`),
-          config,
-          env,
-        }).then((p) => {
-          procs.push(p);
-          return p;
-        });
+      const start = (roles: string) => f.start(roles, { config });
       // the ingest process first: it creates the topics
       const ingest = await start('ingest');
       const [agg1, agg2, agg3, query] = await Promise.all([
@@ -160,7 +126,7 @@ describe('distributed scale-out through the command line', () => {
           } catch (e) {
             if (Date.now() > deadline) {
               // what the roles said, for whoever reads the failure
-              for (const p of procs) console.error(`--- ${p.base}\n${p.stderr().slice(-3_000)}`);
+              f.printRoles();
               throw e;
             }
           }
@@ -201,12 +167,7 @@ describe('distributed scale-out through the command line', () => {
         return !rec.ok || !validateEvent(rec.value, { now, maxFutureSkewMs: 300_000 }).ok;
       });
       assert.ok(invalid.length > 0, 'the generator makes invalid records');
-      reader = new Consumer({
-        clientId: `${ns}-check`,
-        groupId: `${ns}-check-unused`,
-        bootstrapBrokers: [b.brokers],
-        retryDelay: 100,
-      });
+      const reader = f.reader();
       await settled(topics.deadletters, 0, reader);
       const letters = new Map<string, number>();
       for (const r of await readPartition(reader, topics.deadletters, 0)) {
@@ -219,8 +180,7 @@ describe('distributed scale-out through the command line', () => {
       );
 
       for (const [name, p] of Object.entries({ ingest, agg1, agg3, writer, query })) {
-        const code = await p.stop();
-        assert.equal(code, 0, `${name} exited ${code} on SIGTERM:\n${p.stderr().slice(-4000)}`);
+        await f.stop(name, p);
       }
     },
   );
