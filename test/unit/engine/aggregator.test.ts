@@ -7,6 +7,8 @@ import { murmur3x86_32 } from '../../../src/core/event/hash.js';
 import type { MinuteRow } from '../../../src/core/aggregate/types.js';
 import { sortRows } from './oracle.js';
 import { click, config, MIN, T0 } from './helpers.js';
+import { ByteReader, ByteWriter } from '../../../src/core/operator/binary.js';
+import { readCountMap, readPairMap } from '../../../src/core/operator/snapshot.js';
 
 const L = 300_000;
 
@@ -197,6 +199,28 @@ test('restore refuses bad bytes with TALLY_SNAPSHOT_INVALID', () => {
   const ok = ClickAggregator.restore(config({ watermarkDelayMs: 1 }), 2, snap, 0);
   ok.onWatermark(Infinity);
   assert.equal(ok.takeOutput().rows.length, 2);
+});
+
+test('count maps read from a snapshot refuse a repeated key, out of range keys and counts', () => {
+  const invalid = (e: unknown): boolean => isTallyError(e) && e.code === 'TALLY_SNAPSHOT_INVALID';
+  const map = (keys: number[], counts: number[], second?: number[]) => {
+    const w = new ByteWriter();
+    w.u32(keys.length);
+    for (const k of keys) w.i32(k);
+    if (second !== undefined) for (const k of second) w.i32(k);
+    for (const c of counts) w.i32(c);
+    w.u32(0);
+    const bytes = w.view8().slice();
+    return new ByteReader(bytes, bytes.length);
+  };
+  assert.equal(readCountMap(map([3, 1, 2], [1, 2, 3]), 4).get(1), 2);
+  assert.throws(() => readCountMap(map([3, 1, 3], [1, 2, 3]), 4), invalid, 'repeated');
+  assert.throws(() => readCountMap(map([3, 4], [1, 2]), 4), invalid, 'beyond the ads');
+  assert.throws(() => readCountMap(map([3, 1], [1, 0]), 4), invalid, 'a zero count');
+  assert.equal(readPairMap(map([3, 3], [1, 2], [0, 1]), 4, 2).get(3, 1), 2);
+  assert.throws(() => readPairMap(map([3, 3], [1, 2], [1, 1]), 4, 2), invalid, 'repeated');
+  // after a refusal the next map reads clean (the check leaves nothing behind)
+  assert.equal(readCountMap(map([3, 1], [5, 6]), 4).countAt(0), 5);
 });
 
 /** A version 3 piece as version 1 wrote it: the whole slot array in a base, records in a delta's header. */
