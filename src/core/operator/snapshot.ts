@@ -272,10 +272,11 @@ export function readAds(
   to: number,
   parts: number,
 ): void {
+  st.reserveAds(to); // room for them all at once
   for (let id = from; id < to; id++) {
     const len = r.u8();
-    const b = r.bytes(len);
-    if (st.ads.intern(b, 0, len) !== id) invalid(`repeated ad at ${id}`);
+    const at = r.skip(len);
+    if (st.ads.intern(r.buf, at, at + len) !== id) invalid(`repeated ad at ${id}`);
     const owner = r.u32();
     if (owner >= parts) invalid(`ad ${id} routed to node ${owner}`);
     st.newAd(id, owner);
