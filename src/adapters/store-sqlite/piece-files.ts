@@ -149,7 +149,8 @@ export function readPieceFile(dir: string, piece: number, f: PieceFile): Uint8Ar
       if (pos + run > size) throw invalid(`piece ${piece}: chunks beyond its file`);
       const buf = Buffer.allocUnsafeSlow(run);
       for (let got = 0; got < run;) {
-        const k = readSync(fd, buf, got, run - got, pos + got);
+        // at most 1 GiB a call: readSync takes a length below 2 GiB only
+        const k = readSync(fd, buf, got, Math.min(run - got, READ_RUN_BYTES), pos + got);
         if (k === 0) throw invalid(`the file of piece ${piece} (${f.name}) ends early`);
         got += k;
       }
