@@ -37,6 +37,12 @@ export interface CommitBatch {
 export interface SnapshotPieceBatch {
   base: boolean;
   chunks: readonly Uint8Array[];
+  /**
+   * chunks that start a region (SnapshotPiece.regions): a store that reads a piece back into
+   * memory in one go may read each region into one buffer of its own, chunks back to back at
+   * multiples of 8, so a restore takes the region as one array (the dedup slots of a base)
+   */
+  regions?: readonly number[];
 }
 
 /** A cycle committed after the latest snapshot: replayed on recovery to rebuild state exactly. */
@@ -57,7 +63,10 @@ export interface Checkpoint {
   /** the watermark as of the snapshot (-Infinity: no snapshot) */
   snapshotWatermark: number;
   snapshot: Uint8Array | undefined;
-  /** the incremental chain instead (base first, each piece as its chunks); empty if none */
+  /**
+   * the incremental chain instead (base first, each piece as its chunks); empty if none.
+   * Read afresh by each load: the caller's own (a restore takes the dedup slots as they are)
+   */
   snapshotChain: Uint8Array[][];
   /** cycles committed after the snapshot, in order: replay them to reach `offsets` */
   cycles: CommittedCycle[];

@@ -8,6 +8,7 @@ import {
   appendFileSync,
   existsSync,
   mkdirSync,
+  readFileSync,
   readdirSync,
   rmSync,
   statSync,
@@ -439,6 +440,48 @@ describe('sqlite store: snapshot pieces in files beside the store', () => {
       await store.commit(batch({ offsets: offsets(4), snapshot: new Uint8Array([5]) }));
       assert.deepEqual(filesOf(file), []);
       await store.close();
+    }));
+
+  it("reads a region (a base's dedup slots) into a buffer of its own, its chunks back to back", () =>
+    withFile(async (file) => {
+      const store = await openSqliteStore({ file });
+      const chunks = [3, 1001, 1000, 2400, 2400, 16].map((n, i) => new Uint8Array(n).fill(i + 1));
+      await store.commit(
+        batch({ offsets: offsets(1), snapshotPiece: { base: true, chunks, regions: [3] } }),
+      );
+      await store.commit(batch({ offsets: offsets(2), snapshotPiece: piece(false, 9) }));
+      const [base, delta] = (await store.loadCheckpoint('agg')).snapshotChain;
+      assert.deepEqual(
+        base!.map((c) => [c[0], c.length]),
+        chunks.map((c) => [c[0], c.length]),
+      );
+      const [a, b, c, d, e, f] = base!;
+      assert.equal(a!.buffer, b!.buffer, 'before the region: one run');
+      assert.equal(a!.buffer, c!.buffer);
+      assert.notEqual(d!.buffer, c!.buffer, 'the region starts a buffer');
+      assert.equal(d!.byteOffset, 0);
+      for (const [x, y] of [
+        [d, e],
+        [e, f],
+      ]) {
+        assert.equal(y!.buffer, d!.buffer, 'the region is one buffer');
+        assert.equal(y!.byteOffset, x!.byteOffset + x!.length, 'back to back');
+      }
+      assert.equal(d!.buffer.byteLength, 4800 + 16, 'the region alone');
+      assert.deepEqual(
+        delta!.map((c) => [c[0], c.length]),
+        [[9, 1000]],
+      );
+      // a corrupt region is still refused
+      await store.close();
+      const name = filesOf(file).find((n) => n.includes('-1-0-'))!;
+      const path = join(`${file}.snapshots`, name);
+      const bytes = readFileSync(path);
+      bytes[bytes.length - 20] = bytes[bytes.length - 20]! ^ 1;
+      writeFileSync(path, bytes);
+      const again = await openSqliteStore({ file });
+      await assert.rejects(again.loadCheckpoint('agg'), isInvalid);
+      await again.close();
     }));
 
   it('ignores a file no commit names (a write cut short by a kill or a refused commit), then removes it', () =>

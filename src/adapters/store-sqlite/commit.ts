@@ -225,7 +225,14 @@ export function prepareCommit(
       const at = batch.snapshotPiece.base
         ? 0
         : (lastPiece.get(batch.consumer, batch.consumer) ?? -1) + 1;
-      file = await writePieceFile(pieceDir, batch.consumer, seq, at, chunks);
+      file = await writePieceFile(
+        pieceDir,
+        batch.consumer,
+        seq,
+        at,
+        chunks,
+        batch.snapshotPiece.regions,
+      );
     }
     const replaced: string[] = [];
     begin.run();

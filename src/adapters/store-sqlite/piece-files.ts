@@ -10,6 +10,7 @@
  * next load of that consumer's checkpoint. Files a new base replaces are removed after its
  * commit. A missing, short or corrupt file is TALLY_SNAPSHOT_INVALID, never wrong counts.
  */
+import { constants as bufferConstants } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import {
   closeSync,
@@ -29,12 +30,21 @@ import { TallyError } from '../../core/errors.js';
 export interface PieceFile {
   name: string;
   bytes: number;
-  /** per chunk, little-endian: u32 length, u32 CRC-32 */
+  /**
+   * per chunk, little-endian: u32 length, u32 CRC-32; the length's top bit set: the chunk
+   * starts a region (read into a buffer of its own with the chunks up to the next region)
+   */
   chunks: Uint8Array;
 }
 
-/** Reads are done in runs of whole chunks of at most this many bytes (one buffer, one read). */
+/**
+ * Reads are done in runs of whole chunks of at most this many bytes (one buffer, one read),
+ * except within a region, read whole into one buffer (up to the largest one Node makes).
+ */
 const READ_RUN_BYTES = 1024 * 1024 * 1024;
+const REGION_MAX_BYTES = bufferConstants.MAX_LENGTH;
+const REGION_BIT = 0x80000000;
+const LENGTH_BITS = 0x7fffffff;
 
 /**
  * Each chunk starts at a multiple of 8 in its file (zeros pad the one before): read into one
@@ -60,7 +70,7 @@ const prefixOf = (consumer: string): string => `${Buffer.from(consumer).toString
 /**
  * Writes the chunks to a new file of the consumer's, fsyncs it and its directory, and returns
  * its row. On any failure (a full disk) the partial file is removed and the error rethrown:
- * nothing refers to it.
+ * nothing refers to it. `regions`: the chunks that start one (SnapshotPieceBatch.regions).
  */
 export async function writePieceFile(
   dir: string,
@@ -68,6 +78,7 @@ export async function writePieceFile(
   seq: number,
   piece: number,
   chunks: readonly Uint8Array[],
+  regions: readonly number[] = [],
 ): Promise<PieceFile> {
   mkdirSync(dir, { recursive: true });
   const name = `${prefixOf(consumer)}${seq}-${piece}-${randomBytes(6).toString('hex')}.piece`;
@@ -79,7 +90,8 @@ export async function writePieceFile(
   try {
     for (let i = 0; i < chunks.length; i++) {
       const c = chunks[i]!;
-      dv.setUint32(8 * i, c.length, true);
+      if (c.length > LENGTH_BITS) throw new RangeError(`a chunk of ${c.length} bytes`);
+      dv.setUint32(8 * i, c.length | (regions.includes(i) ? REGION_BIT : 0), true);
       dv.setUint32(8 * i + 4, crc32(c), true);
       const pad = PAD.subarray(0, padded(c.length) - c.length);
       for (const part of [c, pad])
@@ -122,23 +134,29 @@ export function readPieceFile(dir: string, piece: number, f: PieceFile): Uint8Ar
     const size = fstatSync(fd).size;
     if (size !== f.bytes)
       throw invalid(`the file of piece ${piece} (${f.name}) has ${size} bytes, not ${f.bytes}`);
+    const lengthOf = (i: number): number => dv.getUint32(8 * i, true) & LENGTH_BITS;
+    const startsRegion = (i: number): boolean => (dv.getUint32(8 * i, true) & REGION_BIT) !== 0;
     let pos = 0;
+    let inRegion = false;
     for (let i = 0; i < n;) {
-      // a run of whole chunks: one buffer, one read
+      // a run of whole chunks: one buffer, one read; a region is one run, as long as it is
+      if (startsRegion(i)) inRegion = true;
+      const limit = inRegion ? REGION_MAX_BYTES : READ_RUN_BYTES;
       let run = 0;
       let j = i;
-      do run += padded(dv.getUint32(8 * j++, true));
-      while (j < n && run + padded(dv.getUint32(8 * j, true)) <= READ_RUN_BYTES);
+      do run += padded(lengthOf(j++));
+      while (j < n && !startsRegion(j) && run + padded(lengthOf(j)) <= limit);
       if (pos + run > size) throw invalid(`piece ${piece}: chunks beyond its file`);
       const buf = Buffer.allocUnsafeSlow(run);
       for (let got = 0; got < run;) {
-        const k = readSync(fd, buf, got, run - got, pos + got);
+        // at most 1 GiB a call: readSync takes a length below 2 GiB only
+        const k = readSync(fd, buf, got, Math.min(run - got, READ_RUN_BYTES), pos + got);
         if (k === 0) throw invalid(`the file of piece ${piece} (${f.name}) ends early`);
         got += k;
       }
       let at = 0;
       for (; i < j; i++) {
-        const len = dv.getUint32(8 * i, true);
+        const len = lengthOf(i);
         const c = buf.subarray(at, at + len);
         if (crc32(c) !== dv.getUint32(8 * i + 4, true))
           throw invalid(`chunk ${i} of piece ${piece} (${f.name}) is corrupt`);

@@ -3,8 +3,16 @@
  * a typed array (stride [key, entry + 1], linear probing) in front of dense, insertion-ordered
  * entry arrays, so iteration touches only live entries and an entry's index is stable across
  * growth (the dirty list of a closed minute refers to entries by index).
+ *
+ * A map may also be made from its entries alone (`fromEntries`: keys and counts in entry
+ * order, as a snapshot holds them or a dense minute settles): its hash table is built on
+ * the first lookup or add, never for a minute that only gets read in entry order (a final
+ * one, kept for the top windows). A restore then copies the entries instead of hashing
+ * millions of them into fresh tables.
  */
 import { grownInt32, grownUint8 } from './grow.js';
+
+const NO_TABLE = new Int32Array(0);
 
 function nextPow2(n: number): number {
   let c = 8;
@@ -44,6 +52,8 @@ export class CountMap {
   private slots: Int32Array;
   size = 0;
   readonly dirty = new DirtySet();
+  /** made from entries, no table yet: the counts by entry */
+  private counts: Int32Array | null = null;
 
   constructor(expected = 8) {
     const cap = nextPow2(expected * 2);
@@ -53,8 +63,23 @@ export class CountMap {
     this.slots = new Int32Array(Math.max(expected, 8));
   }
 
+  /**
+   * The map of `n` entries, keys[e] → counts[e] (distinct keys: the caller's to check); the
+   * arrays become the map's. Its table is built on the first add or get.
+   */
+  static fromEntries(keys: Int32Array, counts: Int32Array, n: number): CountMap {
+    const m = new CountMap(0);
+    m.table = NO_TABLE;
+    m.keys = keys;
+    m.slots = NO_TABLE;
+    m.counts = counts;
+    m.size = n;
+    return m;
+  }
+
   /** Adds `delta` to key's count; returns the entry index. */
   add(key: number, delta: number): number {
+    if (this.counts !== null) this.buildTable();
     const table = this.table;
     const mask = (table.length >> 2) - 1;
     let slot = Math.imul(key, 0x9e3779b1) >>> this.shift;
@@ -85,15 +110,18 @@ export class CountMap {
 
   /** the count of entry e */
   countAt(e: number): number {
-    return this.table[(this.slots[e]! << 2) + 1]!;
+    const counts = this.counts;
+    return counts !== null ? counts[e]! : this.table[(this.slots[e]! << 2) + 1]!;
   }
 
   /** Touches key's home slot (see ByteInterner.hint). */
   hint(key: number): number {
+    if (this.counts !== null) return 0;
     return this.table[(Math.imul(key, 0x9e3779b1) >>> this.shift) << 2]!;
   }
 
   get(key: number): number {
+    if (this.counts !== null) this.buildTable();
     const table = this.table;
     const mask = (table.length >> 2) - 1;
     let slot = Math.imul(key, 0x9e3779b1) >>> this.shift;
@@ -106,7 +134,38 @@ export class CountMap {
   }
 
   get memoryBytes(): number {
-    return this.table.byteLength + this.keys.byteLength + this.slots.byteLength;
+    return (
+      this.table.byteLength +
+      this.keys.byteLength +
+      this.slots.byteLength +
+      (this.counts?.byteLength ?? 0)
+    );
+  }
+
+  /** fromEntries' map gets its table (keys are distinct: each goes to the first empty slot) */
+  private buildTable(): void {
+    const counts = this.counts!;
+    const n = this.size;
+    const cap = nextPow2(Math.max(n, 8) * 2);
+    const table = new Int32Array(cap * 4);
+    const mask = cap - 1;
+    const shift = 32 - Math.log2(cap);
+    const keys = this.keys;
+    const slots = new Int32Array(Math.max(keys.length, 8));
+    for (let e = 0; e < n; e++) {
+      const key = keys[e]!;
+      let slot = Math.imul(key, 0x9e3779b1) >>> shift;
+      while (table[(slot << 2) + 2] !== 0) slot = (slot + 1) & mask;
+      const t = slot << 2;
+      table[t] = key;
+      table[t + 1] = counts[e]!;
+      table[t + 2] = e + 1;
+      slots[e] = slot;
+    }
+    this.table = table;
+    this.shift = shift;
+    this.slots = slots;
+    this.counts = null;
   }
 
   private rehash(): void {
@@ -138,6 +197,8 @@ export class PairCountMap {
   private slots: Int32Array;
   size = 0;
   readonly dirty = new DirtySet();
+  /** made from entries, no table yet: the counts by entry */
+  private counts: Int32Array | null = null;
 
   constructor(expected = 8) {
     const cap = nextPow2(expected * 2);
@@ -148,7 +209,25 @@ export class PairCountMap {
     this.slots = new Int32Array(Math.max(expected, 8));
   }
 
+  /** As CountMap.fromEntries: (keysA[e], keysB[e]) → counts[e], the pairs distinct. */
+  static fromEntries(
+    keysA: Int32Array,
+    keysB: Int32Array,
+    counts: Int32Array,
+    n: number,
+  ): PairCountMap {
+    const m = new PairCountMap(0);
+    m.table = NO_TABLE;
+    m.keysA = keysA;
+    m.keysB = keysB;
+    m.slots = NO_TABLE;
+    m.counts = counts;
+    m.size = n;
+    return m;
+  }
+
   add(a: number, b: number, delta: number): number {
+    if (this.counts !== null) this.buildTable();
     const table = this.table;
     const mask = (table.length >> 2) - 1;
     let slot = pairSlot(a, b, this.shift);
@@ -181,15 +260,18 @@ export class PairCountMap {
   }
 
   countAt(e: number): number {
-    return this.table[(this.slots[e]! << 2) + 2]!;
+    const counts = this.counts;
+    return counts !== null ? counts[e]! : this.table[(this.slots[e]! << 2) + 2]!;
   }
 
   /** Touches (a, b)'s home slot (see ByteInterner.hint). */
   hint(a: number, b: number): number {
+    if (this.counts !== null) return 0;
     return this.table[pairSlot(a, b, this.shift) << 2]!;
   }
 
   get(a: number, b: number): number {
+    if (this.counts !== null) this.buildTable();
     const table = this.table;
     const mask = (table.length >> 2) - 1;
     let slot = pairSlot(a, b, this.shift);
@@ -203,8 +285,38 @@ export class PairCountMap {
 
   get memoryBytes(): number {
     return (
-      this.table.byteLength + this.keysA.byteLength + this.keysB.byteLength + this.slots.byteLength
+      this.table.byteLength +
+      this.keysA.byteLength +
+      this.keysB.byteLength +
+      this.slots.byteLength +
+      (this.counts?.byteLength ?? 0)
     );
+  }
+
+  private buildTable(): void {
+    const counts = this.counts!;
+    const n = this.size;
+    const cap = nextPow2(Math.max(n, 8) * 2);
+    const table = new Int32Array(cap * 4);
+    const mask = cap - 1;
+    const shift = 32 - Math.log2(cap);
+    const slots = new Int32Array(Math.max(this.keysA.length, 8));
+    for (let e = 0; e < n; e++) {
+      const a = this.keysA[e]!;
+      const b = this.keysB[e]!;
+      let slot = pairSlot(a, b, shift);
+      while (table[(slot << 2) + 3] !== 0) slot = (slot + 1) & mask;
+      const t = slot << 2;
+      table[t] = a;
+      table[t + 1] = b;
+      table[t + 2] = counts[e]!;
+      table[t + 3] = e + 1;
+      slots[e] = slot;
+    }
+    this.table = table;
+    this.shift = shift;
+    this.slots = slots;
+    this.counts = null;
   }
 
   private rehash(): void {

@@ -29,12 +29,16 @@ export class DenseCounts {
 
   /** the sparse form, keyed by global ad id (`ids[local]`), in first-counted order */
   toCountMap(ids: Int32Array): CountMap {
-    const m = new CountMap(this.size);
-    for (let i = 0; i < this.size; i++) {
+    // entries only: a closed minute is mostly read in order, its table built if it is corrected
+    const n = this.size;
+    const keys = new Int32Array(Math.max(n, 8));
+    const counts = new Int32Array(Math.max(n, 8));
+    for (let i = 0; i < n; i++) {
       const local = this.touched[i]!;
-      m.add(ids[local]!, this.counts[local]!);
+      keys[i] = ids[local]!;
+      counts[i] = this.counts[local]!;
     }
-    return m;
+    return CountMap.fromEntries(keys, counts, n);
   }
 
   get memoryBytes(): number {

@@ -150,7 +150,9 @@ export class ByteInterner {
       next.set(this.arena.subarray(0, at));
       this.arena = next;
     }
-    this.arena.set(buf.subarray(start, end), at);
+    // a byte loop: ids are short, and a subarray per new id is garbage (2M at a restore)
+    const arena = this.arena;
+    for (let i = 0; i < len; i++) arena[at + i] = buf[start + i]!;
     this.starts[id + 1] = at + len;
     this.table[t] = h;
     this.table[t + 1] = id + 1;
@@ -161,9 +163,29 @@ export class ByteInterner {
     return id;
   }
 
-  private grow(): void {
+  /**
+   * Makes room for `ids` ids without growing step by step (a restore knows how many ads it
+   * interns); the arena for 16 bytes each, as the constructor sizes it.
+   */
+  reserve(ids: number): void {
+    if (ids + 1 > this.starts.length) {
+      const starts = new Int32Array(ids + 1);
+      starts.set(this.starts.subarray(0, this.n + 1));
+      this.starts = starts;
+    }
+    const bytes = ids * 16;
+    if (bytes > this.arena.length) {
+      const arena = new Uint8Array(bytes);
+      arena.set(this.arena.subarray(0, this.starts[this.n]!));
+      this.arena = arena;
+    }
+    let cap = this.mask + 1;
+    while (ids * 2 > cap) cap *= 2;
+    if (cap > this.mask + 1) this.grow(cap);
+  }
+
+  private grow(cap = (this.mask + 1) * 2): void {
     const old = this.table;
-    const cap = (this.mask + 1) * 2;
     const table = new Int32Array(cap * 4);
     const mask = cap - 1;
     for (let o = 0; o < old.length; o += 4) {

@@ -289,7 +289,8 @@ export class DedupTable {
 
   /** The slot array's bytes, as views of it (valid until the table next changes). */
   slotBytes(maxChunk: number): Uint8Array[] {
-    const all = new Uint8Array(this.f64.buffer);
+    const f64 = this.f64;
+    const all = new Uint8Array(f64.buffer, f64.byteOffset, f64.byteLength);
     const out: Uint8Array[] = [];
     const step = Math.max(SLOT_BYTES, Math.floor(maxChunk / SLOT_BYTES) * SLOT_BYTES);
     for (let at = 0; at < all.length; at += step)
@@ -298,27 +299,12 @@ export class DedupTable {
   }
 
   /**
-   * The occupied slots only, as copies: a bitmap of the occupied slots (one bit per slot, u32
+   * The occupied slots only, as copies (snapshot pieces of version 2, which loadPacked reads;
+   * tests make such pieces with it): a bitmap of the occupied slots (one bit per slot, u32
    * words, little-endian) in chunks of at most `maxChunk` bytes, then the occupied slots'
-   * 24 bytes in slot order, in chunks holding whole slots. About half the bytes of slotBytes
-   * at the load a table runs at (0.35–0.7), so half to write, read and check.
+   * 24 bytes in slot order, in chunks holding whole slots.
    */
   packedSlots(maxChunk: number): { bitmap: Uint8Array[]; slots: Uint8Array[] } {
-    const steps = this.packedSlotSteps(maxChunk, Infinity);
-    for (;;) {
-      const r = steps.next();
-      if (r.done === true) return r.value;
-    }
-  }
-
-  /**
-   * packedSlots in steps of `every` slots scanned: it yields between them (the table must not
-   * change meanwhile) and returns what packedSlots returns.
-   */
-  *packedSlotSteps(
-    maxChunk: number,
-    every: number,
-  ): Generator<void, { bitmap: Uint8Array[]; slots: Uint8Array[] }> {
     const f64 = this.f64;
     const i32 = this.i32;
     const cap = this.mask + 1;
@@ -329,12 +315,7 @@ export class DedupTable {
     let out = new Float64Array(0);
     let outI = new Int32Array(0);
     let at = 0;
-    let next = every;
     for (let s = 0; s < cap; s++) {
-      if (s === next) {
-        next += every;
-        yield;
-      }
       const e = f64[s * SLOT_F64]!;
       if (e === 0 && i32[s * SLOT_I32 + 1] === 0) continue;
       words[s >>> 5]! |= 1 << (s & 31);
@@ -494,6 +475,64 @@ export class DedupTable {
   bucketCounts(): [number, number][] {
     this.flushCount();
     return [...this.buckets];
+  }
+
+  /**
+   * Replaces the table with `capacity` slots as slotBytes gave them, `used` of them occupied,
+   * and the bucket counts (snapshot pieces of version 3). Chunks that are views of one buffer,
+   * back to back from a multiple of 8 (a store's read of them into one buffer), become the
+   * table as they are: no copy, and no second pass through gigabytes of fresh memory. Other
+   * chunks are copied into a new array. The bytes are the store's to check (it checksums
+   * every chunk); here only what must add up: the length, and the bucket counts to `used`.
+   * Returns false if they do not.
+   */
+  loadRaw(
+    capacity: number,
+    used: number,
+    buckets: readonly [number, number][],
+    chunks: readonly Uint8Array[],
+  ): boolean {
+    if (capacity < 16 || (capacity & (capacity - 1)) !== 0) return false;
+    const bytes = capacity * SLOT_BYTES;
+    let total = 0;
+    for (const [, n] of buckets) total += n;
+    if (total !== used || used > capacity) return false;
+    let buf: ArrayBuffer | undefined;
+    let offset = 0;
+    const first = chunks[0];
+    if (first !== undefined && first.byteOffset % 8 === 0) {
+      let end = first.byteOffset;
+      for (const c of chunks) {
+        if (c.buffer !== first.buffer || c.byteOffset !== end) break;
+        end += c.length;
+      }
+      if (end - first.byteOffset === bytes && first.buffer instanceof ArrayBuffer) {
+        buf = first.buffer;
+        offset = first.byteOffset;
+      }
+    }
+    if (buf === undefined) {
+      buf = new ArrayBuffer(bytes);
+      const all = new Uint8Array(buf);
+      let at = 0;
+      for (const c of chunks) {
+        if (at + c.length > bytes) return false;
+        all.set(c, at);
+        at += c.length;
+      }
+      if (at !== bytes) return false;
+    }
+    this.f64 = new Float64Array(buf, offset, capacity * SLOT_F64);
+    this.i32 = new Int32Array(buf, offset, capacity * SLOT_I32);
+    this.mask = capacity - 1;
+    this.marks = new Uint32Array(Math.ceil(capacity / 32));
+    this.changeCount = 0;
+    this.moved = false;
+    this.used = used;
+    this.buckets = new Map(buckets);
+    this.cachedBucket = NaN;
+    this.cachedDelta = 0;
+    return true;
   }
 
   /**

@@ -288,15 +288,22 @@ export class ClickAggregator {
     return this.st.chain;
   }
 
-  /** Rebuilds an operator from a chain of snapshotPiece() pieces, base first. */
+  /**
+   * Rebuilds an operator from a chain of snapshotPiece() pieces, base first. `own`: the
+   * chunks are the caller's to give away (a store's fresh read, used once): the base's dedup
+   * slots become the table as they are, instead of being copied.
+   */
   static restoreChain(
     cfg: AggregatorConfig,
     partitions: number,
     pieces: readonly (readonly Uint8Array[])[],
     now: number,
     tuning: EngineTuning = {},
+    own = false,
   ): ClickAggregator {
-    return ClickAggregator.loading(cfg, partitions, now, tuning, (st) => readChain(st, pieces));
+    return ClickAggregator.loading(cfg, partitions, now, tuning, (st) =>
+      readChain(st, pieces, own),
+    );
   }
 
   /** Rebuilds an operator from snapshot(); bad bytes throw TALLY_SNAPSHOT_INVALID. */

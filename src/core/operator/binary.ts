@@ -131,6 +131,11 @@ export class ByteReader {
     return out;
   }
 
+  /** Consumes `n` bytes and returns where they start in `buf` (no view made). */
+  skip(n: number): number {
+    return this.take(n);
+  }
+
   bytes(n: number): Uint8Array {
     const at = this.take(n);
     return this.buf.subarray(at, at + n);

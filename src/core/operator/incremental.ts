@@ -13,10 +13,12 @@
  *   top lists and the corrections pending are in full (bounded by the lateness);
  * - dedup: the slots written since the last piece (DedupTable change tracking), each as its
  *   index and its 24 bytes, in slot order (a restore writes the table front to back). A base
- *   holds the occupied slots where they are in memory (a bitmap of them, then their bytes),
- *   so a restore puts them back in place, not 60M re-insertions, and reads about half the
- *   bytes of the whole slot array; a rebuild of the table (growth) forces the next piece to
- *   be a base.
+ *   holds the slot array as it is in memory, so a restore reads it into place: a store that
+ *   reads the base's slot chunks into one buffer (their region, below) hands back the table
+ *   itself, with no placement, no re-insertion and no copy (version 2 held the occupied slots
+ *   only, a bitmap then their bytes: half the bytes, but placing 60M slots into a fresh
+ *   3 GB array took seconds); a rebuild of the table (growth) forces the next piece to be a
+ *   base.
  *
  * Piece layout, little-endian: chunk 0 is a directory (u32 header chunks, u32 slot chunks,
  * u32 of those the bitmap's; version 1 had no third word);
@@ -30,9 +32,11 @@
  *   dedup: u32 capacity, u32 used, u32 buckets × (f64 bucket, f64 entries),
  *     delta: u32 changes (version 1: followed by the records, see below);
  *   u32 murmur3 of the header before it.
- * The slot chunks of a base are DedupTable.packedSlots: the occupancy bitmap's chunks, then
- * the occupied slots' (version 1: the slot array's bytes); of a delta, the changed slots as
- * records (i32 slot, f64 expiry, 4 × i32 key) in slot order. The store checksums every chunk.
+ * The slot chunks of a base are DedupTable.slotBytes, the slot array (version 3, the third
+ * directory word 0; version 2: the occupancy bitmap's chunks, then the occupied slots';
+ * version 1: the slot array); of a delta, the changed slots as records (i32 slot, f64
+ * expiry, 4 × i32 key) in slot order. The store checksums every chunk. A base's slot chunks
+ * are a region (SnapshotPiece.regions): one allocation's worth, read back as one buffer.
  */
 import { murmur3x86_32, murmur3x86_32Steps } from '../event/hash.js';
 import { MINUTE_MS } from '../window/minute.js';
@@ -57,8 +61,11 @@ import {
 import type { OperatorState } from './state.js';
 
 export const PIECE_MAGIC = 0x42594c54; // "TLYB" read as little-endian u32
-/** 2: a base holds the occupied dedup slots only (1: the whole slot array; still read) */
-export const PIECE_VERSION = 2;
+/**
+ * 3: a base holds the dedup slot array as it is in memory; 2: the occupied slots only, and
+ * 1: the slot array with a delta's records in its header (both still read)
+ */
+export const PIECE_VERSION = 3;
 /**
  * Chunks are kept well under SQLite's 1 GB blob limit, and small enough that storing one
  * (a statement that holds the thread) takes a few ms: a commit stores one per loop turn.
@@ -70,11 +77,18 @@ export interface SnapshotPiece {
   /** a base replaces the chain; a delta is appended to it */
   base: boolean;
   chunks: Uint8Array[];
+  /**
+   * Indexes of chunks that start a region: the chunks from one to the next (or the end) are
+   * one array in memory, and a store that reads them back into one buffer, back to back (each
+   * at a multiple of 8), lets a restore take them as they are (the dedup slot array of a base)
+   */
+  regions: number[];
   bytes: number;
 }
 
 /** What the operator knows of the chain its snapshots extend (null: none; next is a base). */
 export interface ChainInfo {
+  /** the base's bytes, its empty dedup slots not counted (the compaction ratio's measure) */
   baseBytes: number;
   deltaBytes: number;
   deltas: number;
@@ -169,18 +183,22 @@ export function* pieceSteps(st: OperatorState, base: boolean): Generator<void, S
   // the slots go in chunks of their own, read in place: not concatenated, not hashed here
   // (the store checks every chunk)
   yield;
-  const packed = base
-    ? yield* dedup.packedSlotSteps(MAX_CHUNK_BYTES, PIECE_STEP * 16)
-    : { bitmap: [], slots: yield* dedup.changeRecordSteps(MAX_CHUNK_BYTES) };
-  const slotChunks = [...packed.bitmap, ...packed.slots];
+  // a base's slots are views of the table (valid until it next changes: the piece is stored
+  // before the operator is fed again)
+  const slotChunks = base
+    ? dedup.slotBytes(MAX_CHUNK_BYTES)
+    : yield* dedup.changeRecordSteps(MAX_CHUNK_BYTES);
   const dir = new Uint8Array(12);
   const dv = new DataView(dir.buffer);
   dv.setUint32(0, headerChunks.length, true);
   dv.setUint32(4, slotChunks.length, true);
-  dv.setUint32(8, packed.bitmap.length, true);
+  dv.setUint32(8, 0, true);
   const chunks = [dir, ...headerChunks, ...slotChunks];
   let bytes = 0;
   for (const c of chunks) bytes += c.length;
+  // the compaction ratio weighs deltas against what a base holds, not its empty slots (those
+  // cost a read and nothing else): bases come as often as when they held the occupied slots
+  const weight = base ? bytes - (dedup.capacity - dedup.size) * 24 : bytes;
 
   // the state as of now is what the chain holds
   for (const p of saved) st.savedPanes.add(p);
@@ -188,9 +206,22 @@ export function* pieceSteps(st: OperatorState, base: boolean): Generator<void, S
   st.savedDims = nDims;
   dedup.resetChanges();
   st.chain = base
-    ? { baseBytes: bytes, deltaBytes: 0, deltas: 0 }
-    : { ...st.chain!, deltaBytes: st.chain!.deltaBytes + bytes, deltas: st.chain!.deltas + 1 };
-  return { base, chunks, bytes };
+    ? { baseBytes: weight, deltaBytes: 0, deltas: 0 }
+    : { ...st.chain!, deltaBytes: st.chain!.deltaBytes + weight, deltas: st.chain!.deltas + 1 };
+  return { base, chunks, regions: base ? [1 + headerChunks.length] : [], bytes };
+}
+
+/** The chunks copied into one new buffer (never a view of them). */
+function concatCopy(chunks: readonly Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const c of chunks) n += c.length;
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
 }
 
 function concat(chunks: readonly Uint8Array[]): Uint8Array {
@@ -244,9 +275,15 @@ function skipPane(r: ByteReader): void {
 
 /**
  * Loads a chain (its pieces, base first, each as its chunks) into `st`, a freshly constructed
- * state under the same config. Bad bytes throw TALLY_SNAPSHOT_INVALID.
+ * state under the same config. Bad bytes throw TALLY_SNAPSHOT_INVALID. `own`: the chunks are
+ * the caller's to give away (a store's fresh read): the base's dedup slot array is taken as
+ * it is, and becomes the table; otherwise it is copied.
  */
-export function readChain(st: OperatorState, pieces: readonly (readonly Uint8Array[])[]): void {
+export function readChain(
+  st: OperatorState,
+  pieces: readonly (readonly Uint8Array[])[],
+  own = false,
+): void {
   if (pieces.length === 0) invalid('empty snapshot chain');
   const parts = st.nodes.length;
   // where each pane's latest full copy is; only those of the last piece's list are read (a
@@ -280,8 +317,9 @@ export function readChain(st: OperatorState, pieces: readonly (readonly Uint8Arr
     const r = new ByteReader(header, body);
     if (r.u32() !== PIECE_MAGIC) invalid('not a snapshot piece (bad magic)');
     const version = r.u16();
-    if (version !== PIECE_VERSION && version !== 1) invalid(`unsupported piece version ${version}`);
-    if ((version === 1) !== nBitmap < 0) invalid('piece directory of another version');
+    if (version < 1 || version > PIECE_VERSION) invalid(`unsupported piece version ${version}`);
+    if ((version === 1) !== nBitmap < 0 || (version === 3 && nBitmap !== 0))
+      invalid('piece directory of another version');
     if (murmur3x86_32(header, 0, body) !== sum) invalid('checksum mismatch (corrupt or truncated)');
     const kind = r.u8();
     if (kind !== (index === 0 ? 0 : 1))
@@ -331,16 +369,22 @@ export function readChain(st: OperatorState, pieces: readonly (readonly Uint8Arr
     if (index === 0) {
       const from = 1 + nHeader;
       const ok =
-        nBitmap < 0
-          ? st.dedup.loadSlots(capacity, used, buckets, chunks.slice(from))
-          : st.dedup.loadPacked(
-              capacity,
-              used,
-              buckets,
-              chunks.slice(from, from + nBitmap),
-              chunks.slice(from + nBitmap),
-            );
+        version === 3
+          ? own
+            ? st.dedup.loadRaw(capacity, used, buckets, chunks.slice(from))
+            : st.dedup.loadRaw(capacity, used, buckets, [concatCopy(chunks.slice(from))])
+          : nBitmap < 0
+            ? st.dedup.loadSlots(capacity, used, buckets, chunks.slice(from))
+            : st.dedup.loadPacked(
+                capacity,
+                used,
+                buckets,
+                chunks.slice(from, from + nBitmap),
+                chunks.slice(from + nBitmap),
+              );
       if (!ok) invalid('dedup slots do not match their header');
+      // as pieceSteps weighs a base: its empty slots not counted
+      if (version === 3) baseBytes -= (capacity - used) * 24;
     } else {
       if (capacity !== st.dedup.capacity || nBitmap > 0 || (nBitmap < 0 && nSlots !== 0))
         invalid('a delta resized the dedup table');

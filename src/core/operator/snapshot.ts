@@ -88,16 +88,55 @@ function writeCountsAndDirty(w: ByteWriter, m: CountMap | PairCountMap): void {
   w.i32s(m.dirty.list, m.dirty.count);
 }
 
+/**
+ * Whether keys (integers in [0, limit)) are distinct: a bitmap over the range, left clear
+ * after each call. A map's entries are read as they are (CountMap.fromEntries) rather than
+ * hashed in, so this is the check that no key repeats.
+ */
+class DistinctKeys {
+  /** a range wider than this many bits is checked by building the map's table instead */
+  static readonly MAX_BITS = 1 << 28;
+  private bits = new Uint32Array(0);
+
+  check(n: number, limit: number, keyAt: (i: number) => number): boolean {
+    const words = Math.ceil(limit / 32);
+    if (this.bits.length < words) this.bits = new Uint32Array(words);
+    const bits = this.bits;
+    let ok = true;
+    let i = 0;
+    for (; i < n; i++) {
+      const k = keyAt(i);
+      const w = k >>> 5;
+      const bit = 1 << (k & 31);
+      if ((bits[w]! & bit) !== 0) {
+        ok = false;
+        break;
+      }
+      bits[w] = bits[w]! | bit;
+    }
+    for (let j = 0; j < i; j++) bits[keyAt(j) >>> 5] = 0;
+    return ok;
+  }
+}
+const distinct = new DistinctKeys();
+
 export function readCountMap(r: ByteReader, maxKey: number): CountMap {
   const n = r.count(8);
   const keys = readI32s(r, n);
   const counts = readI32s(r, n);
-  const m = new CountMap(Math.max(n, 8));
   for (let i = 0; i < n; i++) {
     const k = keys[i]!;
     const c = counts[i]!;
     if (k < 0 || k >= maxKey || c <= 0) invalid(`bad count entry (${k}, ${c})`);
-    if (m.add(k, c) !== i) invalid(`repeated key ${k} in a count map`);
+  }
+  let m: CountMap;
+  if (maxKey <= DistinctKeys.MAX_BITS) {
+    if (!distinct.check(n, maxKey, (i) => keys[i]!)) invalid('repeated key in a count map');
+    m = CountMap.fromEntries(keys, counts, n);
+  } else {
+    m = new CountMap(Math.max(n, 8));
+    for (let i = 0; i < n; i++)
+      if (m.add(keys[i]!, counts[i]!) !== i) invalid(`repeated key ${keys[i]} in a count map`);
   }
   readDirty(r, n, m.dirty);
   return m;
@@ -119,14 +158,23 @@ export function readPairMap(r: ByteReader, maxA: number, maxB: number): PairCoun
   const as = readI32s(r, n);
   const bs = readI32s(r, n);
   const cs = readI32s(r, n);
-  const m = new PairCountMap(Math.max(n, 8));
   for (let i = 0; i < n; i++) {
     const a = as[i]!;
     const b = bs[i]!;
     const c = cs[i]!;
     if (a < 0 || a >= maxA || b < 0 || b >= maxB || c <= 0)
       invalid(`bad dimension entry (${a}, ${b}, ${c})`);
-    if (m.add(a, b, c) !== i) invalid(`repeated key (${a}, ${b}) in a dimension map`);
+  }
+  let m: PairCountMap;
+  if (maxA * maxB <= DistinctKeys.MAX_BITS) {
+    if (!distinct.check(n, maxA * maxB, (i) => as[i]! * maxB + bs[i]!))
+      invalid('repeated key in a dimension map');
+    m = PairCountMap.fromEntries(as, bs, cs, n);
+  } else {
+    m = new PairCountMap(Math.max(n, 8));
+    for (let i = 0; i < n; i++)
+      if (m.add(as[i]!, bs[i]!, cs[i]!) !== i)
+        invalid(`repeated key (${as[i]}, ${bs[i]}) in a dimension map`);
   }
   readDirty(r, n, m.dirty);
   return m;
@@ -224,10 +272,11 @@ export function readAds(
   to: number,
   parts: number,
 ): void {
+  st.reserveAds(to); // room for them all at once
   for (let id = from; id < to; id++) {
     const len = r.u8();
-    const b = r.bytes(len);
-    if (st.ads.intern(b, 0, len) !== id) invalid(`repeated ad at ${id}`);
+    const at = r.skip(len);
+    if (st.ads.intern(r.buf, at, at + len) !== id) invalid(`repeated ad at ${id}`);
     const owner = r.u32();
     if (owner >= parts) invalid(`ad ${id} routed to node ${owner}`);
     st.newAd(id, owner);

@@ -92,6 +92,23 @@ export class OperatorState {
     return p;
   }
 
+  /** Makes room for `ads` ads at once (a restore knows how many). */
+  reserveAds(ads: number): void {
+    this.ads.reserve(ads);
+    if (ads > this.owner.length) {
+      const owner = new Int32Array(ads);
+      owner.set(this.owner);
+      this.owner = owner;
+      const local = new Int32Array(ads);
+      local.set(this.local);
+      this.local = local;
+      const corrected = new Uint8Array(ads);
+      corrected.set(this.corrected);
+      this.corrected = corrected;
+      for (const s of this.shared) s?.ensure(ads);
+    }
+  }
+
   /** Ad `id` (just interned) is counted in node `partition` from now on. */
   newAd(id: number, partition: number): void {
     if (id >= this.owner.length) {

@@ -200,7 +200,8 @@ export class AggregatorRunner {
     const now = clock.now();
     this.op =
       cp.snapshotChain.length > 0
-        ? ClickAggregator.restoreChain(this.cfg, log.partitions, cp.snapshotChain, now)
+        ? // the chain's chunks are this load's own (AggregateSink.loadCheckpoint)
+          ClickAggregator.restoreChain(this.cfg, log.partitions, cp.snapshotChain, now, {}, true)
         : cp.snapshot
           ? ClickAggregator.restore(this.cfg, log.partitions, cp.snapshot, now)
           : new ClickAggregator(this.cfg, log.partitions, now);

@@ -7,6 +7,8 @@ import { murmur3x86_32 } from '../../../src/core/event/hash.js';
 import type { MinuteRow } from '../../../src/core/aggregate/types.js';
 import { sortRows } from './oracle.js';
 import { click, config, MIN, T0 } from './helpers.js';
+import { ByteReader, ByteWriter } from '../../../src/core/operator/binary.js';
+import { readCountMap, readPairMap } from '../../../src/core/operator/snapshot.js';
 
 const L = 300_000;
 
@@ -199,28 +201,41 @@ test('restore refuses bad bytes with TALLY_SNAPSHOT_INVALID', () => {
   assert.equal(ok.takeOutput().rows.length, 2);
 });
 
-/** A version 2 piece as version 1 wrote it: the whole slot array in a base, records in a delta's header. */
+test('count maps read from a snapshot refuse a repeated key, out of range keys and counts', () => {
+  const invalid = (e: unknown): boolean => isTallyError(e) && e.code === 'TALLY_SNAPSHOT_INVALID';
+  const map = (keys: number[], counts: number[], second?: number[]) => {
+    const w = new ByteWriter();
+    w.u32(keys.length);
+    for (const k of keys) w.i32(k);
+    if (second !== undefined) for (const k of second) w.i32(k);
+    for (const c of counts) w.i32(c);
+    w.u32(0);
+    const bytes = w.view8().slice();
+    return new ByteReader(bytes, bytes.length);
+  };
+  assert.equal(readCountMap(map([3, 1, 2], [1, 2, 3]), 4).get(1), 2);
+  assert.throws(() => readCountMap(map([3, 1, 3], [1, 2, 3]), 4), invalid, 'repeated');
+  assert.throws(() => readCountMap(map([3, 4], [1, 2]), 4), invalid, 'beyond the ads');
+  assert.throws(() => readCountMap(map([3, 1], [1, 0]), 4), invalid, 'a zero count');
+  assert.equal(readPairMap(map([3, 3], [1, 2], [0, 1]), 4, 2).get(3, 1), 2);
+  assert.throws(() => readPairMap(map([3, 3], [1, 2], [1, 1]), 4, 2), invalid, 'repeated');
+  // after a refusal the next map reads clean (the check leaves nothing behind)
+  assert.equal(readCountMap(map([3, 1], [5, 6]), 4).countAt(0), 5);
+});
+
+/** A version 3 piece as version 1 wrote it: the whole slot array in a base, records in a delta's header. */
 function asVersion1(chunks: Uint8Array[]): Uint8Array[] {
   const dir = new DataView(chunks[0]!.buffer, chunks[0]!.byteOffset, 12);
   const nHeader = dir.getUint32(0, true);
-  const nBitmap = dir.getUint32(8, true);
+  assert.equal(dir.getUint32(8, true), 0, 'version 3: no bitmap');
   assert.equal(nHeader, 1, 'a small piece has one header chunk');
   const header = chunks[1]!;
   const slotChunks = chunks.slice(2);
   const base = header[6] === 0;
   let body = header.subarray(0, header.length - 4);
   let slots: Uint8Array[] = [];
-  if (base) {
-    const bitmap = Buffer.concat(slotChunks.slice(0, nBitmap));
-    const packed = Buffer.concat(slotChunks.slice(nBitmap));
-    const raw = new Uint8Array(bitmap.length * 8 * 24);
-    let at = 0;
-    for (let s = 0; s < bitmap.length * 8; s++)
-      if ((bitmap[s >>> 3]! & (1 << (s & 7))) !== 0)
-        raw.set(packed.subarray(at, (at += 24)), s * 24);
-    assert.equal(at, packed.length);
-    slots = [raw];
-  } else body = Buffer.concat([body, ...slotChunks]);
+  if (base) slots = [Buffer.concat(slotChunks)];
+  else body = Buffer.concat([body, ...slotChunks]);
   const v1 = new Uint8Array(body.length + 4);
   v1.set(body);
   const dv = new DataView(v1.buffer);
@@ -230,6 +245,33 @@ function asVersion1(chunks: Uint8Array[]): Uint8Array[] {
   new DataView(dir1.buffer).setUint32(0, 1, true);
   new DataView(dir1.buffer).setUint32(4, slots.length, true);
   return [dir1, v1, ...slots];
+}
+
+/** A version 3 piece as version 2 wrote it: a base's occupied slots only, after their bitmap. */
+function asVersion2(chunks: Uint8Array[]): Uint8Array[] {
+  const dir = new DataView(chunks[0]!.buffer, chunks[0]!.byteOffset, 12);
+  assert.equal(dir.getUint32(0, true), 1, 'a small piece has one header chunk');
+  const header = chunks[1]!.slice();
+  new DataView(header.buffer).setUint16(4, 2, true);
+  const body = header.length - 4;
+  new DataView(header.buffer).setUint32(body, murmur3x86_32(header, 0, body), true);
+  if (header[6] !== 0) return [chunks[0]!, header, ...chunks.slice(2)];
+  const raw = Buffer.concat(chunks.slice(2));
+  const cap = raw.length / 24;
+  const bitmap = new Uint8Array(Math.ceil(cap / 32) * 4);
+  const packed: Uint8Array[] = [];
+  for (let s = 0; s < cap; s++) {
+    const slot = raw.subarray(s * 24, s * 24 + 24);
+    if (slot.every((b) => b === 0)) continue;
+    bitmap[s >>> 3]! |= 1 << (s & 7);
+    packed.push(slot);
+  }
+  const dir2 = new Uint8Array(12);
+  const dv2 = new DataView(dir2.buffer);
+  dv2.setUint32(0, 1, true);
+  dv2.setUint32(4, 2, true);
+  dv2.setUint32(8, 1, true);
+  return [dir2, header, bitmap, Buffer.concat(packed)];
 }
 
 /**
@@ -255,7 +297,7 @@ function backToBack(chunks: Uint8Array[]): Uint8Array[] {
   });
 }
 
-test('a version 1 chain (whole slot array, records in the header) still restores', () => {
+test('version 1 and 2 chains (and a version 2 base with version 3 deltas) still restore', () => {
   const cfg = config({ dedupHorizonMs: 10 * MIN });
   const agg = new ClickAggregator(cfg, 2, 0);
   const events = (from: number, n: number) =>
@@ -270,20 +312,30 @@ test('a version 1 chain (whole slot array, records in the header) still restores
   agg.onWatermark(T0 + 4 * MIN);
   agg.takeOutput();
   const delta = agg.snapshotPiece(1000).chunks.map((c) => c.slice());
-  const v2 = ClickAggregator.restoreChain(cfg, 2, [base, delta], 0);
+  const v3 = ClickAggregator.restoreChain(cfg, 2, [base, delta], 0);
+  const v2 = ClickAggregator.restoreChain(cfg, 2, [asVersion2(base), asVersion2(delta)], 0);
+  const mixed = ClickAggregator.restoreChain(cfg, 2, [asVersion2(base), delta], 0);
   const v1 = ClickAggregator.restoreChain(cfg, 2, [asVersion1(base), asVersion1(delta)], 0);
-  // and read in place: header chunks back to back in one buffer are not copied together
-  const inPlace = ClickAggregator.restoreChain(cfg, 2, [backToBack(base), backToBack(delta)], 0);
+  // and read in place, as a store hands its own fresh read: header chunks back to back in one
+  // buffer are not copied together, the slot array becomes the table
+  const inPlace = ClickAggregator.restoreChain(
+    cfg,
+    2,
+    [backToBack(base), backToBack(delta)],
+    0,
+    {},
+    true,
+  );
+  // restored twice from the same chunks, not owned: each has a table of its own
+  const again = ClickAggregator.restoreChain(cfg, 2, [base, delta], 0);
   assert.deepEqual(v1.memoryStats().dedupEntries, agg.memoryStats().dedupEntries);
   const more = events(480, 100); // duplicates of remembered ids among them
-  for (const a of [agg, v1, v2, inPlace]) {
+  for (const a of [agg, v1, v2, v3, mixed, inPlace, again]) {
     a.onEvents(0, more, 200, 0);
     a.onWatermark(Infinity);
   }
   const want = rowsOf(agg);
-  assert.deepEqual(rowsOf(v1), want);
-  assert.deepEqual(rowsOf(v2), want);
-  assert.deepEqual(rowsOf(inPlace), want);
+  for (const a of [v1, v2, v3, mixed, inPlace, again]) assert.deepEqual(rowsOf(a), want);
 });
 
 test('a snapshot piece encoded in steps has the bytes of one encoded at once', () => {

@@ -120,8 +120,8 @@ test('change tracking: a base copy plus the changed slots rebuild the table slot
         { maxLength: 3000 },
       ),
       fc.boolean(),
-      fc.boolean(),
-      (ops, clustered, packed) => {
+      fc.constantFrom('raw' as const, 'packed' as const, 'slots' as const),
+      (ops, clustered, form) => {
         const t = new DedupTable(16);
         let mirror: DedupTable | null = null;
         let wm = 0;
@@ -130,7 +130,15 @@ test('change tracking: a base copy plus the changed slots rebuild the table slot
         const piece = () => {
           if (mirror === null || t.relocated) {
             mirror = new DedupTable(16);
-            if (packed) {
+            if (form === 'raw') {
+              // small chunks, back to back in one buffer as a store reads them: taken as is
+              const view = new Uint8Array(t.capacity * 24);
+              view.set(Buffer.concat(t.slotBytes(1 << 30)));
+              const chunks = [];
+              for (let at = 0; at < view.length; at += 240)
+                chunks.push(view.subarray(at, at + 240));
+              assert.ok(mirror.loadRaw(t.capacity, t.size, t.bucketCounts(), chunks), 'raw load');
+            } else if (form === 'packed') {
               // small chunks, so slots and bitmap words span several
               const p = t.packedSlots(100);
               const ok = mirror.loadPacked(t.capacity, t.size, t.bucketCounts(), p.bitmap, p.slots);
@@ -191,17 +199,45 @@ test('packed slots that do not add up are refused', () => {
   assert.equal(load(good.bitmap, odd), false, 'a partial slot');
 });
 
-test('packed slots written in steps are the bytes of packedSlots, a step per `every` slots', () => {
+test('a slot array is taken in place when back to back in one buffer, else copied; refused when it does not add up', () => {
   const t = new DedupTable(64);
-  for (let k = 1; k <= 200; k++) t.seen(k, k, k * 3, k, 120_000, 0);
-  const whole = t.packedSlots(100);
-  const steps = t.packedSlotSteps(100, 50);
-  let yields = 0;
-  let r = steps.next();
-  for (; r.done !== true; r = steps.next()) yields++;
-  assert.equal(yields, Math.ceil(t.capacity / 50) - 1);
-  assert.deepEqual(r.value.bitmap, whole.bitmap);
-  assert.deepEqual(r.value.slots, whole.slots);
+  for (let k = 1; k <= 20; k++) t.seen(k, k, k * 3, k, 120_000 + (k % 3) * 60_000, 0);
+  const bytes = t.capacity * 24;
+  // as a store reads a region: one buffer, the slots from a multiple of 8 after other bytes
+  const region = new Uint8Array(16 + bytes);
+  region.set(Buffer.concat(t.slotBytes(1 << 20)), 16);
+  const inPlace = [region.subarray(16, 16 + 480), region.subarray(16 + 480)];
+  const u = new DedupTable(16);
+  assert.equal(u.loadRaw(t.capacity, t.size, t.bucketCounts(), inPlace), true);
+  const [first] = u.slotBytes(1 << 30);
+  assert.equal(first!.buffer, region.buffer, 'the table is the region, not a copy');
+  assert.equal(first!.byteOffset, 16);
+  // apart (separate buffers): copied, same table
+  const apart = inPlace.map((c) => c.slice());
+  const v = new DedupTable(16);
+  assert.equal(v.loadRaw(t.capacity, t.size, t.bucketCounts(), apart), true);
+  assert.notEqual(v.slotBytes(1 << 30)[0]!.buffer, apart[0]!.buffer);
+  for (const m of [u, v]) {
+    for (let k = 1; k <= 20; k++) assert.equal(m.has(k, k, k * 3, k, 60_000), true);
+    assert.equal(m.has(21, 21, 63, 21, 60_000), false);
+    // a slot array taken in place keeps working as the table: inserts, sweeps, growth
+    for (let k = 100; k < 200; k++) m.seen(k, k, k * 3, k, 240_000, 60_000);
+    m.sweep(150_000);
+    assert.equal(m.has(3, 3, 9, 3, 150_000), false, 'expired at 120 s');
+    assert.equal(m.has(1, 1, 3, 1, 150_000), true, 'expires at 180 s');
+    assert.equal(m.has(150, 150, 450, 150, 150_000), true);
+  }
+  const load = (chunks: Uint8Array[], used = t.size, cap = t.capacity) =>
+    new DedupTable(16).loadRaw(cap, used, t.bucketCounts(), chunks);
+  assert.equal(load(apart, t.size - 1), false, 'used against the bucket counts');
+  assert.equal(load(apart.slice(1)), false, 'a chunk missing');
+  assert.equal(load([...apart, new Uint8Array(24)]), false, 'a slot too many');
+  assert.equal(load(apart, t.size, t.capacity * 2), false, 'another capacity');
+  assert.equal(load(apart, t.size, 100), false, 'not a power of two');
+  // unaligned (a view at an odd offset): copied, not refused
+  const odd = new Uint8Array(1 + bytes);
+  odd.set(Buffer.concat(apart), 1);
+  assert.equal(load([odd.subarray(1)]), true);
 });
 
 test('change records written in steps are the bytes of changeRecords, a step per chunk', () => {

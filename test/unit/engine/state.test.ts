@@ -75,6 +75,63 @@ test('count maps equal a Map model; entry indexes are stable across growth', () 
   );
 });
 
+test('count maps made from their entries read, look up and grow like maps built by adding', () => {
+  fc.assert(
+    fc.property(
+      fc.uniqueArray(fc.integer({ min: 0, max: 300 }), { maxLength: 200 }),
+      fc.array(fc.tuple(fc.integer({ min: 0, max: 400 }), fc.integer({ min: 0, max: 2 })), {
+        maxLength: 300,
+      }),
+      fc.boolean(),
+      (keys, later, readFirst) => {
+        const counts = keys.map((k) => (k % 7) + 1);
+        const built = new CountMap(2);
+        const builtPairs = new PairCountMap(2);
+        keys.forEach((k, i) => {
+          built.add(k, counts[i]!);
+          builtPairs.add(k, k % 3, counts[i]!);
+        });
+        const one = CountMap.fromEntries(
+          Int32Array.from(keys),
+          Int32Array.from(counts),
+          keys.length,
+        );
+        const two = PairCountMap.fromEntries(
+          Int32Array.from(keys),
+          Int32Array.from(keys, (k) => k % 3),
+          Int32Array.from(counts),
+          keys.length,
+        );
+        const same = () => {
+          assert.equal(one.size, built.size);
+          assert.equal(two.size, builtPairs.size);
+          for (let e = 0; e < built.size; e++) {
+            assert.equal(one.keys[e], built.keys[e]);
+            assert.equal(one.countAt(e), built.countAt(e));
+            assert.equal(two.keysA[e], builtPairs.keysA[e]);
+            assert.equal(two.keysB[e], builtPairs.keysB[e]);
+            assert.equal(two.countAt(e), builtPairs.countAt(e));
+          }
+        };
+        same();
+        // entries read in order need no table; the first lookup or add builds it
+        if (readFirst) for (const k of keys) assert.equal(one.get(k), built.get(k));
+        for (const [k, b] of later) {
+          assert.equal(one.add(k, 1), built.add(k, 1), 'the same entry index');
+          assert.equal(two.add(k, b, 1), builtPairs.add(k, b, 1));
+          one.hint(k);
+        }
+        same();
+        for (let k = 0; k <= 401; k++) {
+          assert.equal(one.get(k), built.get(k));
+          assert.equal(two.get(k, k % 3), builtPairs.get(k, k % 3));
+        }
+      },
+    ),
+    { numRuns: 100 },
+  );
+});
+
 test('dimension values: one id per (dimension, value), keys like country=US', () => {
   const d = new DimensionValues();
   const b = enc.encode('USFR10.0.0.1US');
