@@ -50,6 +50,11 @@ export interface WriterBatch {
   late: LateRecord[];
   /** in queue order */
   cycles: PartitionCycle[];
+  /**
+   * the partitions' top lists per dimension value, in queue order (records of their own
+   * before their cycle's: a cycle record with them would outgrow the broker's message limit)
+   */
+  candidates?: Array<{ partition: number; top: TopRow[] }>;
   /** next offset of the aggregates queue per partition after this batch */
   offsets: Map<number, number>;
   /** the writer's commit seq as it knows it: a second writer is fenced */

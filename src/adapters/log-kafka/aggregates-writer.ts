@@ -6,7 +6,7 @@
  * nothing is applied twice and nothing is skipped. A second writer is fenced by the commit seq.
  */
 import { Consumer } from '@platformatic/kafka';
-import type { LateRecord, MinuteRow } from '../../ports/aggregates.js';
+import type { LateRecord, MinuteRow, TopRow } from '../../ports/aggregates.js';
 import type { PartitionCycle, WriterSink } from '../../ports/partitioned-aggregates.js';
 import { fetchPartitions } from '../kafka/fetch-partition.js';
 import { CycleLoop } from '../kafka/cycle-loop.js';
@@ -91,6 +91,7 @@ export class AggregatesWriter {
     const rows: MinuteRow[] = [];
     const late: LateRecord[] = [];
     const cycles: PartitionCycle[] = [];
+    const candidates: Array<{ partition: number; top: TopRow[] }> = [];
     const next = new Map(this.offsets);
     let records = 0;
     let moved = false;
@@ -116,6 +117,7 @@ export class AggregatesWriter {
         records++;
         if (rec.kind === 'rows') rows.push(...rec.rows);
         else if (rec.kind === 'late') late.push(...rec.late);
+        else if (rec.kind === 'tops') candidates.push({ partition: rec.partition, top: rec.top });
         else {
           const { kind: _kind, ...c } = rec;
           cycles.push(c);
@@ -132,6 +134,7 @@ export class AggregatesWriter {
         rows,
         late,
         cycles,
+        candidates,
         offsets: next,
         expectedSeq: this.seq,
         partitions: this.o.partitions,

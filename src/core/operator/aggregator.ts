@@ -84,6 +84,7 @@ export interface StateStats {
   adsBytes: number;
   /** the retained panes' count maps */
   paneBytes: number;
+  /** top lists ('*' and per dimension value) and the running pair totals of the latter */
   topBytes: number;
   stateBytes: number;
 }
@@ -169,9 +170,11 @@ export class ClickAggregator {
     if (wm > before) st.W = wm;
     const W = st.W;
     yield* this.emitter.emit(before, W);
+    st.dimTops.retain(W);
+    yield;
     for (const node of st.nodes) {
       // dropping a pane subtracts its counts from the running totals: millions at 2M ads
-      node.retain(W, st.cfg.allowedLatenessMs, st.longestWindowMs);
+      node.retain(W, st.cfg.allowedLatenessMs, st.longestWindowMs, st.dimTops.keepDims);
       yield;
     }
     st.dedup.maintain(W);
@@ -222,6 +225,7 @@ export class ClickAggregator {
       }
       for (const tops of n.tops) for (const t of tops.values()) topBytes += t.ids.byteLength * 3;
     }
+    topBytes += st.dimTops.memoryBytes;
     let adsBytes =
       st.ads.memoryBytes +
       st.owner.byteLength +
@@ -320,6 +324,8 @@ export class ClickAggregator {
     const agg = new ClickAggregator(cfg, partitions, now, tuning);
     try {
       load(agg.st);
+      // the per-value lists and their running totals are a function of the panes
+      agg.st.dimTops.rebuild(agg.emitter.dataMinutes());
     } catch (e) {
       if (e instanceof TallyError && e.code === 'TALLY_SNAPSHOT_INVALID') throw e;
       throw new TallyError(

@@ -148,7 +148,10 @@ export class Counter {
         const dv = ch.dimValue[at]!;
         if (dv >= 0) {
           const e = dims.add(id, dv, 1);
-          if (closed) dims.dirty.add(e);
+          if (closed) {
+            dims.dirty.add(e);
+            st.dimTops.onCorrection(pane.minute, id, dv);
+          }
         }
       }
     }

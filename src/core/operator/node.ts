@@ -23,7 +23,10 @@ export interface Pane {
   star: CountMap;
   /** while the minute is open, on a busy node: the '*' counts by local index (star is empty) */
   dense: DenseCounts | null;
-  /** (ad, dimension value) → count; null once the minute can no longer change */
+  /**
+   * (ad, dimension value) → count; null once the minute can no longer change, unless a top
+   * window longer than a minute still needs it (then as long as the pane)
+   */
   dims: PairCountMap | null;
 }
 
@@ -245,14 +248,14 @@ export class AggregateNode {
 
   /**
    * Forgets what can no longer change at `watermark`: dimension rows of minutes past their
-   * lateness, panes no top window can need (subtracted from the running totals first), and
+   * lateness (unless `keepDims`: the per-value top lists of longer windows read them), panes no top window can need (subtracted from the running totals first), and
    * top lists of windows whose every minute is final.
    */
-  retain(watermark: number, lateness: number, longestWindowMs: number): void {
+  retain(watermark: number, lateness: number, longestWindowMs: number, keepDims = false): void {
     let drop = 0;
     for (const p of this.panes) {
       if (p.minute + MINUTE_MS + lateness > watermark) break;
-      p.dims = null;
+      if (!keepDims) p.dims = null;
       if (p.minute + longestWindowMs + lateness <= watermark) drop++;
     }
     for (let i = 0; i < drop; i++) {
