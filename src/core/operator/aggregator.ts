@@ -33,6 +33,11 @@
  *   ties by ad_id ascending (JS string order). A TopRow is emitted when (M, e) first closes
  *   and again at every onWatermark after a correction changed a minute inside it. Ends are
  *   derived from the minutes that hold data, so W = +Infinity (drain) is bounded.
+ * - Top N per dimension value, for each such (M, e) and each value v of a configured
+ *   dimension with events in [e − M·60 000, e): the same list over the (ad, v) totals, as a
+ *   TopRow with dim 'd=v'; emitted with every value when (M, e) first closes, and again at an
+ *   onWatermark after events counted into closed minutes, for the values of those events
+ *   (the list as it then is, if the value has events in the window). Sorted after '*' by dim.
  * - Output order: rows in no particular order within one onWatermark (they are upserts);
  *   top rows sorted by (end, window); late events in input order.
  *
