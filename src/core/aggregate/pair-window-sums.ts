@@ -7,12 +7,12 @@
  * count; a pane is subtracted before it is dropped. Pairs whose total fell to 0 keep their
  * entry until a compaction (the map has no deletion), so scans skip counts ≤ 0.
  */
-import { PairCountMap } from './count-map.js';
+import { PairCountMap, type PairCounts } from './count-map.js';
 
 /** A pane as the pair window sees it: its minute and its (ad, value) counts. */
 export interface PairPane {
   readonly minute: number;
-  readonly dims: PairCountMap | null;
+  readonly dims: PairCounts | null;
 }
 
 export class PairWindowSums {

@@ -13,7 +13,7 @@
  * lists at emission: counts only grow, so a corrected value's new top N is the top N of its
  * old list (corrected pairs re-read) and the corrected pairs at their exact totals.
  */
-import { PairCountMap } from '../aggregate/count-map.js';
+import { PairCountMap, type PairCounts } from '../aggregate/count-map.js';
 import { PairWindowSums } from '../aggregate/pair-window-sums.js';
 import { IdTopHeap } from '../aggregate/top-n.js';
 import { MINUTE_MS, windowEnds } from '../window/minute.js';
@@ -252,7 +252,7 @@ export class DimTops {
       return;
     }
     const s = this.sums[wi];
-    const deltas = new Map<number, Array<{ pane: { dims: PairCountMap | null }; sign: number }>>();
+    const deltas = new Map<number, Array<{ pane: { dims: PairCounts | null }; sign: number }>>();
     const total = (ad: number, v: number): number => {
       const owner = this.st.owner[ad]!;
       const node = this.st.nodes[owner]!;

@@ -6,7 +6,7 @@
  * value.
  */
 import type { MinuteRow, RankedAd, TopRow } from '../aggregate/types.js';
-import type { PairCountMap } from '../aggregate/count-map.js';
+import type { PairCounts } from '../aggregate/count-map.js';
 import { ALL_DIMS } from '../aggregate/types.js';
 import { IdTopHeap, mergeTopLists } from '../aggregate/top-n.js';
 import { MINUTE_MS, windowEnds } from '../window/minute.js';
@@ -93,7 +93,7 @@ export class Emitter {
   }
 
   /** entry `e` of the minute's (ad, dimension value) counts */
-  private dimRow(p: Pane, d: PairCountMap, e: number): MinuteRow {
+  private dimRow(p: Pane, d: PairCounts, e: number): MinuteRow {
     return {
       minute: p.minute,
       adId: this.st.adText(d.keysA[e]!),

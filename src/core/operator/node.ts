@@ -4,7 +4,12 @@
  * that can still be corrected, and running window totals so a newly closed end costs the
  * entering and leaving panes, not a re-sum of M minutes.
  */
-import { CountMap, PairCountMap } from '../aggregate/count-map.js';
+import {
+  CountMap,
+  FrozenPairCounts,
+  PairCountMap,
+  type PairCounts,
+} from '../aggregate/count-map.js';
 import { DenseCounts } from '../aggregate/dense-counts.js';
 import { grownInt32 } from '../aggregate/grow.js';
 import type { IdTopHeap } from '../aggregate/top-n.js';
@@ -27,7 +32,7 @@ export interface Pane {
    * (ad, dimension value) → count; null once the minute can no longer change, unless a top
    * window longer than a minute still needs it (then as long as the pane)
    */
-  dims: PairCountMap | null;
+  dims: PairCounts | null;
 }
 
 /** A node's top list for one (window, end), best first. */
@@ -255,7 +260,9 @@ export class AggregateNode {
     let drop = 0;
     for (const p of this.panes) {
       if (p.minute + MINUTE_MS + lateness > watermark) break;
+      // final: nothing changes them any more, kept in their compact form
       if (!keepDims) p.dims = null;
+      else if (p.dims instanceof PairCountMap) p.dims = new FrozenPairCounts(p.dims);
       if (p.minute + longestWindowMs + lateness <= watermark) drop++;
     }
     for (let i = 0; i < drop; i++) {
