@@ -62,6 +62,12 @@ export interface WriterBatch {
   /** partitions of the clicks topic: the global watermark is the minimum over all of them */
   partitions: number;
   topN: number;
+  /**
+   * the aggregators' allowed lateness: a partition corrects a list only while its end +
+   * the lateness is above its watermark, so candidates of ends at or below the global
+   * watermark − the lateness are never merged again and are deleted (kept when absent)
+   */
+  allowedLatenessMs?: number;
 }
 
 export interface WriterPartitionState {

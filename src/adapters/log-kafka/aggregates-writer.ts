@@ -19,6 +19,8 @@ export interface AggregatesWriterOptions {
   topic: string;
   partitions: number;
   topN: number;
+  /** the aggregators' allowed lateness: candidates of ends no partition can correct go */
+  allowedLatenessMs?: number;
   sink: WriterSink;
   commitIntervalMs: number;
   logger: RoleLogger;
@@ -139,6 +141,9 @@ export class AggregatesWriter {
         expectedSeq: this.seq,
         partitions: this.o.partitions,
         topN: this.o.topN,
+        ...(this.o.allowedLatenessMs === undefined
+          ? {}
+          : { allowedLatenessMs: this.o.allowedLatenessMs }),
       });
     } catch (e) {
       this.loaded = false; // read the truth again before the next try

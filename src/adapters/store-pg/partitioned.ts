@@ -206,6 +206,12 @@ export async function commitWriter(c: pg.PoolClient, s: string, b: WriterBatch):
       top.push(t);
     }
   }
+  const lateness = b.allowedLatenessMs;
+  if (lateness !== undefined && Number.isFinite(after) && after > before) {
+    // merged above if due; no partition corrects these any more (each one's watermark is at
+    // least the global one): with a list per dimension value they would pile up by the hundred
+    await c.query(`DELETE FROM ${s}.top_candidates WHERE end_minute + $1 <= $2`, [lateness, after]);
+  }
   const stats = { events: 0, duplicates: 0, late: 0 };
   for (const cy of b.cycles) {
     stats.events += cy.stats.events;
