@@ -20,6 +20,9 @@ export class PairWindowSums {
   hi = 0;
   map = new PairCountMap(64);
 
+  /** `accept(b)`: whether the pairs of second key b are summed (the others are skipped) */
+  constructor(private readonly accept: (b: number) => boolean = () => true) {}
+
   contains(minute: number): boolean {
     return minute >= this.lo && minute < this.hi;
   }
@@ -38,7 +41,11 @@ export class PairWindowSums {
     const map = this.map;
     const ka = d.keysA;
     const kb = d.keysB;
-    for (let e = 0; e < d.size; e++) map.add(ka[e]!, kb[e]!, sign * d.countAt(e));
+    const accept = this.accept;
+    for (let e = 0; e < d.size; e++) {
+      const b = kb[e]!;
+      if (accept(b)) map.add(ka[e]!, b, sign * d.countAt(e));
+    }
   }
 
   /** Moves the window to [lo, hi) over the retained panes of every node. */

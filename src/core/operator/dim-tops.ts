@@ -14,6 +14,8 @@
  * old list (corrected pairs re-read) and the corrected pairs at their exact totals.
  */
 import { PairCountMap, type PairCounts } from '../aggregate/count-map.js';
+import { grownUint8 } from '../aggregate/grow.js';
+import { dimensionTag, TOP_LIST_DIMENSIONS } from '../aggregate/dimensions.js';
 import { PairWindowSums } from '../aggregate/pair-window-sums.js';
 import { IdTopHeap } from '../aggregate/top-n.js';
 import { MINUTE_MS, windowEnds } from '../window/minute.js';
@@ -40,17 +42,37 @@ export class DimTops {
   private used: number[] = [];
   /** pairs counted into closed minutes since the last emission (a set: counts are 1) */
   private corrected = new PairCountMap(16);
+  /** the tags of the configured dimensions that get lists (TOP_LIST_DIMENSIONS) */
+  private readonly tags: number[];
+  /** by value id: 0 not looked at yet, 1 its dimension gets lists, 2 not */
+  private listedMark = new Uint8Array(64);
 
   constructor(private readonly st: OperatorState) {
     const cfg = st.cfg;
-    this.enabled = cfg.dimensions.length > 0 && cfg.topWindows.length > 0;
+    this.tags = cfg.dimensions.filter((d) => TOP_LIST_DIMENSIONS.includes(d)).map(dimensionTag);
+    this.enabled = this.tags.length > 0 && cfg.topWindows.length > 0;
     this.keepDims = this.enabled && cfg.topWindows.some((m) => m > 1);
-    this.sums = cfg.topWindows.map((m) => (this.enabled && m > 1 ? new PairWindowSums() : null));
+    const listed = (v: number) => this.listed(v);
+    this.sums = cfg.topWindows.map((m) =>
+      this.enabled && m > 1 ? new PairWindowSums(listed) : null,
+    );
     this.tops = cfg.topWindows.map(() => new Map());
+  }
+
+  /** whether value `v`'s dimension gets top lists */
+  listed(v: number): boolean {
+    if (v >= this.listedMark.length) this.listedMark = grownUint8(this.listedMark, v + 1);
+    let m = this.listedMark[v]!;
+    if (m === 0) {
+      m = this.tags.includes(this.st.dimValues.tagOf(v)) ? 1 : 2;
+      this.listedMark[v] = m;
+    }
+    return m === 1;
   }
 
   /** A closed minute counted (ad, value): the running totals that cover it follow. */
   onCorrection(minute: number, ad: number, value: number): void {
+    if (!this.enabled || !this.listed(value)) return;
     for (const s of this.sums) if (s !== null && s.contains(minute)) s.apply(ad, value, 1);
   }
 
@@ -63,7 +85,7 @@ export class DimTops {
       const e = list[i]!;
       const a = d.keysA[e]!;
       const b = d.keysB[e]!;
-      if (this.corrected.get(a, b) === 0) this.corrected.add(a, b, 1);
+      if (this.listed(b) && this.corrected.get(a, b) === 0) this.corrected.add(a, b, 1);
     }
   }
 
@@ -188,7 +210,8 @@ export class DimTops {
         if (d === null || d === undefined) continue;
         for (let i = 0; i < d.size; i++) {
           const c = d.countAt(i);
-          if (c > 0) this.offer(d.keysB[i]!, d.keysA[i]!, c);
+          const v = d.keysB[i]!;
+          if (c > 0 && this.listed(v)) this.offer(v, d.keysA[i]!, c);
           if (++scanned % SCAN_STEP === 0) yield;
         }
       }

@@ -14,6 +14,7 @@ import type {
 } from '../../../src/core/aggregate/types.js';
 import type { AggregatorConfig, OperatorOutput } from '../../../src/core/operator/aggregator.js';
 import { MINUTE_MS as MIN } from '../../../src/core/window/minute.js';
+import { TOP_LIST_DIMENSIONS } from '../../../src/core/aggregate/dimensions.js';
 
 function minuteOf(ts: number): number {
   return Math.floor(ts / MIN) * MIN;
@@ -151,6 +152,8 @@ export class Oracle {
         if (this.cfg.dimensions.length === 0) continue;
         for (const [dim, ads] of this.topsByValue(e - M * MIN, e)) {
           if (!first && !correctedValues.has(dim)) continue;
+          // lists for the dimensions whose values are a closed set only (country)
+          if (!TOP_LIST_DIMENSIONS.some((d) => dim.startsWith(`${d}=`))) continue;
           tops.push({ windowMinutes: M, endMinute: e, dim, ads });
         }
       }
