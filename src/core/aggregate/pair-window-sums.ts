@@ -36,6 +36,12 @@ export class PairWindowSums {
   }
 
   addPane(p: PairPane, sign: number): void {
+    const steps = this.addPaneSteps(p, sign);
+    while (steps.next().done !== true);
+  }
+
+  /** addPane in steps: it yields after every `step` entries (a pane holds millions at 2M ads) */
+  *addPaneSteps(p: PairPane, sign: number, step = 1 << 16): Generator<void, void> {
     const d = p.dims;
     if (d === null) return;
     const map = this.map;
@@ -45,22 +51,33 @@ export class PairWindowSums {
     for (let e = 0; e < d.size; e++) {
       const b = kb[e]!;
       if (accept(b)) map.add(ka[e]!, b, sign * d.countAt(e));
+      if ((e + 1) % step === 0) yield;
     }
   }
 
   /** Moves the window to [lo, hi) over the retained panes of every node. */
   moveTo(lo: number, hi: number, nodes: readonly (readonly PairPane[])[]): void {
+    const steps = this.moveToSteps(lo, hi, nodes);
+    while (steps.next().done !== true);
+  }
+
+  /** moveTo in steps (see addPaneSteps); the totals are right once the last step has run */
+  *moveToSteps(
+    lo: number,
+    hi: number,
+    nodes: readonly (readonly PairPane[])[],
+  ): Generator<void, void> {
     if (lo === this.lo && hi === this.hi) return;
     if (hi <= this.lo || lo >= this.hi) {
       this.map = new PairCountMap(Math.max(64, this.live()));
       for (const panes of nodes)
-        for (const p of panes) if (p.minute >= lo && p.minute < hi) this.addPane(p, 1);
+        for (const p of panes) if (p.minute >= lo && p.minute < hi) yield* this.addPaneSteps(p, 1);
     } else {
       for (const panes of nodes)
         for (const p of panes) {
           const inOld = p.minute >= this.lo && p.minute < this.hi;
           const inNew = p.minute >= lo && p.minute < hi;
-          if (inOld !== inNew) this.addPane(p, inNew ? 1 : -1);
+          if (inOld !== inNew) yield* this.addPaneSteps(p, inNew ? 1 : -1);
         }
     }
     this.lo = lo;

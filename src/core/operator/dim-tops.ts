@@ -216,12 +216,11 @@ export class DimTops {
         }
       }
     } else {
-      s.moveTo(
+      yield* s.moveToSteps(
         e - span,
         e,
         this.st.nodes.map((n) => n.panes),
       );
-      yield;
       const m = s.map;
       let live = 0;
       for (let i = 0; i < m.size; i++) {
