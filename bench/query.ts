@@ -1,8 +1,8 @@
 /**
  * Query latency over HTTP against a store holding many distinct ads, while ingesting:
  * p50/p95/p99 of `aggregated_count` (one ad, the seeded minutes), of `popular_ads` for the
- * configured windows (1, 5, 60 minutes) without a filter (the precomputed lists) and with a
- * country filter (computed from the rows at query time), and of an ad's per-minute series
+ * configured windows (1, 5, 60 minutes) without a filter and with a country filter (both
+ * precomputed lists: of every event, and of that country), and of an ad's per-minute series
  * over a day; and the event loop's largest delay while each kind runs.
  *
  * The store is seeded through the real write path (ingest → log → aggregator → store) with

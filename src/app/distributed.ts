@@ -241,6 +241,7 @@ export async function openDistributed(
         topic: topics.aggregates,
         partitions,
         topN: a.topN,
+        allowedLatenessMs: a.allowedLatenessMs,
         sink: store,
         commitIntervalMs: a.commitIntervalMs,
         logger,

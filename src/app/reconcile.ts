@@ -81,6 +81,7 @@ export function reportJson(r: ReconcileReport) {
     top_differences: r.topDifferences.map((t) => ({
       window: t.windowMinutes,
       end: iso(t.endMinute),
+      dim: t.dim ?? '*',
       stored: t.stored?.map((a) => ({ ad_id: a.adId, count: a.count })) ?? null,
       recounted: t.recounted?.map((a) => ({ ad_id: a.adId, count: a.count })) ?? null,
     })),

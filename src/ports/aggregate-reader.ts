@@ -41,8 +41,11 @@ export interface AggregateReader {
   ): Promise<Array<{ minute: number; count: number }>>;
   /** exact top n over fromMinute ≤ m < toMinute, ties by ad_id ascending */
   top(fromMinute: number, toMinute: number, n: number, filter?: DimFilter): Promise<RankedAd[]>;
-  /** the precomputed top list, if this (window, end) was computed */
-  storedTop(windowMinutes: number, endMinute: number): Promise<TopRow | undefined>;
+  /**
+   * the precomputed top list, if this (window, end) was computed: of every event, or with
+   * `dim` (`country=US`) of the events with that value of a pre-aggregated dimension
+   */
+  storedTop(windowMinutes: number, endMinute: number, dim?: DimKey): Promise<TopRow | undefined>;
   /** late records in (partition, offset) order, strictly after `afterOffset` when given */
   late(limit: number, afterOffset?: { partition: number; offset: number }): Promise<LateRecord[]>;
   /**

@@ -24,6 +24,8 @@ export interface RowChange {
 export interface TopChange {
   windowMinutes: number;
   endMinute: number;
+  /** the list of one dimension value (`country=US`); absent: of every event */
+  dim?: DimKey;
   oldAds: RankedAd[] | undefined;
   newAds: RankedAd[] | undefined;
 }
@@ -59,7 +61,7 @@ export interface RepairFence {
 export interface AggregateRepair {
   /** every stored row of one minute, all dimension values, by (dim, ad_id) */
   minuteRows(minute: number): Promise<MinuteRow[]>;
-  /** every stored most-clicked list whose window ends in (fromEnd, toEnd] */
+  /** every stored most-clicked list ('*' and per dimension value) whose window ends in (fromEnd, toEnd] */
   topRows(fromEnd: number, toEnd: number): Promise<TopRow[]>;
   /** the late records whose event time is in [fromTime, toTime) */
   lateBetween(fromTime: number, toTime: number): Promise<LateRecord[]>;

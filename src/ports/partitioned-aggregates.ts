@@ -50,6 +50,11 @@ export interface WriterBatch {
   late: LateRecord[];
   /** in queue order */
   cycles: PartitionCycle[];
+  /**
+   * the partitions' top lists per dimension value, in queue order (records of their own
+   * before their cycle's: a cycle record with them would outgrow the broker's message limit)
+   */
+  candidates?: Array<{ partition: number; top: TopRow[] }>;
   /** next offset of the aggregates queue per partition after this batch */
   offsets: Map<number, number>;
   /** the writer's commit seq as it knows it: a second writer is fenced */
@@ -57,6 +62,12 @@ export interface WriterBatch {
   /** partitions of the clicks topic: the global watermark is the minimum over all of them */
   partitions: number;
   topN: number;
+  /**
+   * the aggregators' allowed lateness: a partition corrects a list only while its end +
+   * the lateness is above its watermark, so candidates of ends at or below the global
+   * watermark − the lateness are never merged again and are deleted (kept when absent)
+   */
+  allowedLatenessMs?: number;
 }
 
 export interface WriterPartitionState {

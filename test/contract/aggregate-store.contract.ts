@@ -176,6 +176,46 @@ export function runAggregateStoreContract(
         assert.deepEqual((await store.storedTop(1, m(1)))?.ads, [{ adId: 'a', count: 3 }]);
       });
 
+      it('keeps a list per dimension value beside the list of every event, each replaced alone', async () => {
+        const us = [{ adId: 'b', count: 2 }];
+        const fr = [{ adId: 'a', count: 1 }];
+        await store.commit(
+          batch({
+            top: [
+              { windowMinutes: 5, endMinute: m(5), ads: [{ adId: 'a', count: 3 }] },
+              { windowMinutes: 5, endMinute: m(5), dim: 'country=US', ads: us },
+              { windowMinutes: 5, endMinute: m(5), dim: 'country=FR', ads: fr },
+            ],
+          }),
+        );
+        assert.deepEqual(await store.storedTop(5, m(5), 'country=US'), {
+          windowMinutes: 5,
+          endMinute: m(5),
+          dim: 'country=US',
+          ads: us,
+        });
+        assert.deepEqual((await store.storedTop(5, m(5), 'country=FR'))?.ads, fr);
+        assert.deepEqual(await store.storedTop(5, m(5)), {
+          windowMinutes: 5,
+          endMinute: m(5),
+          ads: [{ adId: 'a', count: 3 }],
+        });
+        assert.deepEqual((await store.storedTop(5, m(5), '*'))?.ads, [{ adId: 'a', count: 3 }]);
+        assert.equal(await store.storedTop(5, m(5), 'country=DE'), undefined);
+        assert.equal(await store.storedTop(1, m(5), 'country=US'), undefined);
+        // a correction of one value's list leaves the others as they were
+        const us2 = [
+          { adId: 'c', count: 4 },
+          { adId: 'b', count: 2 },
+        ];
+        await store.commit(
+          batch({ top: [{ windowMinutes: 5, endMinute: m(5), dim: 'country=US', ads: us2 }] }),
+        );
+        assert.deepEqual((await store.storedTop(5, m(5), 'country=US'))?.ads, us2);
+        assert.deepEqual((await store.storedTop(5, m(5), 'country=FR'))?.ads, fr);
+        assert.deepEqual((await store.storedTop(5, m(5)))?.ads, [{ adId: 'a', count: 3 }]);
+      });
+
       it('replaces a count with a corrected one, never adds to it', async () => {
         await store.commit(batch({ rows: [row(0, 'a', 3)] }));
         await store.commit(batch({ rows: [row(0, 'a', 5)] }));

@@ -149,6 +149,37 @@ describe('HTTP end to end: ingest → aggregate → query', () => {
     assert.deepEqual(def.ads, oracle.top(to - 60 * MINUTE, to, 100));
   });
 
+  test('popular_ads with one country: the stored per-value list, equal to the GROUP BY answer', async () => {
+    const filters: Array<[string, string]> = [
+      ['country=US', 'country=US'],
+      ['001', 'country=US'],
+      ['country=in', 'country=IN'],
+      ['country=CA', 'country=CA'],
+      ['country=BR', 'country=BR'],
+    ];
+    let stored = 0;
+    for (let to = oracle.firstMinute + MINUTE; to <= oracle.lastMinute + 2 * MINUTE; to += MINUTE) {
+      for (const window of [1, 5, 60]) {
+        const from = to - window * MINUTE;
+        for (const [f, dim] of filters) {
+          const url = `${s.base}/v1/ads/popular_ads?window=${window}&to=${iso(to)}&filter=${f}`;
+          // count ≤ topN (100) reads the stored list; 101 is answered by the GROUP BY
+          const fast = await getJson<{ ads: unknown[] }>(`${url}&count=100`);
+          const slow = await getJson<{ ads: unknown[] }>(`${url}&count=101`);
+          assert.deepEqual(fast.ads, slow.ads, `${f} window ${window} to ${iso(to)}`);
+          const list = await s.app.store.storedTop(window, to, dim);
+          const grouped = await s.app.store.top(from, to, 100, { dims: [dim] });
+          if (grouped.length > 0) {
+            // every (window, end) with events of the value has its list, as the GROUP BY
+            assert.deepEqual(list?.ads, grouped, `stored ${dim} window ${window} to ${iso(to)}`);
+            stored++;
+          } else assert.equal(list, undefined);
+        }
+      }
+    }
+    assert.ok(stored > 100, `${stored} stored lists checked`);
+  });
+
   test('timeseries: per-minute points of every ad', async () => {
     const from = oracle.firstMinute - MINUTE;
     const to = oracle.lastMinute + 2 * MINUTE;

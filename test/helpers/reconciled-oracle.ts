@@ -62,18 +62,19 @@ export function rowCounts(
   return out;
 }
 
-/** Exact top n over the minutes [end − window, end) of '*' rows, ties by ad_id ascending. */
+/** Exact top n over the minutes [end − window, end) of `dim` rows, ties by ad_id ascending. */
 export function topOf(
   rows: ReadonlyMap<string, number>,
   windowMinutes: number,
   end: number,
   n: number,
+  of = '*',
 ): Array<{ adId: string; count: number }> {
   const sums = new Map<string, number>();
   for (const [k, c] of rows) {
     const [m, dim, ad] = k.split('|') as [string, string, string];
     const minute = Number(m);
-    if (dim !== '*' || minute < end - windowMinutes * MINUTE_MS || minute >= end) continue;
+    if (dim !== of || minute < end - windowMinutes * MINUTE_MS || minute >= end) continue;
     sums.set(ad, (sums.get(ad) ?? 0) + c);
   }
   return [...sums]

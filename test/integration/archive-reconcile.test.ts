@@ -519,6 +519,12 @@ describe('reconcile and repair (embedded)', () => {
         const want = topOf(oracle, w, e, 3);
         const got = (await ts.app.store.storedTop(w, e))?.ads ?? [];
         assert.deepEqual(got, want, `top ${w} ending ${new Date(e).toISOString()}`);
+        // and per country, the corrupted lists of (5, 25) included
+        for (const dim of ['country=US', 'country=DE']) {
+          const wantOf = topOf(oracle, w, e, 3, dim);
+          const gotOf = (await ts.app.store.storedTop(w, e, dim))?.ads ?? [];
+          assert.deepEqual(gotOf, wantOf, `top ${w} of ${dim} ending ${new Date(e).toISOString()}`);
+        }
       }
     }
     // the audit trail: when, which key, old and new value, why

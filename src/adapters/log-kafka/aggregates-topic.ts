@@ -2,21 +2,26 @@
  * The records of `<ns>.aggregates` (the book's second queue): what one aggregator cycle
  * produced for one clicks partition, on the aggregates partition of the same number. A cycle
  * is its rows and late records (in pieces, so that no record nears the broker's message size
- * limit) followed by one `cycle` record that closes it: offsets consumed, watermark, the
- * partition's top lists and counters. Everything of a cycle is in one Kafka transaction.
+ * limit), its top lists per dimension value (`tops`, in pieces likewise: a closing minute
+ * has one per value and window), followed by one `cycle` record that closes it: offsets
+ * consumed, watermark, the partition's '*' top lists and counters. Everything of a cycle is
+ * in one Kafka transaction.
  * JSON: any consumer can read it.
  */
-import type { LateRecord, MinuteRow } from '../../ports/aggregates.js';
+import type { LateRecord, MinuteRow, TopRow } from '../../ports/aggregates.js';
 import type { PartitionCycle } from '../../ports/partitioned-aggregates.js';
 
 export type AggregatesRecord =
   | { kind: 'rows'; partition: number; rows: MinuteRow[] }
   | { kind: 'late'; partition: number; late: LateRecord[] }
+  | { kind: 'tops'; partition: number; top: TopRow[] }
   | ({ kind: 'cycle' } & PartitionCycle);
 
 /** rows per record: ~60 bytes each in JSON, far below the broker's 1 MiB default */
 const ROWS_PER_RECORD = 5_000;
 const LATE_PER_RECORD = 500;
+/** lists per record: 100 ads of ~30 bytes each at the default topN */
+const TOPS_PER_RECORD = 100;
 
 type RowTuple = [minute: number, adId: string, dim: string, count: number];
 
@@ -40,11 +45,17 @@ export function encodeCycle(
     }));
     out.push(Buffer.from(JSON.stringify({ kind: 'late', partition: p, late: l })));
   }
+  const byValue = c.top.filter((t) => t.dim !== undefined);
+  for (let i = 0; i < byValue.length; i += TOPS_PER_RECORD) {
+    const top = byValue.slice(i, i + TOPS_PER_RECORD);
+    out.push(Buffer.from(JSON.stringify({ kind: 'tops', partition: p, top })));
+  }
   out.push(
     Buffer.from(
       JSON.stringify({
         kind: 'cycle',
         ...c,
+        top: byValue.length === 0 ? c.top : c.top.filter((t) => t.dim === undefined),
         watermark: Number.isFinite(c.watermark) ? c.watermark : null,
       }),
     ),
@@ -75,6 +86,9 @@ export function decodeAggregates(value: Buffer | null): AggregatesRecord {
       partition: o.partition,
       late: (o.late ?? []).map((l) => ({ ...l, watermark: orMinusInfinity(l.watermark) })),
     };
+  }
+  if (o.kind === 'tops') {
+    return { kind: 'tops', partition: o.partition, top: (o.top ?? []) as TopRow[] };
   }
   if (o.kind === 'cycle') {
     const c = o as unknown as PartitionCycle & { watermark: number | null };

@@ -6,7 +6,7 @@
  * nothing is applied twice and nothing is skipped. A second writer is fenced by the commit seq.
  */
 import { Consumer } from '@platformatic/kafka';
-import type { LateRecord, MinuteRow } from '../../ports/aggregates.js';
+import type { LateRecord, MinuteRow, TopRow } from '../../ports/aggregates.js';
 import type { PartitionCycle, WriterSink } from '../../ports/partitioned-aggregates.js';
 import { fetchPartitions } from '../kafka/fetch-partition.js';
 import { CycleLoop } from '../kafka/cycle-loop.js';
@@ -19,6 +19,8 @@ export interface AggregatesWriterOptions {
   topic: string;
   partitions: number;
   topN: number;
+  /** the aggregators' allowed lateness: candidates of ends no partition can correct go */
+  allowedLatenessMs?: number;
   sink: WriterSink;
   commitIntervalMs: number;
   logger: RoleLogger;
@@ -91,6 +93,7 @@ export class AggregatesWriter {
     const rows: MinuteRow[] = [];
     const late: LateRecord[] = [];
     const cycles: PartitionCycle[] = [];
+    const candidates: Array<{ partition: number; top: TopRow[] }> = [];
     const next = new Map(this.offsets);
     let records = 0;
     let moved = false;
@@ -116,6 +119,7 @@ export class AggregatesWriter {
         records++;
         if (rec.kind === 'rows') rows.push(...rec.rows);
         else if (rec.kind === 'late') late.push(...rec.late);
+        else if (rec.kind === 'tops') candidates.push({ partition: rec.partition, top: rec.top });
         else {
           const { kind: _kind, ...c } = rec;
           cycles.push(c);
@@ -132,10 +136,14 @@ export class AggregatesWriter {
         rows,
         late,
         cycles,
+        candidates,
         offsets: next,
         expectedSeq: this.seq,
         partitions: this.o.partitions,
         topN: this.o.topN,
+        ...(this.o.allowedLatenessMs === undefined
+          ? {}
+          : { allowedLatenessMs: this.o.allowedLatenessMs }),
       });
     } catch (e) {
       this.loaded = false; // read the truth again before the next try

@@ -8,6 +8,7 @@
 import type pg from 'pg';
 import { TallyError } from '../../core/errors.js';
 import type { CommitBatch, SnapshotPieceBatch } from '../../ports/aggregate-sink.js';
+import { ALL_DIMS } from '../../ports/aggregates.js';
 import {
   checkCommitFence,
   encodeOffsets,
@@ -148,15 +149,19 @@ export async function commitBatch(
     await dropCyclesUpTo(client, s, batch.consumer, seq);
   }
 
-  const tops = lastByKey(batch.top, (t) => `${t.windowMinutes}/${t.endMinute}`);
+  const tops = lastByKey(
+    batch.top,
+    (t) => `${t.windowMinutes}/${t.endMinute}/${t.dim ?? ALL_DIMS}`,
+  );
   if (tops.length > 0) {
     await client.query(
-      `INSERT INTO ${s}.most_clicked_ads (window_minutes, end_minute, ads)
-       SELECT * FROM unnest($1::int[], $2::bigint[], $3::text[])
-       ON CONFLICT (window_minutes, end_minute) DO UPDATE SET ads = excluded.ads`,
+      `INSERT INTO ${s}.most_clicked_ads (window_minutes, end_minute, dim, ads)
+       SELECT * FROM unnest($1::int[], $2::bigint[], $3::text[], $4::text[])
+       ON CONFLICT (window_minutes, end_minute, dim) DO UPDATE SET ads = excluded.ads`,
       [
         tops.map((t) => t.windowMinutes),
         tops.map((t) => t.endMinute),
+        tops.map((t) => t.dim ?? ALL_DIMS),
         tops.map((t) => encodeRanked(t.ads)),
       ],
     );

@@ -145,7 +145,7 @@ export async function openPgStore(opts: PgStoreOptions): Promise<PgAggregateStor
       use('timeseries', () => q.timeseries(adId, from, to, filter)),
     top: (from, to, n, filter) => use('top', () => q.top(from, to, n, filter)),
     rows: (from, to, dim) => use('rows', () => q.rows(from, to, dim)),
-    storedTop: (w, end) => use('storedTop', () => q.storedTop(w, end)),
+    storedTop: (w, end, dim) => use('storedTop', () => q.storedTop(w, end, dim)),
     late: (limit, after) => use('late', () => q.late(limit, after)),
     ping: () => use('ping', async () => void (await pool.query('SELECT 1'))),
     close: async () => {

@@ -12,6 +12,7 @@ import type pg from 'pg';
 import { mergeTopLists } from '../../core/aggregate/top-n.js';
 import { TallyError } from '../../core/errors.js';
 import type { RankedAd, TopRow } from '../../ports/aggregates.js';
+import { ALL_DIMS } from '../../ports/aggregates.js';
 import {
   WRITER_CONSUMER,
   type PartitionSnapshot,
@@ -132,7 +133,32 @@ export async function commitWriter(c: pg.PoolClient, s: string, b: WriterBatch):
     `${s}/${WRITER_CONSUMER}`,
   ]);
   const before = await globalWatermark(c, s, b.partitions);
-  const touched = new Map<string, { w: number; e: number }>();
+  // (window, end, dimension value) of the lists to merge; d '*': every event
+  const touched = new Map<string, { w: number; e: number; d: string }>();
+  const key = (w: number, e: number, d: string) => `${w}/${e}/${d}`;
+  const addCandidates = async (partition: number, top: readonly TopRow[]) => {
+    if (top.length === 0) return;
+    await c.query(
+      `INSERT INTO ${s}.top_candidates (window_minutes, end_minute, dim, partition_id, ads)
+       SELECT w, e, d, $1, a
+       FROM unnest($2::int[], $3::bigint[], $4::text[], $5::text[]) AS u(w, e, d, a)
+       ON CONFLICT (window_minutes, end_minute, dim, partition_id)
+       DO UPDATE SET ads = excluded.ads`,
+      [
+        partition,
+        top.map((t) => t.windowMinutes),
+        top.map((t) => t.endMinute),
+        top.map((t) => t.dim ?? ALL_DIMS),
+        top.map((t) => encodeRanked(t.ads)),
+      ],
+    );
+    for (const t of top) {
+      const d = t.dim ?? ALL_DIMS;
+      touched.set(key(t.windowMinutes, t.endMinute, d), { w: t.windowMinutes, e: t.endMinute, d });
+    }
+  };
+  // per-value lists and '*' lists never share a key: their order between them is free
+  for (const x of b.candidates ?? []) await addCandidates(x.partition, x.top);
   for (const cy of b.cycles) {
     await c.query(
       `INSERT INTO ${s}.partition_progress (partition_id, cycle, clicks_offset, watermark)
@@ -141,54 +167,50 @@ export async function commitWriter(c: pg.PoolClient, s: string, b: WriterBatch):
          clicks_offset = excluded.clicks_offset, watermark = excluded.watermark`,
       [cy.partition, cy.cycle, cy.to, encodeWatermark(cy.watermark)],
     );
-    if (cy.top.length > 0) {
-      await c.query(
-        `INSERT INTO ${s}.top_candidates (window_minutes, end_minute, partition_id, ads)
-         SELECT w, e, $1, a FROM unnest($2::int[], $3::bigint[], $4::text[]) AS u(w, e, a)
-         ON CONFLICT (window_minutes, end_minute, partition_id) DO UPDATE SET ads = excluded.ads`,
-        [
-          cy.partition,
-          cy.top.map((t) => t.windowMinutes),
-          cy.top.map((t) => t.endMinute),
-          cy.top.map((t) => encodeRanked(t.ads)),
-        ],
-      );
-      for (const t of cy.top)
-        touched.set(`${t.windowMinutes}/${t.endMinute}`, { w: t.windowMinutes, e: t.endMinute });
-    }
+    await addCandidates(cy.partition, cy.top);
   }
   const after = await globalWatermark(c, s, b.partitions);
   // windows whose end the global watermark passed now, and corrected ones it had passed
   if (after > before) {
-    const r = await c.query<{ w: number; e: number }>(
-      `SELECT DISTINCT window_minutes AS w, end_minute AS e FROM ${s}.top_candidates
+    const r = await c.query<{ w: number; e: number; d: string }>(
+      `SELECT DISTINCT window_minutes AS w, end_minute AS e, dim AS d FROM ${s}.top_candidates
        WHERE end_minute > $1 AND end_minute <= $2`,
       [Number.isFinite(before) ? before : -9e15, Number.isFinite(after) ? after : 9e15],
     );
-    for (const x of r.rows) touched.set(`${x.w}/${x.e}`, x);
+    for (const x of r.rows) touched.set(key(x.w, x.e, x.d), x);
   }
   const due = [...touched.values()].filter((k) => k.e <= after);
   const top: TopRow[] = [];
   if (due.length > 0) {
-    const r = await c.query<{ w: number; e: number; ads: string }>(
-      `SELECT t.window_minutes AS w, t.end_minute AS e, t.ads FROM ${s}.top_candidates t
-       JOIN unnest($1::int[], $2::bigint[]) AS k(w, e) ON t.window_minutes = k.w AND t.end_minute = k.e`,
-      [due.map((k) => k.w), due.map((k) => k.e)],
+    const r = await c.query<{ w: number; e: number; d: string; ads: string }>(
+      `SELECT t.window_minutes AS w, t.end_minute AS e, t.dim AS d, t.ads
+       FROM ${s}.top_candidates t
+       JOIN unnest($1::int[], $2::bigint[], $3::text[]) AS k(w, e, d)
+         ON t.window_minutes = k.w AND t.end_minute = k.e AND t.dim = k.d`,
+      [due.map((k) => k.w), due.map((k) => k.e), due.map((k) => k.d)],
     );
     const lists = new Map<string, RankedAd[][]>();
     for (const x of r.rows) {
-      const key = `${x.w}/${x.e}`;
-      const l = lists.get(key) ?? [];
+      const k = key(x.w, x.e, x.d);
+      const l = lists.get(k) ?? [];
       l.push(decodeRanked(x.ads));
-      lists.set(key, l);
+      lists.set(k, l);
     }
     for (const k of due) {
-      top.push({
+      const t: TopRow = {
         windowMinutes: k.w,
         endMinute: k.e,
-        ads: mergeTopLists(lists.get(`${k.w}/${k.e}`) ?? [], b.topN),
-      });
+        ads: mergeTopLists(lists.get(key(k.w, k.e, k.d)) ?? [], b.topN),
+      };
+      if (k.d !== ALL_DIMS) t.dim = k.d;
+      top.push(t);
     }
+  }
+  const lateness = b.allowedLatenessMs;
+  if (lateness !== undefined && Number.isFinite(after) && after > before) {
+    // merged above if due; no partition corrects these any more (each one's watermark is at
+    // least the global one): with a list per dimension value they would pile up by the hundred
+    await c.query(`DELETE FROM ${s}.top_candidates WHERE end_minute + $1 <= $2`, [lateness, after]);
   }
   const stats = { events: 0, duplicates: 0, late: 0 };
   for (const cy of b.cycles) {

@@ -173,13 +173,21 @@ export function queries(c: Q, s: string) {
       );
       return r.rows;
     },
-    async storedTop(windowMinutes: number, endMinute: number): Promise<TopRow | undefined> {
+    async storedTop(
+      windowMinutes: number,
+      endMinute: number,
+      dim: DimKey = ALL_DIMS,
+    ): Promise<TopRow | undefined> {
       const r = await c.query<{ ads: string }>(
-        `SELECT ads FROM ${s}.most_clicked_ads WHERE window_minutes = $1 AND end_minute = $2`,
-        [windowMinutes, endMinute],
+        `SELECT ads FROM ${s}.most_clicked_ads
+         WHERE window_minutes = $1 AND end_minute = $2 AND dim = $3`,
+        [windowMinutes, endMinute, dim],
       );
       const ads = r.rows[0]?.ads;
-      return ads === undefined ? undefined : { windowMinutes, endMinute, ads: decodeRanked(ads) };
+      if (ads === undefined) return undefined;
+      const t: TopRow = { windowMinutes, endMinute, ads: decodeRanked(ads) };
+      if (dim !== ALL_DIMS) t.dim = dim;
+      return t;
     },
     async late(
       limit: number,

@@ -143,6 +143,20 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 4,
+    description: 'most-clicked lists and top-N candidates per dimension value',
+    sql: (s) => `
+      -- dim '*': every event (the lists before v4); 'country=US': the events with that value
+      ALTER TABLE ${s}.most_clicked_ads ADD COLUMN dim text COLLATE "C" NOT NULL DEFAULT '*';
+      ALTER TABLE ${s}.most_clicked_ads DROP CONSTRAINT most_clicked_ads_pkey;
+      ALTER TABLE ${s}.most_clicked_ads ADD PRIMARY KEY (window_minutes, end_minute, dim);
+      ALTER TABLE ${s}.top_candidates ADD COLUMN dim text COLLATE "C" NOT NULL DEFAULT '*';
+      ALTER TABLE ${s}.top_candidates DROP CONSTRAINT top_candidates_pkey;
+      ALTER TABLE ${s}.top_candidates
+        ADD PRIMARY KEY (window_minutes, end_minute, dim, partition_id);
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

@@ -8,6 +8,7 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type Database from 'better-sqlite3';
 import { crc32 } from 'node:zlib';
+import { ALL_DIMS } from '../../core/aggregate/types.js';
 import { TallyError } from '../../core/errors.js';
 import type { CommitBatch } from '../../ports/aggregate-sink.js';
 import { checkCommitFence, encodeOffsets, encodeRanked, encodeWatermark } from './codec.js';
@@ -97,8 +98,8 @@ export function prepareCommit(
   const EMPTY = new Uint8Array(0);
   const pruneCycles = db.prepare('DELETE FROM cycles WHERE consumer = ? AND seq <= ?');
   const upsertTop = db.prepare(`
-    INSERT INTO most_clicked_ads (window_minutes, end_minute, ads) VALUES (?, ?, ?)
-    ON CONFLICT (window_minutes, end_minute) DO UPDATE SET ads = excluded.ads`);
+    INSERT INTO most_clicked_ads (window_minutes, end_minute, dim, ads) VALUES (?, ?, ?, ?)
+    ON CONFLICT (window_minutes, end_minute, dim) DO UPDATE SET ads = excluded.ads`);
   const insertLate = db.prepare(`
     INSERT INTO late_events
       (partition_id, log_offset, ad_id, event_time, event_id, watermark, raw, arrived_at)
@@ -184,7 +185,8 @@ export function prepareCommit(
       pruneCycles.run(batch.consumer, seq);
     }
 
-    for (const t of batch.top) upsertTop.run(t.windowMinutes, t.endMinute, encodeRanked(t.ads));
+    for (const t of batch.top)
+      upsertTop.run(t.windowMinutes, t.endMinute, t.dim ?? ALL_DIMS, encodeRanked(t.ads));
     for (const l of batch.late) {
       insertLate.run(
         l.partition,

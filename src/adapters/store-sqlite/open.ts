@@ -212,10 +212,10 @@ function build(db: Database.Database, opts: SqliteStoreOptions): SqliteAggregate
         ? pool.call('top', from, to, n, filter)
         : open('top', () => queries.top(from, to, n, filter)),
     rows: async (from, to, dim) => open('rows', () => queries.rows(from, to, dim)),
-    storedTop: async (windowMinutes, endMinute) =>
+    storedTop: async (windowMinutes, endMinute, dim) =>
       pool
-        ? pool.call('storedTop', windowMinutes, endMinute)
-        : open('storedTop', () => queries.storedTop(windowMinutes, endMinute)),
+        ? pool.call('storedTop', windowMinutes, endMinute, dim)
+        : open('storedTop', () => queries.storedTop(windowMinutes, endMinute, dim)),
     late: async (limit, after) =>
       pool ? pool.call('late', limit, after) : open('late', () => queries.late(limit, after)),
     status: async () => open('status', () => checkpoints.status()),

@@ -25,7 +25,7 @@ export interface Queries {
   ): Array<{ minute: number; count: number }>;
   top(from: number, to: number, n: number, filter?: DimFilter): RankedAd[];
   rows(from: number, to: number, dim: DimKey): MinuteRow[];
-  storedTop(windowMinutes: number, endMinute: number): TopRow | undefined;
+  storedTop(windowMinutes: number, endMinute: number, dim?: DimKey): TopRow | undefined;
   late(limit: number, after?: { partition: number; offset: number }): LateRecord[];
 }
 
@@ -144,8 +144,10 @@ export function prepareQueries(db: Database.Database, perAdIndex: boolean): Quer
     MinuteRow
   >;
   const storedTop = db
-    .prepare('SELECT ads FROM most_clicked_ads WHERE window_minutes = ? AND end_minute = ?')
-    .pluck() as Database.Statement<[number, number], string>;
+    .prepare(
+      'SELECT ads FROM most_clicked_ads WHERE window_minutes = ? AND end_minute = ? AND dim = ?',
+    )
+    .pluck() as Database.Statement<[number, number, string], string>;
   const late = db.prepare(`
     SELECT l.partition_id, l.log_offset, l.ad_id, l.event_time, l.event_id, l.watermark, l.raw,
       l.arrived_at, f.run_id AS folded_run, r.finished_at AS folded_at
@@ -235,9 +237,12 @@ export function prepareQueries(db: Database.Database, perAdIndex: boolean): Quer
       if (!(from < to)) return [];
       return rows.all({ from: ceilToMinute(from), to, dim });
     },
-    storedTop(windowMinutes, endMinute) {
-      const ads = storedTop.get(windowMinutes, endMinute);
-      return ads === undefined ? undefined : { windowMinutes, endMinute, ads: decodeRanked(ads) };
+    storedTop(windowMinutes, endMinute, dim = ALL_DIMS) {
+      const ads = storedTop.get(windowMinutes, endMinute, dim);
+      if (ads === undefined) return undefined;
+      const t: TopRow = { windowMinutes, endMinute, ads: decodeRanked(ads) };
+      if (dim !== ALL_DIMS) t.dim = dim;
+      return t;
     },
     late(limit, after) {
       const n = Math.floor(limit);

@@ -14,6 +14,7 @@ import type {
   RepairDone,
   RepairRunStart,
 } from '../../ports/aggregate-repair.js';
+import { ALL_DIMS } from '../../core/aggregate/types.js';
 import type { LateRecord, MinuteRow, TopRow } from '../../ports/aggregates.js';
 import { decodeLateRow, decodeRanked, encodeRanked, type LateEventRow } from './codec.js';
 import { preparePosition } from './rollup.js';
@@ -60,11 +61,11 @@ export function prepareRepair(db: Database.Database): RepairStatements {
     'SELECT minute, ad_id AS adId, dim, count FROM minute_counts WHERE minute = ? ORDER BY dim, ad_id',
   ) as Database.Statement<[number], MinuteRow>;
   const topRows = db.prepare(
-    `SELECT window_minutes, end_minute, ads FROM most_clicked_ads
-     WHERE end_minute > ? AND end_minute <= ? ORDER BY end_minute, window_minutes`,
+    `SELECT window_minutes, end_minute, dim, ads FROM most_clicked_ads
+     WHERE end_minute > ? AND end_minute <= ? ORDER BY end_minute, window_minutes, dim`,
   ) as Database.Statement<
     [number, number],
-    { window_minutes: number; end_minute: number; ads: string }
+    { window_minutes: number; end_minute: number; dim: string; ads: string }
   >;
   const lateBetween = db.prepare(
     `SELECT partition_id, log_offset, ad_id, event_time, event_id, watermark, raw, arrived_at
@@ -87,10 +88,10 @@ export function prepareRepair(db: Database.Database): RepairStatements {
     'DELETE FROM minute_counts WHERE minute = ? AND dim = ? AND ad_id = ?',
   );
   const upsertTop = db.prepare(`
-    INSERT INTO most_clicked_ads (window_minutes, end_minute, ads) VALUES (?, ?, ?)
-    ON CONFLICT (window_minutes, end_minute) DO UPDATE SET ads = excluded.ads`);
+    INSERT INTO most_clicked_ads (window_minutes, end_minute, dim, ads) VALUES (?, ?, ?, ?)
+    ON CONFLICT (window_minutes, end_minute, dim) DO UPDATE SET ads = excluded.ads`);
   const deleteTop = db.prepare(
-    'DELETE FROM most_clicked_ads WHERE window_minutes = ? AND end_minute = ?',
+    'DELETE FROM most_clicked_ads WHERE window_minutes = ? AND end_minute = ? AND dim = ?',
   );
   // a chunk re-applied after a crash of the run that wrote it is a new run: no conflict
   const auditRow = db.prepare(`
@@ -99,9 +100,10 @@ export function prepareRepair(db: Database.Database): RepairStatements {
     ON CONFLICT (run_id, minute, dim, ad_id) DO UPDATE SET
       new_count = excluded.new_count, reason = excluded.reason, changed_at = excluded.changed_at`);
   const auditTop = db.prepare(`
-    INSERT INTO repair_top_changes (run_id, window_minutes, end_minute, old_ads, new_ads, changed_at)
-    VALUES (?, ?, ?, ?, ?, ?)
-    ON CONFLICT (run_id, window_minutes, end_minute) DO UPDATE SET
+    INSERT INTO repair_top_changes
+      (run_id, window_minutes, end_minute, dim, old_ads, new_ads, changed_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (run_id, window_minutes, end_minute, dim) DO UPDATE SET
       new_ads = excluded.new_ads, changed_at = excluded.changed_at`);
   const countRun = db.prepare(
     'UPDATE repair_runs SET rows_changed = rows_changed + ?, tops_changed = tops_changed + ? WHERE run_id = ?',
@@ -176,12 +178,14 @@ export function prepareRepair(db: Database.Database): RepairStatements {
       auditRow.run(b.runId, r.minute, r.dim, r.adId, r.oldCount, r.newCount, r.reason, b.at);
     }
     for (const t of b.tops) {
-      if (t.newAds === undefined) deleteTop.run(t.windowMinutes, t.endMinute);
-      else upsertTop.run(t.windowMinutes, t.endMinute, encodeRanked(t.newAds));
+      const dim = t.dim ?? ALL_DIMS;
+      if (t.newAds === undefined) deleteTop.run(t.windowMinutes, t.endMinute, dim);
+      else upsertTop.run(t.windowMinutes, t.endMinute, dim, encodeRanked(t.newAds));
       auditTop.run(
         b.runId,
         t.windowMinutes,
         t.endMinute,
+        dim,
         t.oldAds === undefined ? null : encodeRanked(t.oldAds),
         t.newAds === undefined ? null : encodeRanked(t.newAds),
         b.at,
@@ -203,11 +207,15 @@ export function prepareRepair(db: Database.Database): RepairStatements {
   return {
     minuteRows: (minute) => minuteRows.all(minute),
     topRows: (fromEnd, toEnd) =>
-      topRows.all(fromEnd, toEnd).map((r) => ({
-        windowMinutes: r.window_minutes,
-        endMinute: r.end_minute,
-        ads: decodeRanked(r.ads),
-      })),
+      topRows.all(fromEnd, toEnd).map((r) => {
+        const t: TopRow = {
+          windowMinutes: r.window_minutes,
+          endMinute: r.end_minute,
+          ads: decodeRanked(r.ads),
+        };
+        if (r.dim !== ALL_DIMS) t.dim = r.dim;
+        return t;
+      }),
     lateBetween: (fromTime, toTime) => lateBetween.all(fromTime, toTime).map(decodeLateRow),
     beginRepair: (run) => begin.immediate(run),
     applyRepair: (batch) => apply.immediate(batch),

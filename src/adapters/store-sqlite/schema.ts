@@ -203,6 +203,42 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT, WITHOUT ROWID;
     `,
   },
+  {
+    version: 6,
+    description: 'most-clicked lists per dimension value',
+    sql: `
+      -- dim '*': every event (the lists before v6); 'country=US': the events with that value.
+      -- SQLite cannot change a primary key in place: the tables are copied
+      CREATE TABLE most_clicked_ads_v6 (
+        window_minutes INTEGER NOT NULL CHECK (window_minutes > 0),
+        end_minute INTEGER NOT NULL CHECK (end_minute % 60000 = 0),
+        dim TEXT NOT NULL,
+        ads TEXT NOT NULL,
+        PRIMARY KEY (window_minutes, end_minute, dim)
+      ) STRICT, WITHOUT ROWID;
+      INSERT INTO most_clicked_ads_v6 (window_minutes, end_minute, dim, ads)
+        SELECT window_minutes, end_minute, '*', ads FROM most_clicked_ads;
+      DROP TABLE most_clicked_ads;
+      ALTER TABLE most_clicked_ads_v6 RENAME TO most_clicked_ads;
+
+      CREATE TABLE repair_top_changes_v6 (
+        run_id INTEGER NOT NULL REFERENCES repair_runs (run_id),
+        window_minutes INTEGER NOT NULL,
+        end_minute INTEGER NOT NULL,
+        dim TEXT NOT NULL,
+        old_ads TEXT,
+        new_ads TEXT,
+        changed_at INTEGER NOT NULL,
+        PRIMARY KEY (run_id, window_minutes, end_minute, dim)
+      ) STRICT, WITHOUT ROWID;
+      INSERT INTO repair_top_changes_v6
+          (run_id, window_minutes, end_minute, dim, old_ads, new_ads, changed_at)
+        SELECT run_id, window_minutes, end_minute, '*', old_ads, new_ads, changed_at
+        FROM repair_top_changes;
+      DROP TABLE repair_top_changes;
+      ALTER TABLE repair_top_changes_v6 RENAME TO repair_top_changes;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

@@ -189,7 +189,7 @@ export class CountMap {
 }
 
 /** (a, b) int32 pair → count: the (ad, dimension value) rows of a minute; slots [a, b, count, entry + 1] */
-export class PairCountMap {
+export class PairCountMap implements PairCounts {
   private table: Int32Array;
   private shift: number;
   keysA: Int32Array;
@@ -343,4 +343,71 @@ export class PairCountMap {
 
 function pairSlot(a: number, b: number, shift: number): number {
   return Math.imul(a ^ Math.imul(b, 0x85ebca6b), 0x9e3779b1) >>> shift;
+}
+
+/** What reads a minute's (a, b) counts needs, whether they can still change or not. */
+export interface PairCounts {
+  readonly size: number;
+  readonly keysA: Int32Array;
+  readonly keysB: Int32Array;
+  readonly dirty: { readonly count: number; readonly list: Int32Array; clear(): void };
+  countAt(e: number): number;
+  get(a: number, b: number): number;
+  readonly memoryBytes: number;
+}
+
+/**
+ * The (a, b) counts of a minute that can no longer change, 12 bytes an entry instead of a
+ * hash table's ~60: entries sorted by (a, b), found by binary search. Kept while a top window
+ * longer than a minute still covers the minute (the per-value top lists re-read them).
+ */
+export class FrozenPairCounts implements PairCounts {
+  readonly size: number;
+  readonly keysA: Int32Array;
+  readonly keysB: Int32Array;
+  private readonly counts: Int32Array;
+  /** always empty: nothing changes a final minute */
+  readonly dirty = new DirtySet();
+
+  constructor(m: PairCounts) {
+    const n = m.size;
+    const order = new Uint32Array(n);
+    for (let e = 0; e < n; e++) order[e] = e;
+    const ka = m.keysA;
+    const kb = m.keysB;
+    order.sort((x, y) => ka[x]! - ka[y]! || kb[x]! - kb[y]!);
+    this.size = n;
+    this.keysA = new Int32Array(n);
+    this.keysB = new Int32Array(n);
+    this.counts = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      const e = order[i]!;
+      this.keysA[i] = ka[e]!;
+      this.keysB[i] = kb[e]!;
+      this.counts[i] = m.countAt(e);
+    }
+  }
+
+  countAt(e: number): number {
+    return this.counts[e]!;
+  }
+
+  get(a: number, b: number): number {
+    const ka = this.keysA;
+    const kb = this.keysB;
+    let lo = 0;
+    let hi = this.size;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const d = ka[mid]! - a || kb[mid]! - b;
+      if (d === 0) return this.counts[mid]!;
+      if (d < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return 0;
+  }
+
+  get memoryBytes(): number {
+    return this.keysA.byteLength + this.keysB.byteLength + this.counts.byteLength;
+  }
 }

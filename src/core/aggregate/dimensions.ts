@@ -11,6 +11,11 @@ import { ByteInterner } from './interner.js';
 /** every attribute that can be a dimension, by tag */
 export const DIMENSIONS: readonly Dimension[] = DIMENSION_FIELDS.map((f) => f.name);
 
+/** the dimensions whose values get a top list each (a closed set of values: fields.ts) */
+export const TOP_LIST_DIMENSIONS: readonly Dimension[] = DIMENSION_FIELDS.filter(
+  (f) => (f as { topLists?: boolean }).topLists === true,
+).map((f) => f.name);
+
 /** the byte that prefixes a value in the interner, so equal values of two dimensions differ */
 export function dimensionTag(d: Dimension): number {
   return DIMENSIONS.indexOf(d);
@@ -58,6 +63,11 @@ export class DimensionValues {
       this.keys[id] = k;
     }
     return k;
+  }
+
+  /** the dimension tag of value `id` (see dimensionTag) */
+  tagOf(id: number): number {
+    return this.interner.bytesOf(id)[0]!;
   }
 
   /** tag byte + value bytes of id, for snapshots */

@@ -25,6 +25,8 @@ export interface RankedAd {
 /** The book's most_clicked_ads: exact top N over the minutes [endMinute − windowMinutes·60 000, endMinute). */
 export interface TopRow {
   windowMinutes: number;
+  /** the list of the events with this dimension value (`country=US`); absent: every event */
+  dim?: DimKey;
   /** end of the window (exclusive), epoch ms, multiple of 60 000 */
   endMinute: number;
   ads: RankedAd[];

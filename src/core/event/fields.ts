@@ -92,6 +92,12 @@ export interface FieldSpec {
    * interner. Snapshots store it, so a field keeps its tag for good.
    */
   readonly dimensionTag?: number;
+  /**
+   * A dimension whose values are a closed set of a few hundred (countries): the aggregator
+   * keeps a top list per value, window and end. Not for open sets (user ids, addresses): a
+   * list per user per window per minute would outgrow the rows it summarises.
+   */
+  readonly topLists?: boolean;
 }
 
 const AD_ID = {
@@ -153,6 +159,7 @@ const COUNTRY = {
   rule: 'must be an assigned ISO 3166-1 alpha-2 code (e.g. US)',
   normalise: canonicalCountry,
   dimensionTag: 0,
+  topLists: true,
 } as const satisfies FieldSpec;
 
 /** Every field, in the order of the validator's checks (and the byte scanner's numbering). */

@@ -33,6 +33,11 @@
  *   ties by ad_id ascending (JS string order). A TopRow is emitted when (M, e) first closes
  *   and again at every onWatermark after a correction changed a minute inside it. Ends are
  *   derived from the minutes that hold data, so W = +Infinity (drain) is bounded.
+ * - Top N per dimension value, for each such (M, e) and each value v of a configured
+ *   dimension with events in [e − M·60 000, e): the same list over the (ad, v) totals, as a
+ *   TopRow with dim 'd=v'; emitted with every value when (M, e) first closes, and again at an
+ *   onWatermark after events counted into closed minutes, for the values of those events
+ *   (the list as it then is, if the value has events in the window). Sorted after '*' by dim.
  * - Output order: rows in no particular order within one onWatermark (they are upserts);
  *   top rows sorted by (end, window); late events in input order.
  *
@@ -84,6 +89,7 @@ export interface StateStats {
   adsBytes: number;
   /** the retained panes' count maps */
   paneBytes: number;
+  /** top lists ('*' and per dimension value) and the running pair totals of the latter */
   topBytes: number;
   stateBytes: number;
 }
@@ -169,9 +175,11 @@ export class ClickAggregator {
     if (wm > before) st.W = wm;
     const W = st.W;
     yield* this.emitter.emit(before, W);
+    st.dimTops.retain(W);
+    yield;
     for (const node of st.nodes) {
       // dropping a pane subtracts its counts from the running totals: millions at 2M ads
-      node.retain(W, st.cfg.allowedLatenessMs, st.longestWindowMs);
+      node.retain(W, st.cfg.allowedLatenessMs, st.longestWindowMs, st.dimTops.keepDims);
       yield;
     }
     st.dedup.maintain(W);
@@ -222,6 +230,7 @@ export class ClickAggregator {
       }
       for (const tops of n.tops) for (const t of tops.values()) topBytes += t.ids.byteLength * 3;
     }
+    topBytes += st.dimTops.memoryBytes;
     let adsBytes =
       st.ads.memoryBytes +
       st.owner.byteLength +
@@ -327,6 +336,8 @@ export class ClickAggregator {
     const agg = new ClickAggregator(cfg, partitions, now, tuning);
     try {
       load(agg.st);
+      // the per-value lists and their running totals are a function of the panes
+      agg.st.dimTops.rebuild(agg.emitter.dataMinutes());
     } catch (e) {
       if (e instanceof TallyError && e.code === 'TALLY_SNAPSHOT_INVALID') throw e;
       throw new TallyError(

@@ -5,6 +5,7 @@
  */
 import { RecordCursor } from '../event/codec.js';
 import { fieldNumber } from '../event/fields.js';
+import type { PairCountMap } from '../aggregate/count-map.js';
 import { dimensionTag } from '../aggregate/dimensions.js';
 import { MINUTE_MS } from '../window/minute.js';
 import { CHUNK, RecordChunk } from './chunk.js';
@@ -114,7 +115,8 @@ export class Counter {
         if (pane.dense === null) sink ^= pane.star.hint(id);
       }
       if (!anyDims) continue;
-      const dims = pane.dims!;
+      // a minute that still counts is not final: its pair counts are the hash map
+      const dims = pane.dims as PairCountMap;
       for (let j = 0, at = i * nd; j < nd; j++, at++) {
         const s = ch.dimStart[at]!;
         let dv = -1;
@@ -143,12 +145,15 @@ export class Counter {
         if (closed) this.correct(pane, se, id);
       }
       if (!anyDims) continue;
-      const dims = pane.dims!;
+      const dims = pane.dims as PairCountMap;
       for (let j = 0, at = i * nd; j < nd; j++, at++) {
         const dv = ch.dimValue[at]!;
         if (dv >= 0) {
           const e = dims.add(id, dv, 1);
-          if (closed) dims.dirty.add(e);
+          if (closed) {
+            dims.dirty.add(e);
+            st.dimTops.onCorrection(pane.minute, id, dv);
+          }
         }
       }
     }

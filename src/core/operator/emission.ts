@@ -1,11 +1,12 @@
 /**
  * Emission, at each watermark: the rows of minutes that close (absolute counts), the changed
  * rows of closed minutes that were corrected, and the top lists of the windows that close or
- * that a correction touched (the nodes' lists merged: the book's reduce step). Strings are
- * made here, once per ad and dimension value.
+ * that a correction touched (the nodes' lists merged: the book's reduce step), and the same
+ * lists per dimension value (dim-tops.ts). Strings are made here, once per ad and dimension
+ * value.
  */
 import type { MinuteRow, RankedAd, TopRow } from '../aggregate/types.js';
-import type { PairCountMap } from '../aggregate/count-map.js';
+import type { PairCounts } from '../aggregate/count-map.js';
 import { ALL_DIMS } from '../aggregate/types.js';
 import { IdTopHeap, mergeTopLists } from '../aggregate/top-n.js';
 import { MINUTE_MS, windowEnds } from '../window/minute.js';
@@ -46,6 +47,7 @@ export class Emitter {
         yield* this.emitAll(p);
       } else if (p.dirty) {
         this.emitDirty(p);
+        this.st.dimTops.noteDirty(p);
       }
       p.dirty = false;
       p.star.dirty.clear();
@@ -91,7 +93,7 @@ export class Emitter {
   }
 
   /** entry `e` of the minute's (ad, dimension value) counts */
-  private dimRow(p: Pane, d: PairCountMap, e: number): MinuteRow {
+  private dimRow(p: Pane, d: PairCounts, e: number): MinuteRow {
     return {
       minute: p.minute,
       adId: this.st.adText(d.keysA[e]!),
@@ -112,9 +114,11 @@ export class Emitter {
       return;
     }
     const touched: Set<number>[] = windows.map(() => new Set<number>());
+    const correctedMinutes = new Set<number>();
     for (const node of this.st.nodes) {
       if (node.correctedMinutes.size === 0) continue;
       const minutes = [...node.correctedMinutes].sort((a, b) => a - b);
+      for (const m of minutes) correctedMinutes.add(m);
       for (let wi = 0; wi < windows.length; wi++) {
         for (const e of windowEnds(minutes, windows[wi]!, -Infinity, before)) {
           node.setTop(wi, e, node.correctTop(wi, e, this.heap, this.st.corrected));
@@ -124,8 +128,8 @@ export class Emitter {
       }
       node.clearCorrections(this.st.corrected);
     }
+    const dataMinutes = this.dataMinutes();
     if (W > before) {
-      const dataMinutes = this.dataMinutes();
       for (let wi = 0; wi < windows.length; wi++) {
         for (const e of windowEnds(dataMinutes, windows[wi]!, before, W)) {
           for (const node of this.st.nodes) {
@@ -151,7 +155,28 @@ export class Emitter {
         });
       }
     }
-    out.sort((a, b) => a.endMinute - b.endMinute || a.windowMinutes - b.windowMinutes);
+    yield* this.st.dimTops.emit(
+      before,
+      W,
+      [...correctedMinutes].sort((a, b) => a - b),
+      dataMinutes,
+      (wi, e, v, t) => {
+        if (t !== null)
+          out.push({
+            windowMinutes: windows[wi]!,
+            endMinute: e,
+            dim: this.st.dimValues.key(v),
+            ads: this.ranked(t),
+          });
+      },
+    );
+    // '*' first within one (end, window): its dim is absent
+    out.sort(
+      (a, b) =>
+        a.endMinute - b.endMinute ||
+        a.windowMinutes - b.windowMinutes ||
+        cmp(a.dim ?? ALL_DIMS, b.dim ?? ALL_DIMS),
+    );
     for (const t of out) this.out.top.push(t);
   }
 
@@ -163,9 +188,13 @@ export class Emitter {
   }
 
   /** every minute some node holds a pane of, ascending */
-  private dataMinutes(): number[] {
+  dataMinutes(): number[] {
     const set = new Set<number>();
     for (const node of this.st.nodes) for (const p of node.panes) set.add(p.minute);
     return [...set].sort((a, b) => a - b);
   }
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -4,7 +4,12 @@
  * that can still be corrected, and running window totals so a newly closed end costs the
  * entering and leaving panes, not a re-sum of M minutes.
  */
-import { CountMap, PairCountMap } from '../aggregate/count-map.js';
+import {
+  CountMap,
+  FrozenPairCounts,
+  PairCountMap,
+  type PairCounts,
+} from '../aggregate/count-map.js';
 import { DenseCounts } from '../aggregate/dense-counts.js';
 import { grownInt32 } from '../aggregate/grow.js';
 import type { IdTopHeap } from '../aggregate/top-n.js';
@@ -23,8 +28,11 @@ export interface Pane {
   star: CountMap;
   /** while the minute is open, on a busy node: the '*' counts by local index (star is empty) */
   dense: DenseCounts | null;
-  /** (ad, dimension value) → count; null once the minute can no longer change */
-  dims: PairCountMap | null;
+  /**
+   * (ad, dimension value) → count; null once the minute can no longer change, unless a top
+   * window longer than a minute still needs it (then as long as the pane)
+   */
+  dims: PairCounts | null;
 }
 
 /** A node's top list for one (window, end), best first. */
@@ -245,14 +253,16 @@ export class AggregateNode {
 
   /**
    * Forgets what can no longer change at `watermark`: dimension rows of minutes past their
-   * lateness, panes no top window can need (subtracted from the running totals first), and
+   * lateness (unless `keepDims`: the per-value top lists of longer windows read them), panes no top window can need (subtracted from the running totals first), and
    * top lists of windows whose every minute is final.
    */
-  retain(watermark: number, lateness: number, longestWindowMs: number): void {
+  retain(watermark: number, lateness: number, longestWindowMs: number, keepDims = false): void {
     let drop = 0;
     for (const p of this.panes) {
       if (p.minute + MINUTE_MS + lateness > watermark) break;
-      p.dims = null;
+      // final: nothing changes them any more, kept in their compact form
+      if (!keepDims) p.dims = null;
+      else if (p.dims instanceof PairCountMap) p.dims = new FrozenPairCounts(p.dims);
       if (p.minute + longestWindowMs + lateness <= watermark) drop++;
     }
     for (let i = 0; i < drop; i++) {

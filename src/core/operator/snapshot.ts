@@ -17,7 +17,7 @@
  * dirty lists that refer to them) come back identical. Bad bytes throw TALLY_SNAPSHOT_INVALID.
  */
 import type { AggregatorConfig } from './config.js';
-import { CountMap, PairCountMap } from '../aggregate/count-map.js';
+import { CountMap, PairCountMap, type PairCounts } from '../aggregate/count-map.js';
 import { murmur3x86_32 } from '../event/hash.js';
 import { ByteReader, ByteWriter, invalid } from './binary.js';
 import type { AggregateNode, Pane, TopList } from './node.js';
@@ -82,7 +82,7 @@ export function writeCountMap(w: ByteWriter, m: CountMap): void {
 }
 
 /** A map's counts in entry order, then its dirty entries. */
-function writeCountsAndDirty(w: ByteWriter, m: CountMap | PairCountMap): void {
+function writeCountsAndDirty(w: ByteWriter, m: CountMap | PairCounts): void {
   for (let e = 0; e < m.size; e++) w.i32(m.countAt(e));
   w.u32(m.dirty.count);
   w.i32s(m.dirty.list, m.dirty.count);
@@ -146,7 +146,7 @@ function readI32s(r: ByteReader, n: number): Int32Array {
   return r.i32s(n);
 }
 
-export function writePairMap(w: ByteWriter, m: PairCountMap): void {
+export function writePairMap(w: ByteWriter, m: PairCounts): void {
   w.u32(m.size);
   w.i32s(m.keysA, m.size);
   w.i32s(m.keysB, m.size);

@@ -26,6 +26,7 @@ import type { AggregatorConfig } from './config.js';
 import type { ChainInfo } from './incremental.js';
 import type { EngineTuning, Pane } from './node.js';
 import { AggregateNode } from './node.js';
+import { DimTops } from './dim-tops.js';
 
 export interface Progress extends PartitionProgress {
   nextOffset: number;
@@ -51,6 +52,8 @@ export class OperatorState {
   /** per configured window: totals by ad id, or null for a 1-minute window */
   readonly shared: (SharedTotals | null)[];
   readonly longestWindowMs: number;
+  /** top lists per dimension value (dim-tops.ts) */
+  readonly dimTops: DimTops;
   /** the incremental snapshot chain this state extends (incremental.ts); null: none yet */
   chain: ChainInfo | null = null;
   /** ads and dimension values the chain holds (ids below these) */
@@ -80,6 +83,7 @@ export class OperatorState {
       this.progress.push({ maxEventTime: undefined, lastArrival: undefined, nextOffset: 0 });
     }
     this.longestWindowMs = Math.max(1, ...windows) * MINUTE_MS;
+    this.dimTops = new DimTops(this);
   }
 
   progressOf(partition: number): Progress {

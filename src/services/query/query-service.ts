@@ -1,4 +1,4 @@
-import type { Dimension, RankedAd } from '../../core/aggregate/types.js';
+import { ALL_DIMS, type Dimension, type RankedAd } from '../../core/aggregate/types.js';
 import { TallyError } from '../../core/errors.js';
 import type { AggregateReader, DimFilter } from '../../ports/aggregate-reader.js';
 import type { Clock } from '../../ports/clock.js';
@@ -121,14 +121,16 @@ export class QueryService {
     const from = to - window * MINUTE_MS;
     const f = this.resolveFilter(q.filter);
     let ads: RankedAd[] | undefined;
+    // the book's most_clicked_ads, precomputed as minutes close: of every event, or of one
+    // value of a pre-aggregated dimension (several values are not a merge of their lists)
+    const listDim = !q.filter ? ALL_DIMS : f.dims?.dims.length === 1 ? f.dims.dims[0] : undefined;
     if (
-      !q.filter &&
+      listDim !== undefined &&
       to % MINUTE_MS === 0 &&
       n <= this.o.topN &&
       this.o.topWindows.includes(window)
     ) {
-      // the book's most_clicked_ads, precomputed as minutes close
-      const stored = await this.o.store.storedTop(window, to);
+      const stored = await this.o.store.storedTop(window, to, listDim);
       if (stored) ads = stored.ads.slice(0, n);
     }
     if (!ads) {

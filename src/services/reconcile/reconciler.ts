@@ -84,6 +84,8 @@ export interface RowDifference {
 export interface TopDifference {
   windowMinutes: number;
   endMinute: number;
+  /** the list of one dimension value (`country=US`); absent: of every event */
+  dim?: string;
   stored: RankedAd[] | undefined;
   recounted: RankedAd[] | undefined;
 }
@@ -275,7 +277,7 @@ export class Reconciler {
       for (const t of out.top) {
         if (t.endMinute <= from || t.endMinute > to) continue;
         await this.compareTop(t, report, pendingTops);
-        recountedTops.add(`${t.windowMinutes}/${t.endMinute}`);
+        recountedTops.add(topKey(t));
       }
       await compareUpTo(op.watermark);
     };
@@ -301,10 +303,10 @@ export class Reconciler {
     await compareUpTo(to);
     // lists the store holds for windows the recount has none for (no events in them)
     for (const t of await store.topRows(from, to)) {
-      if (recountedTops.has(`${t.windowMinutes}/${t.endMinute}`)) continue;
+      if (recountedTops.has(topKey(t))) continue;
       report.topsChecked++;
       if (t.ads.length === 0) continue;
-      this.noteTop(t.windowMinutes, t.endMinute, t.ads, undefined, report, pendingTops);
+      this.noteTop(t, t.ads, undefined, report, pendingTops);
     }
   }
 
@@ -348,21 +350,23 @@ export class Reconciler {
     pending: TopChange[],
   ): Promise<void> {
     report.topsChecked++;
-    const stored = await this.o.store.storedTop(t.windowMinutes, t.endMinute);
+    const stored = await this.o.store.storedTop(t.windowMinutes, t.endMinute, t.dim);
     if (sameAds(stored?.ads, t.ads)) return;
-    this.noteTop(t.windowMinutes, t.endMinute, stored?.ads, t.ads, report, pending);
+    this.noteTop(t, stored?.ads, t.ads, report, pending);
   }
 
+  /** `at`: the list's window, end and dimension value (absent: every event) */
   private noteTop(
-    windowMinutes: number,
-    endMinute: number,
+    at: Pick<TopRow, 'windowMinutes' | 'endMinute' | 'dim'>,
     stored: RankedAd[] | undefined,
     recounted: RankedAd[] | undefined,
     report: ReconcileReport,
     pending: TopChange[],
   ): void {
-    report.topDifferences.push({ windowMinutes, endMinute, stored, recounted });
-    pending.push({ windowMinutes, endMinute, oldAds: stored, newAds: recounted });
+    const { windowMinutes, endMinute } = at;
+    const dim = at.dim === undefined ? {} : { dim: at.dim };
+    report.topDifferences.push({ windowMinutes, endMinute, ...dim, stored, recounted });
+    pending.push({ windowMinutes, endMinute, ...dim, oldAds: stored, newAds: recounted });
   }
 
   /** late records per (minute, dim, ad): how far late events explain a difference */
@@ -386,4 +390,9 @@ export class Reconciler {
     }
     return out;
   }
+}
+
+/** a most-clicked list's identity: window, end, dimension value ('*': every event) */
+function topKey(t: Pick<TopRow, 'windowMinutes' | 'endMinute' | 'dim'>): string {
+  return `${t.windowMinutes}/${t.endMinute}/${t.dim ?? ALL_DIMS}`;
 }

@@ -96,6 +96,15 @@ export async function assertExact(
       assert.ok(stored !== undefined, `${what}: no top list for window ${w} ending ${end}`);
       assert.deepEqual(stored.ads, want, `${what}: top of window ${w} ending ${end}`);
       topsChecked++;
+      // the merged lists per country are those of the rows of that country
+      for (const dim of ['country=US', 'country=IN', 'country=BR', 'country=GB']) {
+        const of = await store.top(end - w * MINUTE, end, topN, { dims: [dim] });
+        const listed = await store.storedTop(w, end, dim);
+        const at = `${what}: top of ${dim}, window ${w} ending ${end}`;
+        if (of.length === 0) assert.equal(listed, undefined, at);
+        else assert.deepEqual(listed?.ads, of, at);
+        topsChecked++;
+      }
     }
   }
   return { events, late: late.length, topsChecked };

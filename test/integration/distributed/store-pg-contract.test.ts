@@ -14,6 +14,9 @@ import {
   runAggregateStoreContract,
 } from '../../contract/aggregate-store.contract.js';
 import { DATABASE_URL, uniqueNamespace } from './support.js';
+import pg from 'pg';
+import type { TopRow } from '../../../src/ports/aggregates.js';
+import type { WriterBatch } from '../../../src/ports/partitioned-aggregates.js';
 
 const run = uniqueNamespace('store');
 let n = 0;
@@ -98,3 +101,133 @@ describe('postgres store: what a shared database adds', () => {
     );
   });
 });
+
+describe('postgres store: the writer merges the partitions’ lists per dimension value', () => {
+  const m = (k: number) => 1_800_000_000_000 + k * 60_000;
+  const cycle = (partition: number, n: number, watermark: number, top: TopRow[] = []) => ({
+    partition,
+    cycle: n,
+    from: n - 1,
+    to: n,
+    watermark,
+    top,
+    stats: { events: 0, duplicates: 0, late: 0 },
+  });
+
+  it('merges each (window, end, value) over the partitions, re-merges a correction, prunes what no partition corrects', async () => {
+    const schema = `${run}_w`;
+    const store = await openPgStore({ url: DATABASE_URL, schema });
+    try {
+      let seq = 0;
+      const commit = async (b: Partial<WriterBatch>) =>
+        store.commitWriter({
+          rows: [],
+          late: [],
+          cycles: [],
+          offsets: new Map(),
+          expectedSeq: seq++,
+          partitions: 2,
+          topN: 2,
+          allowedLatenessMs: 120_000,
+          ...b,
+        });
+      const us = 'country=US';
+      // partition 0 reports its lists, partition 1 has not passed the end yet: nothing merged
+      await commit({
+        candidates: [
+          {
+            partition: 0,
+            top: [{ windowMinutes: 1, endMinute: m(1), dim: us, ads: [{ adId: 'a', count: 3 }] }],
+          },
+        ],
+        cycles: [
+          cycle(0, 1, m(1), [
+            { windowMinutes: 1, endMinute: m(1), ads: [{ adId: 'a', count: 5 }] },
+          ]),
+          cycle(1, 1, m(0)),
+        ],
+      });
+      assert.equal(await store.storedTop(1, m(1), us), undefined);
+      // partition 1 passes it with lists of its own ads (disjoint): the merges are written
+      await commit({
+        candidates: [
+          {
+            partition: 1,
+            top: [
+              {
+                windowMinutes: 1,
+                endMinute: m(1),
+                dim: us,
+                ads: [
+                  { adId: 'b', count: 4 },
+                  { adId: 'c', count: 1 },
+                ],
+              },
+              {
+                windowMinutes: 1,
+                endMinute: m(1),
+                dim: 'country=FR',
+                ads: [{ adId: 'd', count: 2 }],
+              },
+            ],
+          },
+        ],
+        cycles: [
+          cycle(1, 2, m(1), [
+            { windowMinutes: 1, endMinute: m(1), ads: [{ adId: 'b', count: 6 }] },
+          ]),
+        ],
+      });
+      assert.deepEqual((await store.storedTop(1, m(1), us))?.ads, [
+        { adId: 'b', count: 4 },
+        { adId: 'a', count: 3 },
+      ]);
+      assert.deepEqual((await store.storedTop(1, m(1), 'country=FR'))?.ads, [
+        { adId: 'd', count: 2 },
+      ]);
+      assert.deepEqual((await store.storedTop(1, m(1)))?.ads, [
+        { adId: 'b', count: 6 },
+        { adId: 'a', count: 5 },
+      ]);
+      // a late event corrects partition 0's US list only: that value is merged again
+      await commit({
+        candidates: [
+          {
+            partition: 0,
+            top: [{ windowMinutes: 1, endMinute: m(1), dim: us, ads: [{ adId: 'a', count: 7 }] }],
+          },
+        ],
+        cycles: [cycle(0, 2, m(2)), cycle(1, 3, m(2))],
+      });
+      assert.deepEqual((await store.storedTop(1, m(1), us))?.ads, [
+        { adId: 'a', count: 7 },
+        { adId: 'b', count: 4 },
+      ]);
+      assert.deepEqual((await store.storedTop(1, m(1), 'country=FR'))?.ads, [
+        { adId: 'd', count: 2 },
+      ]);
+      // once every partition is past end + lateness, the candidates go; the lists stay
+      await commit({ cycles: [cycle(0, 3, m(3)), cycle(1, 4, m(3))] });
+      const left = await pgCount(schema);
+      assert.equal(left, 0);
+      assert.deepEqual((await store.storedTop(1, m(1), us))?.ads, [
+        { adId: 'a', count: 7 },
+        { adId: 'b', count: 4 },
+      ]);
+    } finally {
+      await store.close();
+      await dropPgSchema(DATABASE_URL, schema);
+    }
+  });
+});
+
+async function pgCount(schema: string): Promise<number> {
+  const c = new pg.Client({ connectionString: DATABASE_URL });
+  await c.connect();
+  try {
+    const r = await c.query<{ n: string }>(`SELECT count(*) AS n FROM "${schema}".top_candidates`);
+    return Number(r.rows[0]!.n);
+  } finally {
+    await c.end();
+  }
+}

@@ -3,7 +3,8 @@
  * partitions, duplicates (a small pool of event ids), disorder inside and beyond the
  * lateness, idle partitions and a random wall clock, random watermarks (computed and
  * arbitrary, including minute boundaries and +Infinity), random dimensions and top
- * windows; and the same with a snapshot/restore at a random point.
+ * windows (the '*' lists and the lists per dimension value); and the same with a
+ * snapshot/restore at a random point.
  *
  * TALLY_PROPERTY_RUNS scales the number of runs; TALLY_PROPERTY_SEED replays one seed.
  */
@@ -243,6 +244,9 @@ test(`engine = oracle, call for call (${RUNS} runs)`, (t) => {
     corrections: 0,
     topRows: 0,
     topCorrections: 0,
+    /** per dimension value lists, and those re-emitted after a correction */
+    dimTopRows: 0,
+    dimTopCorrections: 0,
   };
   fc.assert(
     fc.property(scenarioArb, (sc) => {
@@ -265,8 +269,13 @@ test(`engine = oracle, call for call (${RUNS} runs)`, (t) => {
           for (const r of e!.rows) if (emittedMinutes.has(r.minute)) seen.corrections++;
           for (const r of e!.rows) emittedMinutes.add(r.minute);
           for (const r of e!.top) {
-            const k = `${r.windowMinutes}:${r.endMinute}`;
-            if (emittedTops.has(k)) seen.topCorrections++;
+            const k = `${r.windowMinutes}:${r.endMinute}:${r.dim ?? '*'}`;
+            const again = emittedTops.has(k);
+            if (again) seen.topCorrections++;
+            if (r.dim !== undefined) {
+              seen.dimTopRows++;
+              if (again) seen.dimTopCorrections++;
+            }
             emittedTops.add(k);
           }
           seen.events += e!.stats.events;

@@ -14,6 +14,7 @@ import type {
 } from '../../../src/core/aggregate/types.js';
 import type { AggregatorConfig, OperatorOutput } from '../../../src/core/operator/aggregator.js';
 import { MINUTE_MS as MIN } from '../../../src/core/window/minute.js';
+import { TOP_LIST_DIMENSIONS } from '../../../src/core/aggregate/dimensions.js';
 
 function minuteOf(ts: number): number {
   return Math.floor(ts / MIN) * MIN;
@@ -112,6 +113,14 @@ export class Oracle {
   }
 
   onWatermark(wm: number): void {
+    // the dimension values counted into minutes closed when they were counted (corrections)
+    const correctedValues = new Set<string>();
+    for (const [m, keys] of this.changed)
+      if (m + MIN <= this.W)
+        for (const k of keys) {
+          const dim = k.split('\u0000')[1]!;
+          if (dim !== '*') correctedValues.add(dim);
+        }
     if (wm > this.W) this.W = wm;
     const W = this.W;
     const minutes = [...this.counts.keys()].sort((a, b) => a - b);
@@ -135,25 +144,63 @@ export class Oracle {
         let touched = !this.emittedTops.has(id);
         for (const m of this.changed.keys()) if (m >= e - M * MIN && m < e) touched = true;
         if (!touched) continue;
+        const first = !this.emittedTops.has(id);
         this.emittedTops.add(id);
         tops.push({ windowMinutes: M, endMinute: e, ads: this.topOf(e - M * MIN, e) });
+        // per dimension value: every value with events in the window when the end first
+        // closes; after that, the values corrections touched (anywhere), if in the window
+        if (this.cfg.dimensions.length === 0) continue;
+        for (const [dim, ads] of this.topsByValue(e - M * MIN, e)) {
+          if (!first && !correctedValues.has(dim)) continue;
+          // lists for the dimensions whose values are a closed set only (country)
+          if (!TOP_LIST_DIMENSIONS.some((d) => dim.startsWith(`${d}=`))) continue;
+          tops.push({ windowMinutes: M, endMinute: e, dim, ads });
+        }
       }
     }
-    tops.sort((a, b) => a.endMinute - b.endMinute || a.windowMinutes - b.windowMinutes);
+    const dimOf = (t: TopRow) => t.dim ?? '*';
+    tops.sort(
+      (a, b) =>
+        a.endMinute - b.endMinute ||
+        a.windowMinutes - b.windowMinutes ||
+        (dimOf(a) < dimOf(b) ? -1 : dimOf(a) > dimOf(b) ? 1 : 0),
+    );
     this.out.top.push(...tops);
     this.changed = new Map();
   }
 
-  /** exact top N over minutes [from, to), by sorting every ad */
-  topOf(from: number, to: number): RankedAd[] {
-    const totals = new Map<string, number>();
+  /** exact top N over minutes [from, to) of every dimension value (`country=US`) with events */
+  topsByValue(from: number, to: number): Map<string, RankedAd[]> {
+    const totals = new Map<string, Map<string, number>>();
     for (const [m, rows] of this.counts) {
       if (m < from || m >= to) continue;
       for (const [k, c] of rows) {
         const [adId, dim] = k.split('\u0000') as [string, string];
-        if (dim === '*') totals.set(adId, (totals.get(adId) ?? 0) + c);
+        if (dim === '*') continue;
+        let t = totals.get(dim);
+        if (t === undefined) totals.set(dim, (t = new Map()));
+        t.set(adId, (t.get(adId) ?? 0) + c);
       }
     }
+    const out = new Map<string, RankedAd[]>();
+    for (const [dim, t] of totals) out.set(dim, this.ranked(t));
+    return out;
+  }
+
+  /** exact top N over minutes [from, to) of the events with `dim` ('*': all), by sorting every ad */
+  topOf(from: number, to: number, dim = '*'): RankedAd[] {
+    const totals = new Map<string, number>();
+    for (const [m, rows] of this.counts) {
+      if (m < from || m >= to) continue;
+      for (const [k, c] of rows) {
+        const [adId, d] = k.split('\u0000') as [string, string];
+        if (d === dim) totals.set(adId, (totals.get(adId) ?? 0) + c);
+      }
+    }
+    return this.ranked(totals);
+  }
+
+  private ranked(totals: Map<string, number>): RankedAd[] {
     return [...totals]
       .map(([adId, count]) => ({ adId, count }))
       .sort((a, b) => b.count - a.count || (a.adId < b.adId ? -1 : a.adId > b.adId ? 1 : 0))

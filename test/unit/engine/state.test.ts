@@ -2,7 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ByteInterner } from '../../../src/core/aggregate/interner.js';
-import { CountMap, PairCountMap } from '../../../src/core/aggregate/count-map.js';
+import {
+  CountMap,
+  FrozenPairCounts,
+  PairCountMap,
+  type PairCounts,
+} from '../../../src/core/aggregate/count-map.js';
+import { PairWindowSums } from '../../../src/core/aggregate/pair-window-sums.js';
 import { DimensionValues } from '../../../src/core/aggregate/dimensions.js';
 
 const enc = new TextEncoder();
@@ -146,4 +152,74 @@ test('dimension values: one id per (dimension, value), keys like country=US', ()
   assert.equal(d.key(ipUs), 'ip=US');
   assert.equal(d.key(d.id(2, b, 4, 12)), 'ip=10.0.0.1');
   assert.equal(d.key(d.id(1, enc.encode('ünï'), 0, 5)), 'user_id=ünï');
+});
+
+test('frozen pair counts read as the map they were made from', () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.tuple(fc.integer({ min: 0, max: 60 }), fc.integer({ min: 0, max: 5 })), {
+        maxLength: 400,
+      }),
+      (adds) => {
+        const m = new PairCountMap(4);
+        for (const [a, b] of adds) m.add(a, b, 1);
+        const f = new FrozenPairCounts(m);
+        assert.equal(f.size, m.size);
+        for (let a = -1; a <= 61; a++)
+          for (let b = -1; b <= 6; b++) assert.equal(f.get(a, b), m.get(a, b), `(${a}, ${b})`);
+        const entries = (x: PairCounts) =>
+          Array.from({ length: x.size }, (_, e) => `${x.keysA[e]},${x.keysB[e]},${x.countAt(e)}`);
+        assert.deepEqual(entries(f).sort(), entries(m).sort());
+        assert.equal(f.dirty.count, 0);
+      },
+    ),
+  );
+});
+
+test('running pair totals equal the sums of the panes in the window, through moves and compactions', () => {
+  // enough pairs that the map compacts (≥ 4096 entries, most of them back to 0)
+  let seed = 7;
+  const rnd = (n: number) => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n;
+  const M = 60_000;
+  const nodes: Array<Array<{ minute: number; dims: PairCountMap }>> = [[], []];
+  for (let k = 0; k < 40; k++)
+    for (const panes of nodes) {
+      const dims = new PairCountMap(8);
+      for (let i = 0; i < 400; i++) dims.add(k * 300 + rnd(600), rnd(4), 1 + rnd(3));
+      panes.push({ minute: k * M, dims });
+    }
+  const s = new PairWindowSums();
+  const check = (lo: number, hi: number) => {
+    const want = new Map<string, number>();
+    for (const panes of nodes)
+      for (const p of panes)
+        if (p.minute >= lo && p.minute < hi)
+          for (let e = 0; e < p.dims.size; e++) {
+            const k = `${p.dims.keysA[e]},${p.dims.keysB[e]}`;
+            want.set(k, (want.get(k) ?? 0) + p.dims.countAt(e));
+          }
+    const got = new Map<string, number>();
+    for (let e = 0; e < s.map.size; e++)
+      if (s.map.countAt(e) !== 0) got.set(`${s.map.keysA[e]},${s.map.keysB[e]}`, s.map.countAt(e));
+    assert.deepEqual(new Map([...got].sort()), new Map([...want].sort()), `[${lo}, ${hi})`);
+    for (const [k, v] of want) {
+      const [a, b] = k.split(',').map(Number) as [number, number];
+      assert.equal(s.get(a, b), v);
+    }
+  };
+  let compactions = 0;
+  for (let end = M; end <= 40 * M; end += M) {
+    const lo = Math.max(0, end - 5 * M);
+    s.moveTo(lo, end, nodes);
+    const before = s.map;
+    s.compactIfSparse(s.live());
+    if (s.map !== before) compactions++;
+    check(lo, end);
+  }
+  // a jump back, and one that shares nothing with the last window
+  s.moveTo(3 * M, 20 * M, nodes);
+  check(3 * M, 20 * M);
+  s.moveTo(30 * M, 31 * M, nodes);
+  check(30 * M, 31 * M);
+  assert.ok(compactions > 0, 'the map never compacted: the test proved nothing about it');
 });
