@@ -136,7 +136,17 @@ export async function commitWriter(c: pg.PoolClient, s: string, b: WriterBatch):
   // (window, end, dimension value) of the lists to merge; d '*': every event
   const touched = new Map<string, { w: number; e: number; d: string }>();
   const key = (w: number, e: number, d: string) => `${w}/${e}/${d}`;
-  const addCandidates = async (partition: number, top: readonly TopRow[]) => {
+  const lateness = b.allowedLatenessMs;
+  // Ends pruned by an earlier batch (see below) take no candidates: no partition can correct
+  // them, and a list that still comes for one (a drain's last cycle closes the last minute of
+  // any partition in every partition, often with nothing of its own there) would be merged
+  // alone into the final list, replacing it.
+  const pruned =
+    lateness !== undefined && Number.isFinite(before)
+      ? (t: TopRow) => t.endMinute + lateness <= before
+      : () => false;
+  const addCandidates = async (partition: number, all: readonly TopRow[]) => {
+    const top = all.filter((t) => !pruned(t));
     if (top.length === 0) return;
     await c.query(
       `INSERT INTO ${s}.top_candidates (window_minutes, end_minute, dim, partition_id, ads)
@@ -206,7 +216,6 @@ export async function commitWriter(c: pg.PoolClient, s: string, b: WriterBatch):
       top.push(t);
     }
   }
-  const lateness = b.allowedLatenessMs;
   if (lateness !== undefined && Number.isFinite(after) && after > before) {
     // merged above if due; no partition corrects these any more (each one's watermark is at
     // least the global one): with a list per dimension value they would pile up by the hundred

@@ -214,6 +214,22 @@ describe('postgres store: the writer merges the partitions’ lists per dimensio
         { adId: 'a', count: 7 },
         { adId: 'b', count: 4 },
       ]);
+      // a list for a pruned end (a drain's last cycle closes it in every partition, with nothing
+      // of its own there) leaves the merged lists as they are
+      await commit({
+        candidates: [
+          { partition: 1, top: [{ windowMinutes: 1, endMinute: m(1), dim: us, ads: [] }] },
+        ],
+        cycles: [cycle(1, 5, Infinity, [{ windowMinutes: 1, endMinute: m(1), ads: [] }])],
+      });
+      assert.deepEqual((await store.storedTop(1, m(1), us))?.ads, [
+        { adId: 'a', count: 7 },
+        { adId: 'b', count: 4 },
+      ]);
+      assert.deepEqual((await store.storedTop(1, m(1)))?.ads, [
+        { adId: 'b', count: 6 },
+        { adId: 'a', count: 5 },
+      ]);
     } finally {
       await store.close();
       await dropPgSchema(DATABASE_URL, schema);
