@@ -406,16 +406,7 @@ export class DedupTable {
       }
     }
     if (placed !== used || at !== n || chunk !== slots.length) return false;
-    this.f64 = f64;
-    this.i32 = i32;
-    this.mask = capacity - 1;
-    this.marks = new Uint32Array(wordCount);
-    this.changeCount = 0;
-    this.moved = false;
-    this.used = used;
-    this.buckets = new Map(buckets);
-    this.cachedBucket = NaN;
-    this.cachedDelta = 0;
+    this.install(f64, i32, used, buckets);
     return true;
   }
 
@@ -522,16 +513,12 @@ export class DedupTable {
       }
       if (at !== bytes) return false;
     }
-    this.f64 = new Float64Array(buf, offset, capacity * SLOT_F64);
-    this.i32 = new Int32Array(buf, offset, capacity * SLOT_I32);
-    this.mask = capacity - 1;
-    this.marks = new Uint32Array(Math.ceil(capacity / 32));
-    this.changeCount = 0;
-    this.moved = false;
-    this.used = used;
-    this.buckets = new Map(buckets);
-    this.cachedBucket = NaN;
-    this.cachedDelta = 0;
+    this.install(
+      new Float64Array(buf, offset, capacity * SLOT_F64),
+      new Int32Array(buf, offset, capacity * SLOT_I32),
+      used,
+      buckets,
+    );
     return true;
   }
 
@@ -555,24 +542,35 @@ export class DedupTable {
       at += c.length;
     }
     if (at !== all.length) return false;
-    this.f64 = new Float64Array(buf);
-    this.i32 = new Int32Array(buf);
-    this.mask = capacity - 1;
-    this.marks = new Uint32Array(Math.ceil(capacity / 32));
-    this.changeCount = 0;
-    this.moved = false;
     // a cheap structural check (the store checksums the bytes): the occupied slots add up
-    const f64 = this.f64;
-    const i32 = this.i32;
+    const f64 = new Float64Array(buf);
+    const i32 = new Int32Array(buf);
     let occupied = 0;
     for (let s = 0; s < capacity; s++)
       if (f64[s * SLOT_F64] !== 0 || i32[s * SLOT_I32 + 1] !== 0) occupied++;
     if (occupied !== used) return false;
+    this.install(f64, i32, used, buckets);
+    return true;
+  }
+
+  /** A loaded slot array (a power-of-two capacity) and its bookkeeping become the table. */
+  private install(
+    f64: Float64Array,
+    i32: Int32Array,
+    used: number,
+    buckets: readonly [number, number][],
+  ): void {
+    const capacity = f64.length / SLOT_F64;
+    this.f64 = f64;
+    this.i32 = i32;
+    this.mask = capacity - 1;
+    this.marks = new Uint32Array(Math.ceil(capacity / 32));
+    this.changeCount = 0;
+    this.moved = false;
     this.used = used;
     this.buckets = new Map(buckets);
     this.cachedBucket = NaN;
     this.cachedDelta = 0;
-    return true;
   }
 
   /** Writes one slot as a snapshot recorded it (restore of a delta); false if out of range. */

@@ -239,15 +239,7 @@ function concat(chunks: readonly Uint8Array[]): Uint8Array {
     if (i === chunks.length)
       return new Uint8Array(first.buffer, first.byteOffset, end - first.byteOffset);
   }
-  let n = 0;
-  for (const c of chunks) n += c.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
+  return concatCopy(chunks);
 }
 
 /** A pane's full copy in a piece's header, read once the chain's last list is known. */
